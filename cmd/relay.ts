@@ -1,0 +1,127 @@
+/**
+ * `schied relay`: runs the relay and prints its address.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { DEFAULT_LIMITS, type RelayLimits, startRelay } from "../relay/mod.ts";
+import { defaultRelayStateDir } from "../relay/state.ts";
+import { boolFlagOrEnv, flagOrEnv, intFlag } from "./_flags.ts";
+import { CliError, usage } from "./_output.ts";
+
+/** Limit flags: flag name → limits key, with bounds. */
+const LIMIT_FLAGS: [string, keyof RelayLimits, number, number][] = [
+  ["max-envelope", "maxEnvelope", 64, 65536],
+  ["handshakes-per-ip", "handshakesPerIpPerSecond", 1, 1_000_000],
+  ["handshake-burst", "handshakeBurstPerIp", 1, 1_000_000],
+  ["max-pending-handshakes", "maxPendingHandshakes", 1, 1_000_000],
+  ["frames-per-second", "framesPerSecond", 1, 100_000_000],
+  ["frame-burst", "frameBurst", 1, 100_000_000],
+  ["max-sessions", "maxSessions", 1, 10_000_000],
+  ["handshake-timeout-ms", "handshakeTimeoutMs", 100, 600_000],
+  ["idle-timeout", "idleTimeoutSeconds", 1, 86_400],
+  ["max-queue-bytes", "maxQueueBytes", 65536 * 2, 2 ** 31],
+  ["max-watches", "maxWatches", 0, 1_000_000],
+  ["rekey-after", "rekeyAfter", 16, 2 ** 32],
+];
+
+export const HELP = `Usage: schied relay [flags]
+
+Runs the relay: the untrusted server that authenticates daemons, keeps the registry of
+client_id → identity key, and forwards end-to-end encrypted envelopes. It stores no message.
+Prints the relay address (with the relay's key) on stdout; logs JSON lines on stderr.
+
+Flags (each also as an environment variable, e.g. --port ↔ SCHIED_PORT):
+  --host HOST            listen address (default 127.0.0.1)
+  --port PORT            listen port (default 8765; 0 picks a free port)
+  --state-dir DIR        key and registry (default $XDG_STATE_HOME/schied-relay)
+  --cert FILE --key FILE serve wss:// with this PEM certificate and key
+  --public-host NAME     host name to print in the address (default: the listen host)
+  --closed-registration  only ids already in the registry may log in
+  --log-ips              include client IPs in the log (off by default)
+  --quiet                log warnings only
+${LIMIT_FLAGS.map(([f, k]) => `  --${f.padEnd(22)} default ${DEFAULT_LIMITS[k]}`).join("\n")}
+`;
+
+/** Runs the verb. */
+export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      host: { type: "string" },
+      port: { type: "string" },
+      "state-dir": { type: "string" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      "public-host": { type: "string" },
+      "closed-registration": { type: "boolean" },
+      "log-ips": { type: "boolean" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+      ...Object.fromEntries(LIMIT_FLAGS.map(([f]) => [f, { type: "string" as const }])),
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    throw usage(`schied relay takes no arguments, got "${positionals[0]}"`);
+  }
+  const limits: Partial<RelayLimits> = {};
+  for (const [flag, key, min, max] of LIMIT_FLAGS) {
+    const n = intFlag(flag, flagOrEnv(values, flag, env), min, max);
+    if (n !== undefined) limits[key] = n;
+  }
+  const port = intFlag("port", flagOrEnv(values, "port", env), 0, 65535) ?? 8765;
+  const cert = flagOrEnv(values, "cert", env);
+  const key = flagOrEnv(values, "key", env);
+  if ((cert === undefined) !== (key === undefined)) throw usage("--cert and --key go together");
+  const stateDir = flagOrEnv(values, "state-dir", env) ?? defaultRelayStateDir(env);
+  let tls: { cert: string; key: string } | undefined;
+  if (cert && key) {
+    try {
+      tls = { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) };
+    } catch (e) {
+      throw new CliError(`cannot read TLS files: ${(e as Error).message}`);
+    }
+  }
+  let relay;
+  try {
+    relay = await startRelay({
+      host: flagOrEnv(values, "host", env) ?? "127.0.0.1",
+      port,
+      stateDir,
+      tls,
+      publicHost: flagOrEnv(values, "public-host", env),
+      openRegistration: !boolFlagOrEnv(values, "closed-registration", env),
+      logIps: boolFlagOrEnv(values, "log-ips", env),
+      quiet: boolFlagOrEnv(values, "quiet", env),
+      limits,
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new CliError(`port ${port} is in use`, 1, "choose another with --port, or 0 for any");
+    }
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new CliError(
+        `not allowed: ${(e as Error).message}`,
+        1,
+        "run schied through scripts/schied, which grants the relay its state dir",
+      );
+    }
+    throw e;
+  }
+  console.log(relay.address);
+  const stop = Promise.withResolvers<void>();
+  const onSignal = () => stop.resolve();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await stop.promise;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  await relay.close();
+  return 0;
+}

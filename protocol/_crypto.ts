@@ -1,0 +1,222 @@
+/**
+ * Cryptographic primitives behind one small interface.
+ *
+ * Why this split: Deno's native WebCrypto does X25519, Ed25519 and AES-GCM several times faster
+ * than pure JavaScript and its AES is constant-time (noble's pure-JS AES uses lookup tables, a
+ * cache-timing risk), so those go native. SHA-256, HMAC and HKDF are small synchronous steps that
+ * noble does faster than an async WebCrypto round trip. Ed25519 verification uses noble with
+ * `zip215: false` (strict RFC 8032: canonical encodings, S < L), which WebCrypto does not promise.
+ *
+ * @module
+ */
+import { ed25519, x25519 } from "@noble/curves/ed25519.js";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+import { concat } from "./bytes.ts";
+import { authFailed } from "./errors.ts";
+import { KEY_LEN, SIGNATURE_LEN } from "./constants.ts";
+
+/** SHA-256 of the given bytes. */
+export function sha256(data: Uint8Array): Uint8Array {
+  return nobleSha256(data);
+}
+
+/** HMAC-SHA-256. */
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return hmac(nobleSha256, key, data);
+}
+
+/**
+ * Noise's HKDF(chaining_key, input_key_material, num_outputs) with HMAC-SHA-256 (Noise spec §4.3).
+ */
+export function noiseHkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
+  const temp = hmacSha256(ck, ikm);
+  const o1 = hmacSha256(temp, new Uint8Array([1]));
+  const o2 = hmacSha256(temp, concat(o1, new Uint8Array([2])));
+  if (n === 2) return [o1, o2];
+  const o3 = hmacSha256(temp, concat(o2, new Uint8Array([3])));
+  return [o1, o2, o3];
+}
+
+// PKCS#8 prefixes for raw 32-byte X25519 / Ed25519 private keys (RFC 8410).
+const X25519_PKCS8 = Uint8Array.from([
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x04,
+  0x22,
+  0x04,
+  0x20,
+]);
+const ED25519_PKCS8 = Uint8Array.from([
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x70,
+  0x04,
+  0x22,
+  0x04,
+  0x20,
+]);
+
+function fromB64Url(s: string): Uint8Array {
+  const b = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
+  return Uint8Array.from(b, (c) => c.charCodeAt(0));
+}
+
+/** An X25519 key pair: the private half stays a non-exportable-by-default CryptoKey. */
+export interface DhKeyPair {
+  /** The private key, ready for WebCrypto's deriveBits. */
+  readonly privateKey: CryptoKey;
+  /** The raw 32-byte public key. */
+  readonly publicKey: Uint8Array;
+}
+
+/** Generates an X25519 key pair from the CSPRNG (WebCrypto). */
+export async function generateDh(): Promise<DhKeyPair> {
+  const kp = await crypto.subtle.generateKey({ name: "X25519" }, true, [
+    "deriveBits",
+  ]) as CryptoKeyPair;
+  const pub = new Uint8Array(await crypto.subtle.exportKey("raw", kp.publicKey));
+  return { privateKey: kp.privateKey, publicKey: pub };
+}
+
+/** Makes an X25519 key pair from a raw 32-byte private key (stored keys, test vectors). */
+export async function dhFromSecret(secret: Uint8Array): Promise<DhKeyPair> {
+  if (secret.length !== KEY_LEN) throw new TypeError(`X25519 secret must be ${KEY_LEN} bytes`);
+  const privateKey = await crypto.subtle.importKey(
+    "pkcs8",
+    concat(X25519_PKCS8, secret) as BufferSource,
+    { name: "X25519" },
+    true,
+    ["deriveBits"],
+  );
+  const jwk = await crypto.subtle.exportKey("jwk", privateKey);
+  return { privateKey, publicKey: fromB64Url(jwk.x!) };
+}
+
+/** Makes 32 random bytes from the CSPRNG. */
+export function randomSecret(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(KEY_LEN));
+}
+
+// p = 2^255 - 19, little-endian.
+const P_LE = Uint8Array.from([
+  0xed,
+  ...new Array<number>(30).fill(0xff),
+  0x7f,
+]);
+
+/**
+ * True when `u` is a canonical X25519 public key: 32 bytes, top bit clear, value below p.
+ * RFC 7748 tells receivers to mask the top bit; schied instead rejects every non-canonical
+ * encoding, so that one key has exactly one encoding (hashes over keys stay unambiguous).
+ */
+export function isCanonicalX25519(u: Uint8Array): boolean {
+  if (u.length !== KEY_LEN) return false;
+  for (let i = KEY_LEN - 1; i >= 0; i--) {
+    if (u[i]! < P_LE[i]!) return true;
+    if (u[i]! > P_LE[i]!) return false;
+  }
+  return false; // equal to p
+}
+
+/**
+ * X25519(priv, pub). Fails (uniformly) on a non-canonical key or an all-zero result: a low-order
+ * point would make the shared secret predictable, which Noise's security proofs do not allow.
+ */
+export async function dh(kp: DhKeyPair, publicKey: Uint8Array): Promise<Uint8Array> {
+  if (!isCanonicalX25519(publicKey)) throw authFailed();
+  let bits: ArrayBuffer;
+  try {
+    const pub = await crypto.subtle.importKey(
+      "raw",
+      publicKey as BufferSource,
+      { name: "X25519" },
+      false,
+      [],
+    );
+    bits = await crypto.subtle.deriveBits({ name: "X25519", public: pub }, kp.privateKey, 256);
+  } catch {
+    throw authFailed(); // WebCrypto rejects low-order points (all-zero shared secret)
+  }
+  const out = new Uint8Array(bits);
+  let acc = 0;
+  for (const b of out) acc |= b;
+  if (acc === 0) throw authFailed();
+  return out;
+}
+
+/** Imports a 32-byte AES-256-GCM key once, for many encryptions. */
+export function importAesKey(key: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", key as BufferSource, "AES-GCM", false, [
+    "encrypt",
+    "decrypt",
+  ]);
+}
+
+/** An Ed25519 identity key pair. */
+export interface SigningKeyPair {
+  /** The 32-byte seed (kept only by the daemon's keystore). */
+  readonly seed: Uint8Array;
+  /** The private key for WebCrypto's sign. */
+  readonly privateKey: CryptoKey;
+  /** The raw 32-byte public key. */
+  readonly publicKey: Uint8Array;
+}
+
+/** Makes an Ed25519 key pair from a 32-byte seed (from the CSPRNG, or stored). */
+export async function signingKeyFromSeed(seed: Uint8Array): Promise<SigningKeyPair> {
+  if (seed.length !== KEY_LEN) throw new TypeError(`Ed25519 seed must be ${KEY_LEN} bytes`);
+  const privateKey = await crypto.subtle.importKey(
+    "pkcs8",
+    concat(ED25519_PKCS8, seed) as BufferSource,
+    { name: "Ed25519" },
+    true,
+    ["sign"],
+  );
+  const jwk = await crypto.subtle.exportKey("jwk", privateKey);
+  return { seed: seed.slice(), privateKey, publicKey: fromB64Url(jwk.x!) };
+}
+
+/** Signs with Ed25519 (deterministic, RFC 8032). */
+export async function sign(key: SigningKeyPair, message: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(
+    await crypto.subtle.sign({ name: "Ed25519" }, key.privateKey, message as BufferSource),
+  );
+}
+
+/**
+ * Verifies an Ed25519 signature strictly (RFC 8032, `zip215: false`): a non-canonical R or A,
+ * or S ≥ L (a malleated signature), is rejected. Never throws; false for any malformed input.
+ */
+export function verify(publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
+  if (publicKey.length !== KEY_LEN || sig.length !== SIGNATURE_LEN) return false;
+  try {
+    return ed25519.verify(sig, message, publicKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+/** The X25519 public key of a raw private key (pure JS; for tests and checks only). */
+export function x25519PublicKey(secret: Uint8Array): Uint8Array {
+  return x25519.getPublicKey(secret);
+}

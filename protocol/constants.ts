@@ -1,0 +1,86 @@
+/**
+ * Protocol names, version numbers, domain-separation labels and size limits.
+ *
+ * Every label that feeds a hash or a signature is a named constant here, so that a reader can
+ * check in one place that no two uses share a label (domain separation, as in age).
+ *
+ * @module
+ */
+
+/** The wire protocol version this build speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** Versions this build accepts, highest first. */
+export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
+
+/** Human-readable protocol tag, used in labels and documentation. */
+export const PROTOCOL_TAG = "schied/1";
+
+/** Noise protocol name of the daemon ↔ relay link. */
+export const LINK_NOISE_NAME = "Noise_XK_25519_AESGCM_SHA256";
+
+/** Noise protocol name of the daemon ↔ daemon end-to-end session. */
+export const E2E_NOISE_NAME = "Noise_XX_25519_AESGCM_SHA256";
+
+/** Domain label hashed in front of an identity public key to make its client_id. */
+export const ID_LABEL = "schied/1/id";
+
+/**
+ * Prologue label of the link handshake. The prologue is this label, one byte with the number of
+ * offered versions, and the offered versions; both sides mix it into the handshake hash, so a
+ * man in the middle that strips a version breaks the handshake (no downgrade).
+ */
+export const LINK_PROLOGUE_LABEL = "schied/1/link-prologue";
+
+/**
+ * Signature label of the login: the daemon signs this label followed by the link handshake hash
+ * with its Ed25519 identity key. The hash covers both ephemerals and both statics, so the
+ * signature is bound to this one session and cannot be replayed or relayed elsewhere.
+ */
+export const LINK_AUTH_LABEL = "schied/1/link-auth";
+
+/** Length of an Ed25519 or X25519 public key, and of a private key seed. */
+export const KEY_LEN = 32;
+
+/** Length of an Ed25519 signature. */
+export const SIGNATURE_LEN = 64;
+
+/** Length of a client_id in bytes (a UUID). */
+export const ID_LEN = 16;
+
+/** Length of an AES-GCM tag. */
+export const TAG_LEN = 16;
+
+/** Noise's own limit for one handshake message. */
+export const NOISE_MAX_MESSAGE = 65535;
+
+/** Largest end-to-end envelope a daemon may send (64 KiB). */
+export const MAX_ENVELOPE = 65536;
+
+/** Frame header: one type byte and a 32-bit big-endian body length. */
+export const FRAME_HEADER_LEN = 5;
+
+/** Largest frame body: a SEND frame with a full envelope (seq + id + envelope). */
+export const MAX_FRAME_BODY = 4 + ID_LEN + MAX_ENVELOPE;
+
+/**
+ * Largest link record (plaintext). A record carries one or more frames; the WebSocket message
+ * carries the record's length, so records are not held to Noise's 65535-byte framing limit.
+ */
+export const MAX_RECORD = 256 * 1024;
+
+/** Largest WebSocket message either side accepts: a full record plus the AES-GCM tag. */
+export const MAX_WIRE_MESSAGE = MAX_RECORD + TAG_LEN;
+
+/** Most ids in one WATCH or UNWATCH frame. */
+export const MAX_WATCH_IDS_PER_FRAME = 256;
+
+/** Longest reason text in an ERROR frame, in bytes. */
+export const MAX_REASON_LEN = 256;
+
+/**
+ * A link is re-keyed (closed with `rekey` and re-handshaken by the daemon) after this many records
+ * in one direction. AES-GCM with 2^24 records of ≤ 256 KiB stays far inside the usage limits of
+ * one key (cf. TLS 1.3's 2^24.5 full records), and far from the 2^64 nonce space.
+ */
+export const LINK_REKEY_AFTER = 2 ** 24;

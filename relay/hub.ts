@@ -1,0 +1,144 @@
+/**
+ * Who is online, who watches whom, and where a frame goes. Pure state with no I/O: sessions are
+ * handles the link layer implements. Bounded: one session per id, a capped number of watches.
+ *
+ * @module
+ */
+import type { ErrorCode } from "../protocol/errors.ts";
+
+/** What the hub needs of a logged-in session. */
+export interface SessionHandle {
+  /** The authenticated 16-byte id (derived from the identity key, never claimed). */
+  readonly id: Uint8Array;
+  /** A map key for the id. */
+  readonly key: string;
+  /** Queues a DELIVER; false if the session could not take it (slow reader, closing). */
+  deliver(from: Uint8Array, envelope: Uint8Array): boolean;
+  /** Queues a PRESENCE frame. */
+  presence(id: Uint8Array, online: boolean): void;
+  /** Ends the session with an error code (sends an ERROR frame first when it can). */
+  terminate(code: ErrorCode, reason: string): void;
+}
+
+/** A map key for a 16-byte id: its hex text. */
+export function idKey(id: Uint8Array): string {
+  let s = "";
+  for (const b of id) s += (b < 16 ? "0" : "") + b.toString(16);
+  return s;
+}
+
+/**
+ * The routing table.
+ *
+ * @example
+ * ```ts
+ * const hub = new Hub();
+ * hub.attach(session); // the previous session of that id, if any, is replaced
+ * hub.route(session, toId, envelope); // "delivered" | "offline"
+ * ```
+ */
+export class Hub {
+  readonly #sessions = new Map<string, SessionHandle>();
+  readonly #watchers = new Map<string, Set<SessionHandle>>();
+  readonly #watching = new Map<SessionHandle, Map<string, Uint8Array>>();
+
+  /** Sessions online now. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Watches held now, over all sessions. */
+  get watchCount(): number {
+    let n = 0;
+    for (const w of this.#watching.values()) n += w.size;
+    return n;
+  }
+
+  /** True if a session for `key` is online. */
+  isOnline(key: string): boolean {
+    return this.#sessions.has(key);
+  }
+
+  /**
+   * Makes `s` the session of its id. An older session of the same id is terminated with
+   * `replaced`, so a reconnecting daemon is never locked out. Returns the replaced session.
+   */
+  attach(s: SessionHandle): SessionHandle | undefined {
+    const old = this.#sessions.get(s.key);
+    this.#sessions.set(s.key, s);
+    if (old) {
+      this.#dropWatches(old);
+      old.terminate("replaced", "Another session logged in with this id");
+    } else {
+      this.#announce(s.id, s.key, true);
+    }
+    return old;
+  }
+
+  /** Removes `s` if it is still the session of its id (a replaced one is already gone). */
+  detach(s: SessionHandle): void {
+    this.#dropWatches(s);
+    if (this.#sessions.get(s.key) === s) {
+      this.#sessions.delete(s.key);
+      this.#announce(s.id, s.key, false);
+    }
+  }
+
+  /** Hands an envelope to the online session of `to`. `from` is the sender's session. */
+  route(from: SessionHandle, to: Uint8Array, envelope: Uint8Array): "delivered" | "offline" {
+    const target = this.#sessions.get(idKey(to));
+    if (!target) return "offline";
+    return target.deliver(from.id, envelope) ? "delivered" : "offline";
+  }
+
+  /**
+   * Adds presence watches for `s`, answering each with the current state. Returns false (and adds
+   * nothing) if the session would exceed `max` watches.
+   */
+  watch(s: SessionHandle, ids: Uint8Array[], max: number): boolean {
+    const mine = this.#watching.get(s) ?? new Map<string, Uint8Array>();
+    const fresh = ids.filter((id) => !mine.has(idKey(id)));
+    if (mine.size + new Set(fresh.map(idKey)).size > max) return false;
+    this.#watching.set(s, mine);
+    for (const id of ids) {
+      const k = idKey(id);
+      mine.set(k, id);
+      let set = this.#watchers.get(k);
+      if (!set) this.#watchers.set(k, set = new Set());
+      set.add(s);
+      s.presence(id, this.#sessions.has(k));
+    }
+    return true;
+  }
+
+  /** Removes presence watches of `s`. */
+  unwatch(s: SessionHandle, ids: Uint8Array[]): void {
+    const mine = this.#watching.get(s);
+    if (!mine) return;
+    for (const id of ids) {
+      const k = idKey(id);
+      mine.delete(k);
+      const set = this.#watchers.get(k);
+      set?.delete(s);
+      if (set?.size === 0) this.#watchers.delete(k);
+    }
+  }
+
+  #dropWatches(s: SessionHandle): void {
+    const mine = this.#watching.get(s);
+    if (!mine) return;
+    this.unwatch(s, [...mine.values()]);
+    this.#watching.delete(s);
+  }
+
+  #announce(id: Uint8Array, key: string, online: boolean): void {
+    const set = this.#watchers.get(key);
+    if (!set) return;
+    for (const w of set) w.presence(id, online);
+  }
+
+  /** Every session online now (for shutdown). */
+  all(): SessionHandle[] {
+    return [...this.#sessions.values()];
+  }
+}

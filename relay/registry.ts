@@ -1,0 +1,96 @@
+/**
+ * The relay's persistent registry: client_id → identity public key, first_seen (a UTC day).
+ * Nothing else is stored: no IPs, no last-seen times, no contacts, no messages.
+ *
+ * SQLite (node:sqlite) in WAL mode with synchronous=FULL: a registration is on disk before the
+ * relay acknowledges it, concurrent registrations cannot lose each other (one writer, atomic
+ * INSERT … ON CONFLICT DO NOTHING), and the first registration of an id wins.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { constantTimeEqual } from "../protocol/bytes.ts";
+
+/** One registry row. */
+export interface RegistryEntry {
+  /** The 16-byte id. */
+  id: Uint8Array;
+  /** The 32-byte identity public key. */
+  publicKey: Uint8Array;
+  /** First registration day, `YYYY-MM-DD` (UTC). */
+  firstSeen: string;
+}
+
+/** Outcome of a registration. */
+export type RegisterResult = "new" | "known" | "conflict";
+
+/**
+ * The registry.
+ *
+ * @example
+ * ```ts
+ * const reg = Registry.open("/var/lib/schied-relay/registry.db");
+ * reg.register(id, publicKey, "2026-11-25"); // "new"
+ * ```
+ */
+export class Registry {
+  readonly #db: DatabaseSync;
+  readonly #insert: StatementSync;
+  readonly #get: StatementSync;
+  readonly #count: StatementSync;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec("PRAGMA synchronous=FULL");
+    db.exec("PRAGMA busy_timeout=5000");
+    db.exec(`CREATE TABLE IF NOT EXISTS identities (
+      id BLOB PRIMARY KEY CHECK (length(id) = 16),
+      public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+      first_seen TEXT NOT NULL
+    ) WITHOUT ROWID`);
+    this.#insert = db.prepare(
+      "INSERT INTO identities (id, public_key, first_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    );
+    this.#get = db.prepare("SELECT public_key, first_seen FROM identities WHERE id = ?");
+    this.#count = db.prepare("SELECT count(*) AS n FROM identities");
+  }
+
+  /** Opens (creating if needed) the registry database at `path`. */
+  static open(path: string): Registry {
+    return new Registry(new DatabaseSync(path));
+  }
+
+  /**
+   * Registers `publicKey` under `id` unless the id is taken. The id must already have been
+   * derived from the key by the caller; a stored key that differs is a `conflict` (impossible
+   * short of a SHA-256 collision, and never overwritten).
+   */
+  register(id: Uint8Array, publicKey: Uint8Array, day: string): RegisterResult {
+    const r = this.#insert.run(id, publicKey, day);
+    if (Number(r.changes) === 1) return "new";
+    const row = this.lookup(id);
+    return row && constantTimeEqual(row.publicKey, publicKey) ? "known" : "conflict";
+  }
+
+  /** The entry of `id`, if registered. */
+  lookup(id: Uint8Array): RegistryEntry | undefined {
+    const row = this.#get.get(id) as { public_key: Uint8Array; first_seen: string } | undefined;
+    if (!row) return undefined;
+    return { id, publicKey: new Uint8Array(row.public_key), firstSeen: row.first_seen };
+  }
+
+  /** Number of registered ids. */
+  count(): number {
+    return Number((this.#count.get() as { n: number | bigint }).n);
+  }
+
+  /** Closes the database. */
+  close(): void {
+    try {
+      this.#db.close();
+    } catch {
+      // already closed
+    }
+  }
+}

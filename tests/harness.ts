@@ -1,0 +1,140 @@
+/**
+ * Integration harness: starts real `schied` processes (through scripts/schied, so with the
+ * exact permissions users get) on free ports in temp dirs, and waits on conditions, never on
+ * sleeps.
+ *
+ * @module
+ */
+import { generateDh, randomSecret, signingKeyFromSeed } from "../protocol/_crypto.ts";
+import { LinkClient, type LinkClientOptions } from "../daemon/link_client.ts";
+
+/** The repository root. */
+export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Path of the launcher. */
+export const SCHIED = `${ROOT}/scripts/schied`;
+
+/**
+ * Polls `cond` until it is truthy (returns it) or `timeoutMs` passes (throws with `what`).
+ * Polling yields to the event loop between tries; there is no fixed sleep in any test.
+ */
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let delay = 1;
+  while (true) {
+    const v = await cond();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+/** A running `schied relay` process. */
+export interface RelayProcess {
+  /** Its relay address. */
+  address: string;
+  /** Its HTTP base URL. */
+  http: string;
+  /** Its state dir. */
+  stateDir: string;
+  /** The child process. */
+  child: Deno.ChildProcess;
+  /** stderr lines so far (the log). */
+  log: string[];
+  /** Sends a signal. */
+  kill(signal?: Deno.Signal): void;
+  /** Stops it (SIGTERM) and waits for its exit; returns the exit code. */
+  stop(): Promise<number>;
+  /** Resolves on exit. */
+  exited: Promise<Deno.CommandStatus>;
+}
+
+/** Starts `schied relay` on a free port in `stateDir` (a new temp dir by default). */
+export async function startRelayProcess(
+  opts: { stateDir?: string; args?: string[]; env?: Record<string, string> } = {},
+): Promise<RelayProcess> {
+  const stateDir = opts.stateDir ?? await Deno.makeTempDir({ prefix: "schied-relay-" });
+  const child = new Deno.Command(SCHIED, {
+    args: ["relay", "--port", "0", "--state-dir", stateDir, ...(opts.args ?? [])],
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...opts.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  pumpLines(child.stderr, (l) => log.push(l));
+  let address = "";
+  const lines = pumpLines(child.stdout, (l) => {
+    if (!address) address = l.trim();
+  });
+  const exited = child.status;
+  await Promise.race([
+    waitFor(() => address, "the relay address", 30_000),
+    exited.then((s) => {
+      throw new Error(
+        `relay exited with ${s.code} before printing its address:\n${log.join("\n")}`,
+      );
+    }),
+  ]);
+  void lines;
+  const port = new URL(address).port;
+  return {
+    address,
+    http: `http://127.0.0.1:${port}`,
+    stateDir,
+    child,
+    log,
+    exited,
+    kill(signal: Deno.Signal = "SIGKILL") {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    },
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      return (await exited).code;
+    },
+  };
+}
+
+/** Feeds each line of a byte stream to `onLine`; resolves at end of stream. */
+export async function pumpLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stream) {
+    buf += dec.decode(chunk, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      onLine(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  }
+  if (buf) onLine(buf);
+}
+
+/** A fresh identity and link key. */
+export async function newKeys(): Promise<Pick<LinkClientOptions, "identity" | "linkKey">> {
+  return { identity: await signingKeyFromSeed(randomSecret()), linkKey: await generateDh() };
+}
+
+/** Connects a test client with a fresh identity (or the given keys). */
+export async function connectClient(
+  address: string,
+  o: Partial<LinkClientOptions> = {},
+): Promise<LinkClient> {
+  return await LinkClient.connect({ address, ...(await newKeys()), ...o });
+}
