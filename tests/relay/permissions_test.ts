@@ -1,0 +1,36 @@
+import { assertEquals, assertOk } from "../_assert.ts";
+import { SCHIED } from "../harness.ts";
+
+Deno.test("least privilege: the relay runs without -A and cannot read or write outside its state dir", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "schied-relay-" });
+  const outside = await Deno.makeTempFile({ prefix: "schied-outside-" });
+  await Deno.writeTextFile(outside, "not yours");
+  const dry = await new Deno.Command(SCHIED, {
+    args: ["relay", "--state-dir", stateDir],
+    env: { SCHIED_DRY_RUN: "1" },
+    stdout: "piped",
+  }).output();
+  assertEquals(dry.code, 0);
+  const argv = new TextDecoder().decode(dry.stdout).trim().split("\n");
+  assertOk(!argv.some((a) => a === "-A" || a === "--allow-all" || a === "--allow-run"));
+  const perms = argv.filter((a) => a.startsWith("--allow-"));
+  const real = await Deno.realPath(stateDir);
+  assertOk(perms.includes(`--allow-read=${real}`), `read limited to the state dir: ${perms}`);
+  assertOk(perms.includes(`--allow-write=${real}`), `write limited to the state dir: ${perms}`);
+  // Run a probe with exactly those permissions.
+  const deno = argv[0]!;
+  const probe = new URL("./_probe_fs.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(deno, {
+    args: ["run", "--no-prompt", ...perms, probe, real, outside],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const result = JSON.parse(new TextDecoder().decode(out.stdout));
+  assertEquals(result, {
+    readInside: "allowed",
+    readOutside: "denied",
+    writeOutside: "denied",
+    readEtc: "denied",
+    run: "denied",
+  });
+});
