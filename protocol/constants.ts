@@ -84,3 +84,34 @@ export const MAX_REASON_LEN = 256;
  * one key (cf. TLS 1.3's 2^24.5 full records), and far from the 2^64 nonce space.
  */
 export const LINK_REKEY_AFTER = 2 ** 24;
+
+/** Prologue label of the end-to-end handshake; followed by version, initiator id, responder id. */
+export const E2E_PROLOGUE_LABEL = "schied/1/e2e-prologue";
+
+/**
+ * Label of the signature by which an identity key vouches for its daemon's Noise static key in
+ * the end-to-end handshake. Distinct from LINK_AUTH_LABEL, so a login signature can never pass
+ * as a static-key signature or the reverse.
+ */
+export const E2E_STATIC_LABEL = "schied/1/e2e-static";
+
+/** Envelope format version (first byte of every envelope). */
+export const ENVELOPE_VERSION = 1;
+
+/** Envelope header: version, kind, 8-byte session or handshake id. */
+export const ENVELOPE_HEADER_LEN = 10;
+
+/** Largest text of one message, in UTF-8 bytes (fits one padded envelope). */
+export const MAX_TEXT_BYTES = 60_000;
+
+/**
+ * Sizes an end-to-end plaintext is padded up to, so the relay sees a few size classes rather
+ * than lengths (the last one fills an envelope).
+ */
+export const PAD_BUCKETS: readonly number[] = [256, 1024, 4096, 16384, 65536 - 14 - 16 - 4];
+
+/** Most message keys one step may derive ahead (a gap from dropped messages); bounded CPU. */
+export const MAX_SKIP = 100_000;
+
+/** Most skipped message keys kept for late messages, per session (oldest dropped first). */
+export const MAX_SKIPPED_KEYS = 1000;

@@ -25,6 +25,9 @@ export const ERROR_CODES = {
   version_unsupported: 14,
   decrypt_failed: 15,
   handshake_timeout: 16,
+  key_mismatch: 17,
+  replayed: 18,
+  session_unknown: 19,
 } as const;
 
 /** A stable error code name. */

@@ -92,3 +92,30 @@ export function parseId(text: string): Uint8Array {
 export function isIdText(text: string): boolean {
   return UUID_RE.test(text.toLowerCase());
 }
+
+const SAFETY_LABEL = utf8.encode("schied/1/safety-number");
+
+/**
+ * A safety number for two identity keys (order-independent), to compare out of band: 40 digits
+ * in 8 groups. With one key, the key's own fingerprint.
+ *
+ * @example
+ * ```ts
+ * safetyNumber(myKey, theirKey); // "12345 67890 …"
+ * ```
+ */
+export function safetyNumber(a: Uint8Array, b?: Uint8Array): string {
+  const keys = b ? [a, b].sort(compareBytes) : [a];
+  const h = sha256(concat(SAFETY_LABEL, ...keys));
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const v = ((h[i * 3]! << 16) | (h[i * 3 + 1]! << 8) | h[i * 3 + 2]!) % 100000;
+    groups.push(String(v).padStart(5, "0"));
+  }
+  return groups.join(" ");
+}
+
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}

@@ -307,6 +307,16 @@ export class HandshakeState {
     return { payload, hashBeforePayload };
   }
 
+  /**
+   * Split()'s two raw 32-byte keys, [initiator→responder, responder→initiator], for layers that
+   * derive their own keys from them (the end-to-end symmetric ratchet uses them as chain keys).
+   */
+  splitRaw(): [Uint8Array, Uint8Array] {
+    if (!this.complete) throw new ProtocolError("internal", "Handshake not complete");
+    const [k1, k2] = noiseHkdf(this.#ss.ck, new Uint8Array(), 2);
+    return [k1!, k2!];
+  }
+
   /** Split() after the last message: [initiator→responder, responder→initiator]. */
   split(): Promise<[CipherState, CipherState]> {
     if (!this.complete) throw new ProtocolError("internal", "Handshake not complete");

@@ -6,6 +6,9 @@
 import { dhFromSecret, type DhKeyPair, randomSecret } from "../protocol/_crypto.ts";
 import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
 import { KEY_LEN } from "../protocol/constants.ts";
+import { assertPrivateFile, readTextIfExists, writeFileAtomic } from "../lib/private_fs.ts";
+
+export { ensurePrivateDir } from "../lib/private_fs.ts";
 
 /** File name of the relay's static key inside its state dir. */
 export const RELAY_KEY_FILE = "relay.key";
@@ -19,45 +22,12 @@ export function defaultRelayStateDir(env: (k: string) => string | undefined): st
   return `${env("HOME") ?? "."}/.local/state/schied-relay`;
 }
 
-/** Creates the dir (0700) if missing; refuses a dir other users can read or write. */
-export async function ensurePrivateDir(dir: string): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const st = await Deno.stat(dir);
-  if (st.mode !== null && (st.mode & 0o077) !== 0) await Deno.chmod(dir, 0o700);
-}
-
-/** Writes a file atomically (temp file with `mode`, fsync, rename). */
-export async function writeFileAtomic(path: string, data: Uint8Array, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  const f = await Deno.open(tmp, { write: true, createNew: true, mode });
-  try {
-    let off = 0;
-    while (off < data.length) off += await f.write(data.subarray(off));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
-}
-
 /** Loads the relay's static key, generating it (from the CSPRNG) on first start. */
 export async function loadOrCreateRelayKey(dir: string): Promise<DhKeyPair & { created: boolean }> {
   const path = `${dir}/${RELAY_KEY_FILE}`;
-  let text: string | undefined;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
+  const text = await readTextIfExists(path);
   if (text !== undefined) {
-    const st = await Deno.stat(path);
-    if (st.mode !== null && (st.mode & 0o077) !== 0) {
-      throw new Error(
-        `Relay key ${path} is readable by others (mode ${
-          (st.mode & 0o777).toString(8)
-        }); chmod 600 it`,
-      );
-    }
+    await assertPrivateFile(path);
     let secret: Uint8Array;
     try {
       secret = fromBase64Url(text.trim());

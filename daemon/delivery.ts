@@ -1,0 +1,314 @@
+/**
+ * Delivery: moves the outbox to peers and incoming envelopes into the journal, exactly once and
+ * in order.
+ *
+ * Sending is go-back-N per peer: messages go out in sequence, at most WINDOW beyond the last
+ * acknowledged one; when the peer acknowledges (end to end, after its journal write), they are
+ * `delivered`; after a reconnect, a presence change, a new session or RETRY_MS without progress,
+ * sending resumes from the first unacknowledged message. Each try is sealed afresh under the
+ * session's next key, so a retry is never a replay. The receiver stores only the next expected
+ * sequence number, drops what comes early and re-acknowledges what it already has.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { concat } from "../protocol/bytes.ts";
+import { type Envelope, pad, parseEnvelope, unpad } from "../protocol/envelope.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { formatId, parseId } from "../protocol/identity.ts";
+import { encodePayload, parsePayload, type Payload } from "../protocol/payload.ts";
+import type { E2ESession } from "../protocol/session.ts";
+import type { Contacts } from "./contacts.ts";
+import type { Journal } from "./journal.ts";
+import type { Messages } from "./messages.ts";
+import type { RelayClient } from "./relay_client.ts";
+import type { Serial } from "./_serial.ts";
+import type { SessionManager } from "./sessions.ts";
+
+/** Most unacknowledged messages in flight per peer. */
+export const WINDOW = 256;
+/** Resend from the first unacknowledged message after this long without progress. */
+export const RETRY_MS = 3000;
+/** A peer reported offline is tried again after this long even without a presence event. */
+export const OFFLINE_RETRY_MS = 30_000;
+
+interface PeerState {
+  peer: string;
+  peerId: Uint8Array;
+  online: boolean | null;
+  sentUpTo: number;
+  ackedUpTo: number;
+  lastProgress: number;
+  offlineSince: number;
+}
+
+/** What delivery needs from the daemon. */
+export interface DeliveryDeps {
+  db: DatabaseSync;
+  messages: Messages;
+  contacts: Contacts;
+  sessions: SessionManager;
+  journal: Journal;
+  serial: Serial;
+  /** Runs `fn` in one transaction and then publishes its journal events. */
+  write<T>(fn: () => T): T;
+  relay: () => RelayClient | undefined;
+  me: () => Uint8Array;
+  now: () => number;
+}
+
+/** The delivery engine of one identity. */
+export class Delivery {
+  readonly #d: DeliveryDeps;
+  readonly #peers = new Map<string, PeerState>();
+  #incoming: { from: Uint8Array; envelope: Uint8Array }[] = [];
+  #incomingScheduled = false;
+  #sentIds: string[] = [];
+
+  /** Binds to the daemon's parts. */
+  constructor(d: DeliveryDeps) {
+    this.#d = d;
+  }
+
+  /** Forgets per-peer state (after an identity change). */
+  reset(): void {
+    this.#peers.clear();
+  }
+
+  #state(peer: string): PeerState {
+    let s = this.#peers.get(peer);
+    if (!s) {
+      const first = this.#d.messages.pending(peer, 0, 1)[0];
+      const acked = first ? first.seq - 1 : 0;
+      s = {
+        peer,
+        peerId: parseId(peer),
+        online: null,
+        sentUpTo: acked,
+        ackedUpTo: acked,
+        lastProgress: this.#d.now(),
+        offlineSince: 0,
+      };
+      this.#peers.set(peer, s);
+    }
+    return s;
+  }
+
+  #rewind(s: PeerState): void {
+    s.sentUpTo = s.ackedUpTo;
+    s.lastProgress = this.#d.now();
+  }
+
+  /** Online-ness of a peer as last reported by the relay. */
+  online(peer: string): boolean | null {
+    return this.#peers.get(peer)?.online ?? null;
+  }
+
+  /** Sends what is pending for `peer` (call after accepting a message, or any change). */
+  kick(peer: string): void {
+    void this.#d.serial.run(() => this.#pump(peer)).catch((e) => this.#error(peer, e));
+  }
+
+  /** After (re)connecting to the relay: everything unacknowledged goes again. */
+  onRelayOnline(): void {
+    for (const s of this.#peers.values()) this.#rewind(s);
+    for (const peer of this.#d.messages.peersWithPending()) this.kick(peer);
+  }
+
+  /** A presence event from the relay. */
+  onPresence(id: Uint8Array, online: boolean): void {
+    const peer = formatId(id);
+    const s = this.#state(peer);
+    if (s.online !== online) {
+      this.#d.write(() => this.#d.journal.append("presence", { id: peer, online }));
+    }
+    s.online = online;
+    if (online) {
+      this.#rewind(s);
+      this.kick(peer);
+    } else s.offlineSince = this.#d.now();
+  }
+
+  /** Periodic work: resend after RETRY_MS without progress, retry offline peers now and then. */
+  tick(): void {
+    const now = this.#d.now();
+    for (const peer of this.#d.messages.peersWithPending()) {
+      const s = this.#state(peer);
+      if (s.online === false) {
+        if (now - s.offlineSince < OFFLINE_RETRY_MS) continue;
+        s.online = null;
+      }
+      if (now - s.lastProgress >= RETRY_MS) {
+        this.#rewind(s);
+        this.kick(peer);
+      }
+    }
+  }
+
+  #ad(from: Uint8Array, to: Uint8Array): Uint8Array {
+    return concat(from, to);
+  }
+
+  async #pump(peer: string): Promise<void> {
+    const d = this.#d;
+    const rc = d.relay();
+    if (!rc || rc.state !== "online") return;
+    const s = this.#state(peer);
+    if (s.online === false) return;
+    const session = d.sessions.current(peer);
+    if (!session) {
+      if (!d.sessions.handshakePending(peer) && d.messages.pending(peer, 0, 1).length > 0) {
+        const hs1 = await d.sessions.startHandshake(peer, s.peerId);
+        this.#send(s, hs1, null);
+      }
+      return;
+    }
+    const room = WINDOW - (s.sentUpTo - s.ackedUpTo);
+    if (room <= 0) return;
+    const batch = d.messages.pending(peer, s.sentUpTo, room);
+    if (batch.length === 0) return;
+    const envs: Uint8Array[] = [];
+    const ad = this.#ad(d.me(), s.peerId);
+    for (const m of batch) {
+      const p = encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text });
+      envs.push(await session.seal(pad(p), ad));
+    }
+    // The advanced chain is on disk before any of these envelopes leaves (no key reuse on crash).
+    d.write(() => d.sessions.save(peer, session));
+    s.sentUpTo = batch[batch.length - 1]!.seq;
+    batch.forEach((m, i) => this.#send(s, envs[i]!, m.id));
+  }
+
+  #send(s: PeerState, envelope: Uint8Array, msgId: string | null): void {
+    const rc = this.#d.relay();
+    if (!rc) return;
+    rc.send(s.peerId, envelope).then((r) => {
+      if (r.status === "delivered") {
+        if (msgId) this.#markSent(msgId);
+        return;
+      }
+      if (r.status === "offline") {
+        if (s.online !== false) s.offlineSince = this.#d.now();
+        s.online = false;
+      }
+      this.#rewind(s);
+    });
+  }
+
+  #markSent(id: string): void {
+    this.#sentIds.push(id);
+    if (this.#sentIds.length > 1) return; // a flush is already queued
+    void this.#d.serial.run(() => {
+      const ids = this.#sentIds;
+      this.#sentIds = [];
+      this.#d.write(() => this.#d.messages.markSent(ids));
+    });
+  }
+
+  /** An envelope from the relay: queued and handled in batches, in arrival order. */
+  onDeliver(from: Uint8Array, envelope: Uint8Array): void {
+    this.#incoming.push({ from, envelope });
+    if (this.#incomingScheduled) return;
+    this.#incomingScheduled = true;
+    void this.#d.serial.run(async () => {
+      this.#incomingScheduled = false;
+      await this.#processIncoming(this.#incoming.splice(0));
+    }).catch((e) => this.#error(null, e));
+  }
+
+  async #processIncoming(batch: { from: Uint8Array; envelope: Uint8Array }[]): Promise<void> {
+    const d = this.#d;
+    const opened: { peer: string; session: E2ESession; p: Payload }[] = [];
+    const kick = new Set<string>();
+    for (const { from, envelope } of batch) {
+      const peer = formatId(from);
+      let env: Envelope;
+      try {
+        env = parseEnvelope(envelope);
+      } catch {
+        continue; // not ours to read: dropped
+      }
+      try {
+        if (env.kind !== "msg") {
+          await this.#onHandshake(peer, from, env);
+          kick.add(peer);
+          continue;
+        }
+        const session = d.sessions.bySid(peer, env.id);
+        if (!session) {
+          // The peer has a session we lost: start a new one; it resends after.
+          if (!d.sessions.handshakePending(peer) && d.relay()?.state === "online") {
+            this.#send(this.#state(peer), await d.sessions.startHandshake(peer, from), null);
+          }
+          continue;
+        }
+        const plain = await session.open(env, this.#ad(from, d.me()));
+        opened.push({ peer, session, p: parsePayload(unpad(plain)) });
+      } catch (e) {
+        // Tampered, replayed or malformed: rejected, the session stays as it was.
+        if (e instanceof ProtocolError && e.code === "key_mismatch") this.#error(peer, e);
+      }
+    }
+    if (opened.length === 0 && kick.size === 0) return;
+    const needAck = new Set<string>();
+    const now = d.now();
+    d.write(() => {
+      for (const { peer, session, p } of opened) {
+        d.sessions.save(peer, session);
+        if (p.t === "m") {
+          d.contacts.ensure(peer);
+          d.messages.receive(peer, p, now);
+          needAck.add(peer);
+        } else if (p.t === "a") {
+          const s = this.#state(peer);
+          if (p.upto > s.ackedUpTo) {
+            d.messages.markDelivered(peer, p.upto);
+            s.ackedUpTo = p.upto;
+            if (s.sentUpTo < s.ackedUpTo) s.sentUpTo = s.ackedUpTo;
+            s.lastProgress = now;
+          } else if (s.sentUpTo > s.ackedUpTo && now - s.lastProgress > 500) {
+            this.#rewind(s); // the peer is stuck at a gap: resend from it
+          }
+          kick.add(peer);
+        }
+      }
+    });
+    // Acknowledge only what is durable now; one cumulative ack per peer.
+    for (const peer of needAck) await this.#ack(peer);
+    for (const peer of kick) await this.#pump(peer);
+  }
+
+  async #onHandshake(peer: string, from: Uint8Array, env: Envelope): Promise<void> {
+    const d = this.#d;
+    const out = await d.sessions.handshake(peer, from, env);
+    if (out.established) {
+      const { session, peerIdentityKey } = out.established;
+      d.write(() => {
+        d.contacts.pin(peer, peerIdentityKey);
+        d.sessions.install(peer, session);
+      });
+      this.#rewind(this.#state(peer));
+    }
+    if (out.reply) this.#send(this.#state(peer), out.reply, null);
+  }
+
+  async #ack(peer: string): Promise<void> {
+    const d = this.#d;
+    const session = d.sessions.current(peer);
+    if (!session) return;
+    const upto = d.messages.nextRecvSeq(peer) - 1;
+    const env = await session.seal(
+      pad(encodePayload({ t: "a", upto })),
+      this.#ad(d.me(), parseId(peer)),
+    );
+    d.write(() => d.sessions.save(peer, session));
+    this.#send(this.#state(peer), env, null);
+  }
+
+  #error(peer: string | null, e: unknown): void {
+    const code = e instanceof ProtocolError ? e.code : "internal";
+    this.#d.write(() =>
+      this.#d.journal.append("error", { code, message: (e as Error).message, peer })
+    );
+  }
+}

@@ -1,0 +1,366 @@
+/**
+ * The daemon's service: everything the local API can ask, on top of the keystore, the database,
+ * the relay connection and delivery. Implements DaemonService.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { parseRelayAddress } from "../protocol/address.ts";
+import { fromBase64Url, toBase64Url, utf8 } from "../protocol/bytes.ts";
+import { MAX_TEXT_BYTES } from "../protocol/constants.ts";
+import { formatId, idMatchesKey, parseId, safetyNumber } from "../protocol/identity.ts";
+import { Contacts } from "./contacts.ts";
+import { getSetting, setSetting, tx } from "./db.ts";
+import { Delivery } from "./delivery.ts";
+import { Journal } from "./journal.ts";
+import type { Identity, KeyFile, Keystore } from "./keystore.ts";
+import { Messages } from "./messages.ts";
+import { RelayClient } from "./relay_client.ts";
+import { Serial } from "./_serial.ts";
+import { SessionManager } from "./sessions.ts";
+import {
+  type Contact,
+  type DaemonService,
+  type DaemonStatus,
+  type JournalEvent,
+  type Me,
+  type MessageRecord,
+  ServiceError,
+} from "./service.ts";
+
+/** The daemon's version, as /status shows it. */
+export const DAEMON_VERSION = "0.1.0";
+/** Undelivered messages fail after this long by default (7 days). */
+export const DEFAULT_GIVE_UP_MS = 7 * 24 * 3600 * 1000;
+/** Longest idempotency key. */
+export const MAX_IDEMPOTENCY_KEY = 128;
+
+/** Options of the engine. */
+export interface EngineOptions {
+  db: DatabaseSync;
+  keystore: Keystore;
+  keys: KeyFile;
+  /** The relay address, or undefined to stay offline until one is configured. */
+  relay?: string;
+  now?: () => number;
+  giveUpMs?: number;
+  journalRetention?: number;
+  initialBackoffMs?: number;
+}
+
+/** The daemon. */
+export class Engine implements DaemonService {
+  readonly #db: DatabaseSync;
+  readonly #keystore: Keystore;
+  readonly #now: () => number;
+  readonly #serial = new Serial();
+  readonly #journal: Journal;
+  readonly #started: number;
+  readonly #giveUpMs: number;
+  #keys: KeyFile;
+  #idText: string;
+  #contacts: Contacts;
+  #messages: Messages;
+  #sessions: SessionManager;
+  #delivery: Delivery;
+  #relay: RelayClient | undefined;
+  #relayAddress: string | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** Wires the parts; call start() to connect. */
+  constructor(o: EngineOptions) {
+    this.#db = o.db;
+    this.#keystore = o.keystore;
+    this.#keys = o.keys;
+    this.#now = o.now ?? Date.now;
+    this.#started = this.#now();
+    this.#giveUpMs = o.giveUpMs ?? DEFAULT_GIVE_UP_MS;
+    this.#journal = new Journal(o.db, this.#now, o.journalRetention);
+    this.#idText = formatId(o.keys.current.id);
+    this.#contacts = new Contacts(o.db, this.#idText, this.#now);
+    this.#messages = new Messages(o.db, this.#journal, this.#idText);
+    this.#sessions = new SessionManager(o.db, this.#e2eKeys(o.keys.current), this.#now);
+    this.#delivery = this.#makeDelivery();
+    const relay = o.relay ?? getSetting(o.db, "relay");
+    if (relay !== undefined) {
+      parseRelayAddress(relay); // throws a TypeError that says what is wrong
+      setSetting(o.db, "relay", relay);
+      this.#relayAddress = relay;
+    }
+  }
+
+  #e2eKeys(i: Identity) {
+    return { id: i.id, idText: formatId(i.id), staticKey: i.e2eKey, vouch: i.vouch };
+  }
+
+  #makeDelivery(): Delivery {
+    return new Delivery({
+      db: this.#db,
+      messages: this.#messages,
+      contacts: this.#contacts,
+      sessions: this.#sessions,
+      journal: this.#journal,
+      serial: this.#serial,
+      write: (fn) => this.#write(fn),
+      relay: () => this.#relay,
+      me: () => this.#keys.current.id,
+      now: this.#now,
+    });
+  }
+
+  #write<T>(fn: () => T): T {
+    try {
+      const r = tx(this.#db, fn);
+      this.#journal.publish();
+      return r;
+    } catch (e) {
+      this.#journal.publish(false);
+      throw e;
+    }
+  }
+
+  /** Connects to the relay and starts the timers. */
+  start(): void {
+    if (this.#relayAddress && !this.#relay) {
+      this.#relay = new RelayClient({
+        address: this.#relayAddress,
+        identity: () => this.#keys.current,
+        onDeliver: (from, env) => this.#delivery.onDeliver(from, env),
+        onPresence: (id, online) => this.#delivery.onPresence(id, online),
+        onState: (state, detail) => {
+          this.#write(() =>
+            this.#journal.append("relay", {
+              state,
+              ...(detail ? { reason: detail.reason, code: detail.code } : {}),
+            })
+          );
+          if (state === "online") this.#delivery.onRelayOnline();
+        },
+        watchList: () => this.#watchList(),
+      });
+      this.#relay.start();
+    }
+    this.#timer ??= setInterval(() => this.#tick(), 1000);
+  }
+
+  #watchList(): Uint8Array[] {
+    const ids = new Set([
+      ...this.#contacts.list().map((c) => c.id),
+      ...this.#messages.peersWithPending(),
+    ]);
+    return [...ids].map(parseId);
+  }
+
+  #tick(): void {
+    this.#delivery.tick();
+    const expired = this.#messages.expired(this.#now() - this.#giveUpMs);
+    if (expired.length > 0) {
+      void this.#serial.run(() =>
+        this.#write(() => {
+          for (const id of expired) {
+            this.#messages.markFailed(id, "not delivered within the give-up time");
+          }
+        })
+      );
+    }
+  }
+
+  /** Disconnects and stops the timers. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#relay?.stop();
+    await this.#serial.run(() => {});
+  }
+
+  me(): Me {
+    const c = this.#keys.current;
+    return {
+      id: this.#idText,
+      identity_key: toBase64Url(c.signing.publicKey),
+      safety_number: safetyNumber(c.signing.publicKey),
+      relay: this.#relayAddress ?? null,
+      retired: this.#keys.retired.map((r) => ({
+        id: formatId(r.id),
+        identity_key: toBase64Url(r.signing.publicKey),
+      })),
+    };
+  }
+
+  status(): DaemonStatus {
+    return {
+      version: DAEMON_VERSION,
+      id: this.#idText,
+      relay: { address: this.#relayAddress ?? null, state: this.#relay?.state ?? "offline" },
+      outbox: this.#messages.outboxStats(),
+      sessions: this.#sessions.count(),
+      contacts: this.#contacts.list().length,
+      uptime_ms: this.#now() - this.#started,
+    };
+  }
+
+  async send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord> {
+    if (typeof req.text !== "string" || req.text.length === 0) {
+      throw new ServiceError("text_empty", "The message text is empty");
+    }
+    const bytes = utf8.encode(req.text).length;
+    if (bytes > MAX_TEXT_BYTES) {
+      throw new ServiceError(
+        "text_too_long",
+        `The text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES}`,
+      );
+    }
+    const key = req.idempotencyKey;
+    if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
+      throw new ServiceError(
+        "bad_request",
+        `An idempotency key has 1–${MAX_IDEMPOTENCY_KEY} characters`,
+      );
+    }
+    const peer = this.#contacts.resolve(req.to);
+    if (peer === this.#idText) {
+      throw new ServiceError("bad_request", "Cannot send a message to yourself");
+    }
+    if (key !== undefined) {
+      const prior = this.#messages.byIdempotencyKey(key);
+      if (prior) {
+        if (prior.peer !== peer || prior.text !== req.text) {
+          throw new ServiceError(
+            "idempotency_conflict",
+            "This idempotency key was used for another message",
+          );
+        }
+        return prior;
+      }
+    }
+    if (!this.#contacts.get(peer)?.identityKey) await this.#lookupKey(peer);
+    const m = await this.#serial.run(() => {
+      const again = key !== undefined ? this.#messages.byIdempotencyKey(key) : undefined;
+      return again ?? this.#write(() => {
+        this.#contacts.ensure(peer);
+        return this.#messages.accept(peer, req.text, key, this.#now());
+      });
+    });
+    this.#relay?.watch([parseId(peer)]);
+    this.#delivery.kick(peer);
+    return m;
+  }
+
+  /** Asks the relay's registry for a peer's key; an unknown id is refused, an unreachable relay is not. */
+  async #lookupKey(peer: string): Promise<void> {
+    if (!this.#relayAddress) return;
+    const u = new URL(parseRelayAddress(this.#relayAddress).url);
+    u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+    u.pathname = `/v1/keys/${peer}`;
+    let res: Response;
+    try {
+      res = await fetch(u, { signal: AbortSignal.timeout(5000) });
+    } catch {
+      return; // relay unreachable: queue anyway; delivery retries
+    }
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw new ServiceError(
+        "recipient_unknown",
+        `No identity is registered at the relay for ${peer}`,
+      );
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      return;
+    }
+    const body = await res.json().catch(() => ({}));
+    let key: Uint8Array;
+    try {
+      key = fromBase64Url(String(body.public_key));
+    } catch {
+      return;
+    }
+    // The relay is not trusted: the key must hash to the id, or it is not the peer's key.
+    if (!idMatchesKey(parseId(peer), key)) {
+      throw new ServiceError(
+        "key_mismatch",
+        `The relay returned a key that does not match ${peer}`,
+      );
+    }
+    this.#write(() => this.#contacts.pin(peer, key));
+  }
+
+  message(id: string): MessageRecord {
+    return this.#messages.get(id);
+  }
+
+  messages(q: { with?: string; since?: number; limit?: number }): MessageRecord[] {
+    const peer = q.with !== undefined ? this.#contacts.resolve(q.with) : undefined;
+    return this.#messages.list(peer, q.since ?? 0, q.limit ?? 100);
+  }
+
+  #contact(id: string): Contact {
+    const c = this.#contacts.get(id)!;
+    return {
+      id: c.id,
+      name: c.name,
+      identity_key: c.identityKey ? toBase64Url(c.identityKey) : null,
+      verified: c.verified,
+      online: this.#delivery.online(c.id),
+      safety_number: Contacts.safety(this.#keys.current.signing.publicKey, c),
+    };
+  }
+
+  contacts(): Contact[] {
+    return this.#contacts.list().map((c) => this.#contact(c.id));
+  }
+
+  async addContact(req: { id: string; name?: string }): Promise<Contact> {
+    let id: string;
+    try {
+      id = formatId(parseId(req.id));
+    } catch (e) {
+      throw new ServiceError("bad_request", (e as Error).message);
+    }
+    if (id === this.#idText) throw new ServiceError("bad_request", "You cannot add yourself");
+    await this.#serial.run(() => this.#write(() => this.#contacts.add(id, req.name ?? null)));
+    if (!this.#contacts.get(id)?.identityKey) {
+      await this.#lookupKey(id).catch((e) => {
+        this.#write(() => this.#contacts.remove(id));
+        throw e;
+      });
+    }
+    this.#relay?.watch([parseId(id)]);
+    return this.#contact(id);
+  }
+
+  removeContact(idOrName: string): void {
+    this.#write(() => this.#contacts.remove(idOrName));
+  }
+
+  verifyContact(idOrName: string, verified: boolean): Contact {
+    const c = this.#write(() => this.#contacts.verify(idOrName, verified));
+    return this.#contact(c.id);
+  }
+
+  async rotateIdentity(): Promise<Me> {
+    await this.#serial.run(async () => {
+      this.#keys = await this.#keystore.rotate(new Date(this.#now()));
+      this.#idText = formatId(this.#keys.current.id);
+      this.#contacts.me = this.#idText;
+      this.#messages.me = this.#idText;
+      this.#sessions.reset(this.#e2eKeys(this.#keys.current));
+      this.#delivery.reset();
+    });
+    this.#relay?.reconnect();
+    return this.me();
+  }
+
+  eventsSince(since: number, limit: number): JournalEvent[] {
+    return this.#journal.since(since, limit);
+  }
+
+  lastEventId(): number {
+    return this.#journal.lastId();
+  }
+
+  subscribe(fn: (e: JournalEvent) => void): () => void {
+    return this.#journal.subscribe(fn);
+  }
+}

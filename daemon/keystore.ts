@@ -1,0 +1,231 @@
+/**
+ * The daemon's keys at rest: `identity.json` (0600) in the state dir. It holds the current
+ * identity (Ed25519 seed, link X25519 key, end-to-end X25519 static key) and retired identities
+ * kept after `schied id --rotate` until the user removes them. All keys come from the CSPRNG.
+ *
+ * Optionally sealed with a passphrase: scrypt (N=2^16, r=8, p=1; memory-hard, so guessing costs
+ * 64 MiB per try) derives an AES-256-GCM key; the salt and nonce are random per write.
+ *
+ * @module
+ */
+import { scryptAsync } from "@noble/hashes/scrypt.js";
+import {
+  dhFromSecret,
+  type DhKeyPair,
+  randomSecret,
+  signingKeyFromSeed,
+  type SigningKeyPair,
+} from "../protocol/_crypto.ts";
+import { fromBase64Url, toBase64Url, utf8 } from "../protocol/bytes.ts";
+import { clientIdFromPublicKey, formatId } from "../protocol/identity.ts";
+import { signStatic } from "../protocol/e2e_handshake.ts";
+import { assertPrivateFile, readTextIfExists, writeFileAtomic } from "../lib/private_fs.ts";
+
+/** File name of the keys inside the state dir. */
+export const IDENTITY_FILE = "identity.json";
+
+const SCRYPT = { N: 2 ** 16, r: 8, p: 1, dkLen: 32 };
+
+/** One identity's secrets, as stored. */
+interface StoredIdentity {
+  seed: string;
+  link: string;
+  e2e: string;
+  created: string;
+}
+
+interface Plain {
+  version: 1;
+  current: StoredIdentity;
+  retired: StoredIdentity[];
+}
+
+interface Sealed {
+  version: 1;
+  sealed: { kdf: "scrypt"; N: number; r: number; p: number; salt: string; iv: string; ct: string };
+}
+
+/** A loaded identity with its keys ready for use. */
+export interface Identity {
+  /** The client_id. */
+  id: Uint8Array;
+  /** The Ed25519 identity key pair. */
+  signing: SigningKeyPair;
+  /** The X25519 key of the link to the relay. */
+  linkKey: DhKeyPair;
+  /** The X25519 Noise static key of end-to-end sessions. */
+  e2eKey: DhKeyPair;
+  /** identity public key ‖ signature over the e2e static key. */
+  vouch: Uint8Array;
+  /** When it was made. */
+  created: string;
+}
+
+/** The keystore's content. */
+export interface KeyFile {
+  current: Identity;
+  retired: Identity[];
+}
+
+function newStored(now: Date): StoredIdentity {
+  const b = (x: Uint8Array) => toBase64Url(x);
+  return {
+    seed: b(randomSecret()),
+    link: b(randomSecret()),
+    e2e: b(randomSecret()),
+    created: now.toISOString(),
+  };
+}
+
+async function load(s: StoredIdentity): Promise<Identity> {
+  const signing = await signingKeyFromSeed(fromBase64Url(s.seed));
+  const e2eKey = await dhFromSecret(fromBase64Url(s.e2e));
+  return {
+    id: clientIdFromPublicKey(signing.publicKey),
+    signing,
+    linkKey: await dhFromSecret(fromBase64Url(s.link)),
+    e2eKey,
+    vouch: await signStatic(signing, e2eKey.publicKey),
+    created: s.created,
+  };
+}
+
+async function kek(passphrase: string, salt: Uint8Array, p = SCRYPT): Promise<CryptoKey> {
+  const k = await scryptAsync(utf8.encode(passphrase.normalize("NFC")), salt, p);
+  return crypto.subtle.importKey("raw", k as BufferSource, "AES-GCM", false, [
+    "encrypt",
+    "decrypt",
+  ]);
+}
+
+/** Errors of the keystore. */
+export class KeystoreError extends Error {
+  /** `locked`: a passphrase is needed; `bad_passphrase`; `corrupt`. */
+  constructor(readonly code: "locked" | "bad_passphrase" | "corrupt", message: string) {
+    super(message);
+    this.name = "KeystoreError";
+  }
+}
+
+/** The keystore of one state dir. */
+export class Keystore {
+  #plain: Plain | undefined;
+
+  private constructor(readonly path: string, readonly passphrase: string | undefined) {}
+
+  /** True if the state dir has an identity. */
+  static async exists(dir: string): Promise<boolean> {
+    return (await readTextIfExists(`${dir}/${IDENTITY_FILE}`)) !== undefined;
+  }
+
+  /** Opens the keystore; creates a new identity if none exists and `create` is set. */
+  static async open(
+    dir: string,
+    o: { passphrase?: string; create?: boolean; now?: Date } = {},
+  ): Promise<{ store: Keystore; keys: KeyFile; created: boolean }> {
+    const store = new Keystore(`${dir}/${IDENTITY_FILE}`, o.passphrase || undefined);
+    const text = await readTextIfExists(store.path);
+    let created = false;
+    if (text === undefined) {
+      if (!o.create) throw new KeystoreError("corrupt", `No identity in ${dir}; run 'schied init'`);
+      store.#plain = { version: 1, current: newStored(o.now ?? new Date()), retired: [] };
+      await store.#save();
+      created = true;
+    } else {
+      await assertPrivateFile(store.path);
+      store.#plain = await store.#decode(text);
+    }
+    return { store, keys: await store.keys(), created };
+  }
+
+  async #decode(text: string): Promise<Plain> {
+    let j: Plain | Sealed;
+    try {
+      j = JSON.parse(text);
+    } catch {
+      throw new KeystoreError("corrupt", `${this.path} is not valid JSON`);
+    }
+    if ("sealed" in j) {
+      if (!this.passphrase) {
+        throw new KeystoreError(
+          "locked",
+          "The identity is sealed with a passphrase; set SCHIED_PASSPHRASE",
+        );
+      }
+      const s = j.sealed;
+      const key = await kek(this.passphrase, fromBase64Url(s.salt), {
+        N: s.N,
+        r: s.r,
+        p: s.p,
+        dkLen: 32,
+      });
+      try {
+        const pt = await crypto.subtle.decrypt(
+          { name: "AES-GCM", iv: fromBase64Url(s.iv) as BufferSource },
+          key,
+          fromBase64Url(s.ct) as BufferSource,
+        );
+        return JSON.parse(new TextDecoder().decode(pt)) as Plain;
+      } catch {
+        throw new KeystoreError("bad_passphrase", "Wrong passphrase for the identity");
+      }
+    }
+    if (j.version !== 1 || !j.current?.seed) {
+      throw new KeystoreError("corrupt", `${this.path} is malformed`);
+    }
+    return j;
+  }
+
+  async #save(): Promise<void> {
+    const plain = utf8.encode(JSON.stringify(this.#plain));
+    let out: Uint8Array = plain;
+    if (this.passphrase) {
+      const salt = crypto.getRandomValues(new Uint8Array(16));
+      const iv = crypto.getRandomValues(new Uint8Array(12));
+      const key = await kek(this.passphrase, salt);
+      const ct = new Uint8Array(
+        await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, plain as BufferSource),
+      );
+      const sealed: Sealed = {
+        version: 1,
+        sealed: {
+          kdf: "scrypt",
+          N: SCRYPT.N,
+          r: SCRYPT.r,
+          p: SCRYPT.p,
+          salt: toBase64Url(salt),
+          iv: toBase64Url(iv),
+          ct: toBase64Url(ct),
+        },
+      };
+      out = utf8.encode(JSON.stringify(sealed, null, 1));
+    }
+    await writeFileAtomic(this.path, out, 0o600);
+  }
+
+  /** The loaded identities. */
+  async keys(): Promise<KeyFile> {
+    const p = this.#plain!;
+    return { current: await load(p.current), retired: await Promise.all(p.retired.map(load)) };
+  }
+
+  /** Makes a new current identity; the old one joins the retired list. */
+  async rotate(now = new Date()): Promise<KeyFile> {
+    const p = this.#plain!;
+    p.retired.unshift(p.current);
+    p.current = newStored(now);
+    await this.#save();
+    return await this.keys();
+  }
+
+  /** Removes a retired identity by id text; false if there is none. */
+  async removeRetired(idText: string): Promise<boolean> {
+    const p = this.#plain!;
+    const keys = await Promise.all(p.retired.map(load));
+    const i = keys.findIndex((k) => formatId(k.id) === idText.toLowerCase());
+    if (i < 0) return false;
+    p.retired.splice(i, 1);
+    await this.#save();
+    return true;
+  }
+}

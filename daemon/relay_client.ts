@@ -1,0 +1,150 @@
+/**
+ * The daemon's lasting connection to the relay: connects, logs in, and reconnects forever with
+ * jittered exponential backoff (1 s, ×1.5, capped at 60 s; each wait drawn from 80–120 %, so a
+ * relay restart is not met by every daemon at the same instant). Re-arms presence watches after
+ * each login and reports its state.
+ *
+ * @module
+ */
+import { parseRelayAddress, type RelayAddress } from "../protocol/address.ts";
+import type { ErrorCode } from "../protocol/errors.ts";
+import { LinkClient, type SendResult } from "./link_client.ts";
+import type { Identity } from "./keystore.ts";
+import type { RelayState } from "./service.ts";
+
+/** Backoff parameters. */
+export const BACKOFF = { initialMs: 1000, factor: 1.5, maxMs: 60_000, jitter: 0.2 };
+
+/** Options of the relay client. */
+export interface RelayClientOptions {
+  address: string;
+  identity: () => Identity;
+  onDeliver: (from: Uint8Array, envelope: Uint8Array) => void;
+  onPresence: (id: Uint8Array, online: boolean) => void;
+  onState: (state: RelayState, detail?: { code: ErrorCode | null; reason: string }) => void;
+  /** Ids to watch after every login. */
+  watchList: () => Uint8Array[];
+  /** Overrides BACKOFF.initialMs (tests). */
+  initialBackoffMs?: number;
+}
+
+/**
+ * One daemon's relay connection.
+ *
+ * @example
+ * ```ts
+ * const rc = new RelayClient({ address, identity: () => id, onDeliver, onPresence, onState, watchList });
+ * rc.start();
+ * ```
+ */
+export class RelayClient {
+  readonly #o: RelayClientOptions;
+  readonly address: RelayAddress;
+  #link: LinkClient | undefined;
+  #state: RelayState = "offline";
+  #stopped = true;
+  #delay: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  /** Parses the address (throws a TypeError saying what is wrong). */
+  constructor(o: RelayClientOptions) {
+    this.#o = o;
+    this.address = parseRelayAddress(o.address);
+    this.#delay = o.initialBackoffMs ?? BACKOFF.initialMs;
+  }
+
+  /** The current state. */
+  get state(): RelayState {
+    return this.#state;
+  }
+
+  /** The relay's frame rate limit, once logged in. */
+  get link(): LinkClient | undefined {
+    return this.#state === "online" ? this.#link : undefined;
+  }
+
+  #set(state: RelayState, detail?: { code: ErrorCode | null; reason: string }): void {
+    if (this.#state === state && !detail) return;
+    this.#state = state;
+    this.#o.onState(state, detail);
+  }
+
+  /** Starts connecting (and reconnecting). */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      this.#set("connecting");
+      let closedInfo: { code: ErrorCode | null; reason: string };
+      try {
+        const link = await LinkClient.connect({
+          address: this.address,
+          identity: this.#o.identity().signing,
+          linkKey: this.#o.identity().linkKey,
+          onDeliver: this.#o.onDeliver,
+          onPresence: this.#o.onPresence,
+        });
+        if (this.#stopped) {
+          await link.close();
+          break;
+        }
+        this.#link = link;
+        this.#delay = this.#o.initialBackoffMs ?? BACKOFF.initialMs;
+        const ids = this.#o.watchList();
+        if (ids.length > 0) link.watch(ids.slice(0, link.welcome.maxWatches));
+        this.#set("online");
+        closedInfo = await link.closed();
+        this.#link = undefined;
+      } catch (e) {
+        closedInfo = {
+          code: (e as { code?: ErrorCode }).code ?? null,
+          reason: (e as Error).message,
+        };
+      }
+      if (this.#stopped) break;
+      this.#set("offline", closedInfo);
+      const wait = this.#delay * (1 - BACKOFF.jitter + Math.random() * 2 * BACKOFF.jitter);
+      this.#delay = Math.min(BACKOFF.maxMs, this.#delay * BACKOFF.factor);
+      // A replaced session means another daemon runs with this identity: back off fully.
+      if (closedInfo.code === "replaced") this.#delay = BACKOFF.maxMs;
+      await new Promise<void>((r) => {
+        this.#wake = r;
+        this.#timer = setTimeout(r, wait);
+      });
+    }
+    this.#set("offline");
+  }
+
+  /** Sends an envelope; resolves `rejected` at once when not online. */
+  send(to: Uint8Array, envelope: Uint8Array): Promise<SendResult> {
+    const link = this.link;
+    if (!link) return Promise.resolve({ status: "rejected", code: "internal" });
+    return link.send(to, envelope);
+  }
+
+  /** Adds presence watches now (they are re-armed after every login). */
+  watch(ids: Uint8Array[]): void {
+    this.link?.watch(ids);
+  }
+
+  /** Drops the connection and reconnects now (after an identity change). */
+  reconnect(): void {
+    this.#delay = this.#o.initialBackoffMs ?? BACKOFF.initialMs;
+    void this.#link?.close();
+  }
+
+  /** Stops for good. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#wake?.(); // wake the loop if it is waiting out a backoff
+    await this.#link?.close();
+    await this.#loop?.catch(() => {});
+  }
+}

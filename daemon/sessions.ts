@@ -1,0 +1,160 @@
+/**
+ * End-to-end sessions per peer: the XX handshakes in progress and the established sessions,
+ * persisted in the database so they survive restarts. Not safe for concurrent use: the engine
+ * calls it from its one serial queue.
+ *
+ * Handshake rules: a peer may start a handshake at any time (it may have lost its state); the
+ * new session replaces ours once it completes, and the previous one is kept for receiving
+ * messages that were already under way. When both sides start at once, the handshake started
+ * by the lower id wins.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { toBase64Url } from "../protocol/bytes.ts";
+import { E2EInitiator, type E2EKeys, E2EResponder } from "../protocol/e2e_handshake.ts";
+import type { Envelope } from "../protocol/envelope.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { E2ESession, type SessionJson } from "../protocol/session.ts";
+
+/** How long a handshake we started may take before we start another. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Sessions kept per peer (the current one and the one before it). */
+const KEEP = 2;
+
+/** What handling a handshake envelope produced. */
+export interface HandshakeOutcome {
+  /** An envelope to send back (HS2 or HS3). */
+  reply?: Uint8Array;
+  /** A session that just became current, with the peer's identity key to pin. */
+  established?: { session: E2ESession; peerIdentityKey: Uint8Array };
+}
+
+function lessThan(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return false;
+}
+
+/** The sessions of one identity. */
+export class SessionManager {
+  readonly #initiators = new Map<string, { hs: E2EInitiator; at: number }>();
+  readonly #responders = new Map<string, E2EResponder>();
+  readonly #cache = new Map<string, E2ESession[]>(); // newest first
+
+  /** Binds to the database, our keys and the clock. */
+  constructor(
+    readonly db: DatabaseSync,
+    public me: E2EKeys & { idText: string },
+    readonly now: () => number,
+  ) {}
+
+  /** Forgets everything in memory (after an identity change). */
+  reset(me: E2EKeys & { idText: string }): void {
+    this.me = me;
+    this.#initiators.clear();
+    this.#responders.clear();
+    this.#cache.clear();
+  }
+
+  #load(peer: string): E2ESession[] {
+    let list = this.#cache.get(peer);
+    if (!list) {
+      const rows = this.db.prepare(
+        "SELECT state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+      ).all(this.me.idText, peer, KEEP) as { state: string }[];
+      list = rows.map((r) => E2ESession.fromJSON(JSON.parse(r.state) as SessionJson));
+      this.#cache.set(peer, list);
+    }
+    return list;
+  }
+
+  /** The session messages to `peer` are sealed with, if any. */
+  current(peer: string): E2ESession | undefined {
+    return this.#load(peer)[0];
+  }
+
+  /** Number of peers with a session. */
+  count(): number {
+    return Number(
+      (this.db.prepare("SELECT count(DISTINCT peer) AS n FROM sessions WHERE me = ?")
+        .get(this.me.idText) as { n: number }).n,
+    );
+  }
+
+  /** True while a handshake we started with `peer` is young enough to wait for. */
+  handshakePending(peer: string): boolean {
+    const i = this.#initiators.get(peer);
+    return !!i && this.now() - i.at < HANDSHAKE_TIMEOUT_MS;
+  }
+
+  /** Starts a handshake with `peer`; returns HS1. */
+  async startHandshake(peer: string, peerId: Uint8Array): Promise<Uint8Array> {
+    const hs = new E2EInitiator(this.me, peerId, crypto.getRandomValues(new Uint8Array(8)));
+    this.#initiators.set(peer, { hs, at: this.now() });
+    return await hs.start();
+  }
+
+  /** Handles a handshake envelope from `peer` (as named by the relay). */
+  async handshake(peer: string, peerId: Uint8Array, env: Envelope): Promise<HandshakeOutcome> {
+    const hid = toBase64Url(env.id);
+    switch (env.kind) {
+      case "hs1": {
+        const mine = this.#initiators.get(peer);
+        if (mine && this.handshakePending(peer) && lessThan(this.me.id, peerId)) {
+          return {}; // both started: ours (lower id) wins; the peer answers ours
+        }
+        this.#initiators.delete(peer);
+        const r = new E2EResponder(this.me, peerId, env.id);
+        const reply = await r.accept(env.body);
+        this.#responders.set(peer, r);
+        return { reply };
+      }
+      case "hs2": {
+        const mine = this.#initiators.get(peer);
+        if (!mine || toBase64Url(mine.hs.hid) !== hid) return {}; // stale or unasked
+        this.#initiators.delete(peer);
+        const { envelope, result } = await mine.hs.finish(env.body);
+        return { reply: envelope, established: result };
+      }
+      case "hs3": {
+        const r = this.#responders.get(peer);
+        if (!r || toBase64Url(r.hid) !== hid) return {};
+        this.#responders.delete(peer);
+        return { established: await r.finish(env.body) };
+      }
+      default:
+        throw new ProtocolError("internal", `Not a handshake envelope: ${env.kind}`);
+    }
+  }
+
+  /** Makes `session` the current one for `peer` and stores it (inside the caller's transaction). */
+  install(peer: string, session: E2ESession): void {
+    const list = [
+      session,
+      ...this.#load(peer).filter((s) => toBase64Url(s.sid) !== toBase64Url(session.sid)),
+    ]
+      .slice(0, KEEP);
+    this.#cache.set(peer, list);
+    this.db.prepare("DELETE FROM sessions WHERE me = ? AND peer = ?").run(this.me.idText, peer);
+    const ins = this.db.prepare(
+      "INSERT INTO sessions (me, peer, sid, state, created_at) VALUES (?, ?, ?, ?, ?)",
+    );
+    const t = this.now();
+    list.forEach((s, i) =>
+      ins.run(this.me.idText, peer, toBase64Url(s.sid), JSON.stringify(s.toJSON()), t - i)
+    );
+  }
+
+  /** The session of `peer` with id `sid`, if we still have it. */
+  bySid(peer: string, sid: Uint8Array): E2ESession | undefined {
+    const k = toBase64Url(sid);
+    return this.#load(peer).find((s) => toBase64Url(s.sid) === k);
+  }
+
+  /** Stores a session's advanced state (inside the caller's transaction). */
+  save(peer: string, session: E2ESession): void {
+    this.db.prepare("UPDATE sessions SET state = ? WHERE me = ? AND peer = ? AND sid = ?")
+      .run(JSON.stringify(session.toJSON()), this.me.idText, peer, toBase64Url(session.sid));
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The inner payload of an end-to-end message (what a MSG envelope decrypts to, before padding):
+ * one JSON object. `{"t":"m","id","seq","ts","text"}` is a chat message, `{"t":"a","upto"}` a
+ * cumulative acknowledgement (every message up to `upto` is durable at the receiver). Unknown
+ * fields are ignored; an unknown `t` is skipped (a newer peer's feature).
+ *
+ * @module
+ */
+import { utf8, utf8Strict } from "./bytes.ts";
+import { MAX_TEXT_BYTES } from "./constants.ts";
+import { ProtocolError } from "./errors.ts";
+
+/** A decoded payload. */
+export type Payload =
+  | { t: "m"; id: string; seq: number; ts: number; text: string }
+  | { t: "a"; upto: number }
+  | { t: "unknown" };
+
+function fail(msg: string): never {
+  throw new ProtocolError("bad_frame", `Cannot parse payload: ${msg}`);
+}
+
+const ID_RE = /^[0-9a-f-]{1,64}$/;
+
+/**
+ * Encodes a payload to bytes.
+ *
+ * @example
+ * ```ts
+ * encodePayload({ t: "a", upto: 7 });
+ * ```
+ */
+export function encodePayload(p: Exclude<Payload, { t: "unknown" }>): Uint8Array {
+  return utf8.encode(JSON.stringify(p));
+}
+
+function isSeq(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+}
+
+/** Decodes and checks a payload; each bad field has its own error. */
+export function parsePayload(bytes: Uint8Array): Payload {
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(utf8Strict.decode(bytes));
+  } catch {
+    fail("not UTF-8 JSON");
+  }
+  if (typeof j !== "object" || j === null || Array.isArray(j)) fail("not a JSON object");
+  if (j.t === "m") {
+    if (typeof j.id !== "string" || !ID_RE.test(j.id)) fail("id is not a message id");
+    if (!isSeq(j.seq) || j.seq === 0) fail("seq is not a positive integer");
+    if (!isSeq(j.ts)) fail("ts is not a timestamp");
+    if (typeof j.text !== "string") fail("text is not a string");
+    if (utf8.encode(j.text).length > MAX_TEXT_BYTES) fail(`text exceeds ${MAX_TEXT_BYTES} bytes`);
+    return { t: "m", id: j.id, seq: j.seq, ts: j.ts, text: j.text };
+  }
+  if (j.t === "a") {
+    if (!isSeq(j.upto)) fail("upto is not a non-negative integer");
+    return { t: "a", upto: j.upto };
+  }
+  return { t: "unknown" };
+}
