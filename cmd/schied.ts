@@ -10,23 +10,54 @@ const VERSION = "0.1.0";
 
 const HELP = `Usage: schied <verb> [flags]
 
-Secure relay chat. Verbs:
+Secure relay chat: end-to-end encrypted messages through an untrusted relay.
+
+Verbs:
   relay      run the relay (the untrusted server)
+  daemon     run the daemon (your keys, the relay session, the local API on 127.0.0.1:7777)
+  init       create the state dir and an identity
+  id         print your client_id (--rotate: make a new identity)
+  send       send a message: schied send <id|name> [text…]   (no text: stdin lines)
+  listen     print incoming messages as they arrive (--json, --exec CMD)
+  chat       chat interactively with one peer
+  contacts   add, ls, rm, verify contacts
+  status     the daemon's relay state and outbox
 
 Run 'schied <verb> --help' for a verb's flags.
-Global flags: --help, --version.
+Global flags: --state-dir DIR, --api HOST:PORT, --help, --version.
+Exit codes: 0 ok, 1 error, 2 usage, 3 daemon unreachable, 4 unknown recipient,
+5 relay offline / not delivered, 6 authentication (token or passphrase), 130 interrupted.
 `;
+
+const GLOBAL_VALUE_FLAGS = new Set(["--state-dir", "--api"]);
 
 type Verb = (args: string[], env: (k: string) => string | undefined) => Promise<number>;
 
 const VERBS: Record<string, () => Promise<{ run: Verb }>> = {
   relay: () => import("./relay.ts"),
+  daemon: () => import("./daemon.ts"),
+  init: () => import("./init.ts"),
+  id: () => import("./id.ts"),
+  send: () => import("./send.ts"),
+  listen: () => import("./listen.ts"),
+  chat: () => import("./chat.ts"),
+  contacts: () => import("./contacts.ts"),
+  status: () => import("./status.ts"),
 };
 
 /** Runs schied with `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const env = (k: string) => Deno.env.get(k);
-  const idx = args.findIndex((a) => !a.startsWith("-"));
+  // The verb is the first argument that is neither a flag nor a global flag's value.
+  let idx = -1;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (GLOBAL_VALUE_FLAGS.has(a)) i++;
+    else if (!a.startsWith("-")) {
+      idx = i;
+      break;
+    }
+  }
   if (idx < 0) {
     if (args.includes("--version")) {
       console.log(`schied ${VERSION}`);

@@ -196,6 +196,7 @@ export class Engine implements DaemonService {
       sessions: this.#sessions.count(),
       contacts: this.#contacts.list().length,
       uptime_ms: this.#now() - this.#started,
+      last_event_id: this.#journal.lastId(),
     };
   }
 

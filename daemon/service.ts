@@ -97,6 +97,8 @@ export interface DaemonStatus {
   sessions: number;
   contacts: number;
   uptime_ms: number;
+  /** The newest journal event id (for consumers that start streaming from now). */
+  last_event_id: number;
 }
 
 /** What /me shows. */

@@ -1,0 +1,96 @@
+/**
+ * What every client verb shares: the global flags, finding the daemon's API and token in the
+ * state dir, and turning API errors into `schied: error:` lines and exit codes.
+ *
+ * @module
+ */
+import { ApiClient, ApiError } from "../api/mod.ts";
+import { readToken } from "../api/token.ts";
+import { defaultStateDir } from "../daemon/state_dir.ts";
+import { API_ADDRESS_FILE } from "../daemon/state_dir.ts";
+import { flagOrEnv } from "./_flags.ts";
+import { CliError, EXIT } from "./_output.ts";
+
+/** Global options every verb accepts (before or after the verb). */
+export const GLOBAL_OPTIONS = {
+  "state-dir": { type: "string" },
+  api: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Help text of the global flags. */
+export const GLOBAL_HELP = `Global flags (before or after the verb):
+  --state-dir DIR   the daemon's state dir (SCHIED_STATE_DIR; default $XDG_STATE_HOME/schied)
+  --api HOST:PORT   the daemon's API address (SCHIED_API; default: as the daemon wrote it, else 127.0.0.1:7777)
+  -h, --help        this help`;
+
+/** The state dir from the flags, the env, or the default. */
+export function stateDirOf(
+  values: Record<string, unknown>,
+  env: (k: string) => string | undefined,
+): string {
+  return flagOrEnv(values, "state-dir", env) ?? defaultStateDir(env);
+}
+
+/** Parses `HOST:PORT` (or `[::1]:PORT`) into a loopback base URL. */
+export function apiBaseUrl(text: string): string {
+  const m = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) {
+    throw new CliError(`--api must be HOST:PORT, got "${text}"`, EXIT.usage);
+  }
+  return `http://${m[1]}:${m[2]}`;
+}
+
+/** An API client for the daemon of this state dir. */
+export async function connectApi(
+  values: Record<string, unknown>,
+  env: (k: string) => string | undefined,
+): Promise<ApiClient> {
+  const dir = stateDirOf(values, env);
+  const api = flagOrEnv(values, "api", env);
+  let baseUrl: string;
+  if (api) baseUrl = apiBaseUrl(api);
+  else {
+    try {
+      baseUrl = (await Deno.readTextFile(`${dir}/${API_ADDRESS_FILE}`)).trim();
+    } catch {
+      baseUrl = "http://127.0.0.1:7777";
+    }
+  }
+  let token = env("SCHIED_API_TOKEN");
+  if (!token) {
+    try {
+      token = await readToken(dir);
+    } catch {
+      throw new CliError(
+        `no API token in ${dir}`,
+        EXIT.daemon_unreachable,
+        "start the daemon with 'schied daemon' (it writes the token), or pass --state-dir",
+      );
+    }
+  }
+  return new ApiClient({ baseUrl, token });
+}
+
+const EXIT_OF: Record<string, [number, string | undefined]> = {
+  daemon_unreachable: [EXIT.daemon_unreachable, "start it with 'schied daemon --relay ADDRESS'"],
+  recipient_unknown: [
+    EXIT.recipient_unknown,
+    "check the id, or add a name with 'schied contacts add ID NAME'",
+  ],
+  relay_offline: [EXIT.relay_offline, "the message is queued and goes out when the relay is back"],
+  unauthorized: [EXIT.auth, "the token changed: is --state-dir the daemon's?"],
+};
+
+/** Runs `fn`, turning ApiErrors into CliErrors with an exit code and a hint. */
+export async function withApi<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ApiError) {
+      const [exit, hint] = EXIT_OF[e.code] ?? [EXIT.error, undefined];
+      throw new CliError(e.message, exit, hint);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * How messages and statuses look in a terminal: time, name, escaped text; colors only on a TTY
+ * and never with NO_COLOR.
+ *
+ * @module
+ */
+import type { JournalEvent } from "../daemon/service.ts";
+import { escapeText } from "./_output.ts";
+
+/** True when colors may be used on stdout. */
+export function useColor(env: (k: string) => string | undefined): boolean {
+  return Deno.stdout.isTerminal() && env("NO_COLOR") === undefined;
+}
+
+/** Wraps `s` in an SGR color when `on`. */
+export function paint(on: boolean, code: number, s: string): string {
+  return on ? `\x1b[${code}m${s}\x1b[0m` : s;
+}
+
+/** HH:MM:SS of a timestamp, local time. */
+export function clock(ms: number): string {
+  const d = new Date(ms);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(
+    ":",
+  );
+}
+
+/** A short label for a peer: its name, else the first block of its id. */
+export function peerLabel(id: string, name: unknown): string {
+  return typeof name === "string" && name ? escapeText(name) : id.slice(0, 8);
+}
+
+/** One incoming message as a line: `12:00:01 alice: hi`. */
+export function messageLine(e: JournalEvent, color: boolean): string {
+  const d = e.data;
+  const who = peerLabel(String(d.from), d.from_name);
+  return `${paint(color, 2, clock(Number(d.ts)))} ${paint(color, 36, who)}: ${
+    escapeText(String(d.text))
+  }`;
+}

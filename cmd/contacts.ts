@@ -1,0 +1,76 @@
+/**
+ * `schied contacts add|ls|rm|verify`: names for ids, pinned keys, the verified flag.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { Contact } from "../daemon/service.ts";
+import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, withApi } from "./_context.ts";
+import { escapeText, EXIT, usage } from "./_output.ts";
+
+/** Help of the verb. */
+export const HELP = `Usage: schied contacts <add|ls|rm|verify> …
+
+  schied contacts add <id> [name]      add a contact (the relay must know the id)
+  schied contacts ls [--json]          list contacts: name, id, online, verified
+  schied contacts rm <id|name>         remove a contact
+  schied contacts verify <id|name>     mark as verified after comparing the safety number
+                                       out of band (--no to clear the mark)
+${GLOBAL_HELP}`;
+
+function line(c: Contact): string {
+  const online = c.online === null ? "?" : c.online ? "online" : "offline";
+  const name = c.name ? escapeText(c.name) : "-";
+  return `${name.padEnd(16)} ${c.id}  ${online.padEnd(7)} ${
+    c.verified ? "verified" : "unverified"
+  }`;
+}
+
+/** Runs the verb. */
+export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { ...GLOBAL_OPTIONS, json: { type: "boolean" }, no: { type: "boolean" } },
+  });
+  const [sub, a, b, extra] = positionals;
+  if (values.help || !sub) {
+    console.log(HELP);
+    return values.help ? EXIT.ok : EXIT.usage;
+  }
+  const api = await connectApi(values, env);
+  switch (sub) {
+    case "add": {
+      if (!a || extra || (b === undefined && positionals.length > 3)) {
+        throw usage("usage: schied contacts add <id> [name]");
+      }
+      const c = await withApi(() => api.addContact({ id: a, ...(b ? { name: b } : {}) }));
+      console.log(line(c));
+      if (c.safety_number) console.log(`safety number: ${c.safety_number}`);
+      return EXIT.ok;
+    }
+    case "ls":
+    case "list": {
+      const cs = await withApi(() => api.contacts());
+      if (values.json) console.log(JSON.stringify(cs));
+      else for (const c of cs) console.log(line(c));
+      return EXIT.ok;
+    }
+    case "rm":
+    case "remove": {
+      if (!a || b) throw usage("usage: schied contacts rm <id|name>");
+      await withApi(() => api.removeContact(a));
+      return EXIT.ok;
+    }
+    case "verify": {
+      if (!a || b) throw usage("usage: schied contacts verify <id|name> [--no]");
+      const c = await withApi(() => api.verifyContact(a, !values.no));
+      console.log(line(c));
+      if (c.safety_number) console.log(`safety number: ${c.safety_number}`);
+      return EXIT.ok;
+    }
+    default:
+      throw usage(`unknown contacts command "${sub}" (add, ls, rm, verify)`);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * `schied daemon`: runs the daemon (keys, relay session, local API) until SIGINT/SIGTERM.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { parseRelayAddress } from "../protocol/address.ts";
+import { KeystoreError, startDaemon } from "../daemon/mod.ts";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf } from "./_context.ts";
+import { flagOrEnv } from "./_flags.ts";
+import { CliError, EXIT, usage } from "./_output.ts";
+import { readPassphrase } from "./_passphrase.ts";
+
+/** Help of the verb. */
+export const HELP = `Usage: schied daemon [--relay ADDRESS] [flags]
+
+Runs the daemon: holds the identity, keeps an authenticated session with the relay, and serves
+the local API (REST + Server-Sent Events) on 127.0.0.1:7777. Creates the identity on first run.
+Writes api-token and api-auth-header (for curl -H @file) into the state dir at every start.
+
+Flags:
+  --relay ADDRESS   the relay address printed by 'schied relay' (SCHIED_RELAY); remembered
+  --api HOST:PORT   where the API listens (SCHIED_API; loopback only; default 127.0.0.1:7777)
+  --allow-origin O  an Origin allowed to call the API (repeatable; default none)
+${GLOBAL_HELP}
+
+The identity may be sealed with a passphrase: set SCHIED_PASSPHRASE (or you are asked on a TTY
+when the identity is sealed).`;
+
+/** Runs the verb. */
+export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ...GLOBAL_OPTIONS,
+      relay: { type: "string" },
+      "allow-origin": { type: "string", multiple: true },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) {
+    throw usage(`schied daemon takes no arguments, got "${positionals[0]}"`);
+  }
+  const relay = flagOrEnv(values, "relay", env);
+  if (relay !== undefined) {
+    try {
+      parseRelayAddress(relay);
+    } catch (e) {
+      throw new CliError(
+        (e as Error).message,
+        EXIT.usage,
+        "copy the address 'schied relay' printed",
+      );
+    }
+  }
+  const apiText = flagOrEnv(values, "api", env) ?? "127.0.0.1:7777";
+  const m = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(apiText);
+  if (!m || Number(m[2]) > 65535) {
+    throw usage(
+      `--api must be a loopback HOST:PORT (127.0.0.1, localhost or [::1]), got "${apiText}"`,
+    );
+  }
+  const stateDir = stateDirOf(values, env);
+  let d;
+  for (let attempt = 0;; attempt++) {
+    try {
+      d = await startDaemon({
+        stateDir,
+        relay,
+        apiHost: m[1] === "[::1]" ? "::1" : m[1] as "127.0.0.1" | "localhost",
+        apiPort: Number(m[2]),
+        passphrase: env("SCHIED_PASSPHRASE") ?? (attempt > 0 ? await readPassphrase() : undefined),
+        originAllowlist: (values["allow-origin"] as string[] | undefined) ?? [],
+      });
+      break;
+    } catch (e) {
+      if (
+        e instanceof KeystoreError && e.code === "locked" && attempt === 0 &&
+        Deno.stdin.isTerminal()
+      ) continue;
+      if (e instanceof KeystoreError) {
+        throw new CliError(e.message, EXIT.auth, "set SCHIED_PASSPHRASE");
+      }
+      if (e instanceof Deno.errors.AddrInUse) {
+        throw new CliError(
+          `the API port ${m[2]} is in use (is a daemon running already?)`,
+          EXIT.error,
+          "pass --api 127.0.0.1:PORT",
+        );
+      }
+      if (e instanceof TypeError && /relay address/.test(e.message)) {
+        throw new CliError(e.message, EXIT.usage);
+      }
+      throw e;
+    }
+  }
+  console.log(`id ${d.id}`);
+  console.log(`api ${d.apiUrl}`);
+  console.log(`state ${stateDir}`);
+  if (!d.engine.status().relay.address) {
+    console.error("schied: hint: no relay configured yet; restart with --relay ADDRESS");
+  }
+  const stop = Promise.withResolvers<void>();
+  const onSignal = () => stop.resolve();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await stop.promise;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  await d.close();
+  return EXIT.ok;
+}

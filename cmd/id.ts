@@ -1,0 +1,64 @@
+/**
+ * `schied id`: prints this daemon's client_id; `--rotate` makes a new identity.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Keystore } from "../daemon/keystore.ts";
+import { formatId } from "../protocol/identity.ts";
+import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf, withApi } from "./_context.ts";
+import { CliError, EXIT, usage } from "./_output.ts";
+
+/** Help of the verb. */
+export const HELP = `Usage: schied id [--rotate] [--json]
+
+Prints this daemon's client_id (a UUID derived from its identity key; give it to people who
+should reach you). Works without a running daemon too.
+
+  --rotate   make a new identity (a new id); the old one is kept, listed as retired
+  --json     print id, identity key, safety number and retired ids as JSON
+${GLOBAL_HELP}`;
+
+/** Runs the verb. */
+export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { ...GLOBAL_OPTIONS, rotate: { type: "boolean" }, json: { type: "boolean" } },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) throw usage(`schied id takes no arguments, got "${positionals[0]}"`);
+  if (values.rotate) {
+    const api = await connectApi(values, env);
+    const me = await withApi(() => api.rotate());
+    console.log(values.json ? JSON.stringify(me) : me.id);
+    return EXIT.ok;
+  }
+  const api = await connectApi(values, env).catch(() => undefined);
+  const me = api ? await api.me().catch(() => undefined) : undefined;
+  if (me) {
+    console.log(values.json ? JSON.stringify(me) : me.id);
+    return EXIT.ok;
+  }
+  // No daemon: read the identity from the state dir (the id is public).
+  const dir = stateDirOf(values, env);
+  if (!(await Keystore.exists(dir))) {
+    throw new CliError(`no identity in ${dir}`, EXIT.error, "run 'schied init' or 'schied daemon'");
+  }
+  const { keys } = await Keystore.open(dir, { passphrase: env("SCHIED_PASSPHRASE") }).catch((e) => {
+    throw new CliError(
+      (e as Error).message,
+      EXIT.auth,
+      "start the daemon, or set SCHIED_PASSPHRASE",
+    );
+  });
+  const id = formatId(keys.current.id);
+  console.log(
+    values.json ? JSON.stringify({ id, retired: keys.retired.map((r) => formatId(r.id)) }) : id,
+  );
+  return EXIT.ok;
+}

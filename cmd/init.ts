@@ -1,0 +1,65 @@
+/**
+ * `schied init`: creates the state dir and a new identity (without starting the daemon).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ensurePrivateDir } from "../lib/private_fs.ts";
+import { Keystore } from "../daemon/keystore.ts";
+import { openDb, setSetting } from "../daemon/db.ts";
+import { parseRelayAddress } from "../protocol/address.ts";
+import { formatId } from "../protocol/identity.ts";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf } from "./_context.ts";
+import { flagOrEnv } from "./_flags.ts";
+import { CliError, EXIT, usage } from "./_output.ts";
+
+/** Help of the verb. */
+export const HELP = `Usage: schied init [--relay ADDRESS]
+
+Creates the daemon's state dir (mode 0700) and a new identity (0600), and prints its id.
+With SCHIED_PASSPHRASE set, the identity is sealed with it (scrypt + AES-256-GCM).
+An existing identity is kept: init then only prints its id.
+
+Flags:
+  --relay ADDRESS   remember this relay address (SCHIED_RELAY)
+${GLOBAL_HELP}`;
+
+/** Runs the verb. */
+export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { ...GLOBAL_OPTIONS, relay: { type: "string" } },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) {
+    throw usage(`schied init takes no arguments, got "${positionals[0]}"`);
+  }
+  const dir = stateDirOf(values, env);
+  const relay = flagOrEnv(values, "relay", env);
+  if (relay !== undefined) {
+    try {
+      parseRelayAddress(relay);
+    } catch (e) {
+      throw new CliError((e as Error).message, EXIT.usage);
+    }
+  }
+  await ensurePrivateDir(dir);
+  const existed = await Keystore.exists(dir);
+  const { keys } = await Keystore.open(dir, { passphrase: env("SCHIED_PASSPHRASE"), create: true })
+    .catch((e) => {
+      throw new CliError((e as Error).message, EXIT.auth);
+    });
+  if (relay !== undefined) {
+    const db = openDb(dir);
+    setSetting(db, "relay", relay);
+    db.close();
+  }
+  console.log(formatId(keys.current.id));
+  if (existed) console.error(`schied: hint: ${dir} already had an identity; it is unchanged`);
+  return EXIT.ok;
+}

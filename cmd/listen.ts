@@ -1,0 +1,115 @@
+/**
+ * `schied listen`: prints incoming messages as they arrive; reconnects to the daemon by itself
+ * and resumes from the last event it saw, so nothing is missed or printed twice.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { ApiClient } from "../api/mod.ts";
+import type { JournalEvent } from "../daemon/service.ts";
+import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, withApi } from "./_context.ts";
+import { intFlag } from "./_flags.ts";
+import { messageLine, useColor } from "./_format.ts";
+import { EXIT, printError } from "./_output.ts";
+
+/** Help of the verb. */
+export const HELP = `Usage: schied listen [--json] [--since ID] [--exec CMD]
+
+Prints incoming messages to stdout as they arrive, one per line ("12:00:01 alice: hi"; control
+characters escaped). Reconnects to the daemon by itself and resumes where it left off.
+
+  --json        JSON Lines: {"id": EVENT_ID, "event": "message", "data": {...}} per message
+  --all         every event (status, presence, relay, error), not only messages
+  --since ID    start after event ID (0: from the oldest kept event); default: from now
+  --exec CMD    run CMD (with sh -c) for each message, one at a time, with the message in
+                SCHIED_FROM, SCHIED_FROM_NAME, SCHIED_TEXT, SCHIED_MESSAGE_ID, SCHIED_TS,
+                SCHIED_EVENT_ID; its output goes to stderr
+${GLOBAL_HELP}`;
+
+/** Runs the verb. */
+export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ...GLOBAL_OPTIONS,
+      json: { type: "boolean" },
+      all: { type: "boolean" },
+      since: { type: "string" },
+      exec: { type: "string" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) throw new Error(`schied listen takes no arguments`);
+  const api = await connectApi(values, env);
+  let since = intFlag("since", values.since, 0, Number.MAX_SAFE_INTEGER) ??
+    (await withApi(() => api.status())).last_event_id;
+  const color = useColor(env);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const handle = async (e: JournalEvent) => {
+    if (e.type !== "message" && !values.all) return;
+    if (values.json) console.log(JSON.stringify({ id: e.id, event: e.type, data: e.data }));
+    else if (e.type === "message") console.log(messageLine(e, color));
+    else console.log(`${e.type} ${JSON.stringify(e.data)}`);
+    if (values.exec && e.type === "message") await runExec(values.exec, e);
+  };
+  let delay = 250;
+  try {
+    while (!stop.signal.aborted) {
+      try {
+        for await (const e of eventsFrom(api, since, stop.signal)) {
+          await handle(e);
+          since = e.id;
+          delay = 250;
+        }
+      } catch (e) {
+        if (stop.signal.aborted) break;
+        if (delay === 250) printError(`lost the daemon: ${(e as Error).message}`, "reconnecting…");
+      }
+      if (stop.signal.aborted) break;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+  return EXIT.ok;
+}
+
+function eventsFrom(
+  api: ApiClient,
+  since: number,
+  signal: AbortSignal,
+): AsyncGenerator<JournalEvent> {
+  return api.events({ since, signal });
+}
+
+async function runExec(cmd: string, e: JournalEvent): Promise<void> {
+  const d = e.data;
+  const out = await new Deno.Command("sh", {
+    args: ["-c", cmd],
+    env: {
+      SCHIED_FROM: String(d.from ?? ""),
+      SCHIED_FROM_NAME: String(d.from_name ?? ""),
+      SCHIED_TEXT: String(d.text ?? ""),
+      SCHIED_MESSAGE_ID: String(d.id ?? ""),
+      SCHIED_TS: String(d.ts ?? ""),
+      SCHIED_EVENT_ID: String(e.id),
+    },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output().catch((err) => {
+    printError(`--exec failed to start: ${(err as Error).message}`);
+    return undefined;
+  });
+  if (out && !out.success) printError(`--exec exited with ${out.code} for event ${e.id}`);
+}
