@@ -21,6 +21,7 @@ import { makeHandler } from "./server.ts";
 import { ensurePrivateDir, loadOrCreateRelayKey, REGISTRY_FILE } from "./state.ts";
 
 export { DEFAULT_LIMITS, type RelayLimits } from "./limits.ts";
+export { Hub, idKey, type SessionHandle } from "./hub.ts";
 
 /** How to run a relay. */
 export interface RelayOptions {
@@ -44,6 +45,8 @@ export interface RelayOptions {
   publicHost?: string;
   /** Test hook: sees every WebSocket message the relay receives. */
   tap?: (bytes: Uint8Array) => void;
+  /** Test seam: a routing table (a subclass can play a malicious relay). */
+  hub?: Hub;
   /** Injected clock. */
   now?: () => number;
 }
@@ -68,7 +71,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const log: Logger = makeLogger({ logIps: o.logIps ?? false, quiet: o.quiet });
   if (key.created) log.info("relay_key_created");
   const ctx: RelayContext = {
-    hub: new Hub(),
+    hub: o.hub ?? new Hub(),
     registry,
     metrics: new Metrics(),
     log,
