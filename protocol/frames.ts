@@ -95,8 +95,8 @@ export function encodeFrame(f: Frame): Uint8Array {
   switch (f.type) {
     case "send": {
       checkId(f.to, "to");
-      if (f.envelope.length > MAX_ENVELOPE) {
-        throw new TypeError(`Envelope of ${f.envelope.length} bytes exceeds ${MAX_ENVELOPE}`);
+      if (f.envelope.length === 0 || f.envelope.length > MAX_ENVELOPE) {
+        throw new TypeError(`Envelope of ${f.envelope.length} bytes is outside 1–${MAX_ENVELOPE}`);
       }
       const out = header(FRAME_TYPES.send, 4 + ID_LEN + f.envelope.length);
       new DataView(out.buffer).setUint32(5, f.seq);

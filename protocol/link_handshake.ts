@@ -92,7 +92,7 @@ export class LinkInitiator {
   /** Reads message 2 and writes message 3 (the login). */
   async finish(msg2: Uint8Array): Promise<{ msg3: Uint8Array; keys: LinkKeys }> {
     const { payload } = await this.#hs.readMessage(msg2);
-    if (payload.length < 1 || !this.#versions.includes(payload[0]!)) throw authFailed();
+    if (payload.length !== 1 || !this.#versions.includes(payload[0]!)) throw authFailed();
     this.#version = payload[0]!;
     const msg3 = await this.#hs.writeMessage(async (h) =>
       concat(this.#identity.publicKey, await sign(this.#identity, loginSignedBytes(h)))
@@ -137,7 +137,8 @@ export class LinkResponder {
       prologue: linkPrologue(offered),
       s: this.#staticKey,
     });
-    await this.#hs.readMessage(msg1.subarray(1 + n));
+    const { payload } = await this.#hs.readMessage(msg1.subarray(1 + n));
+    if (payload.length !== 0) throw authFailed(); // strict: version 1 sends no payload here
     // Only after message 1 authenticated the prologue do we trust the offered list.
     const version = SUPPORTED_VERSIONS.find((v) => offered.includes(v));
     if (version === undefined) {

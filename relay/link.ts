@@ -134,6 +134,12 @@ export class RelayLink implements SessionHandle {
     const ctx = this.#ctx;
     const now = ctx.now();
     let registered = false;
+    if (ctx.hub.size >= ctx.limits.maxSessions && !ctx.hub.isOnline(idKey(login.clientId))) {
+      ctx.metrics.inc("limit_hits_total");
+      this.#endPending();
+      this.#closeSocket(closeCode("server_busy"), "server_busy");
+      return;
+    }
     try {
       if (ctx.openRegistration) {
         const r = ctx.registry.register(login.clientId, login.identityKey, utcDay(now));
@@ -146,12 +152,6 @@ export class RelayLink implements SessionHandle {
       ctx.log.warn("registry_error", { error: (e as Error).message });
       this.#endPending();
       this.#closeSocket(closeCode("internal"), "internal");
-      return;
-    }
-    if (ctx.hub.size >= ctx.limits.maxSessions && !ctx.hub.isOnline(idKey(login.clientId))) {
-      ctx.metrics.inc("limit_hits_total");
-      this.#endPending();
-      this.#closeSocket(closeCode("server_busy"), "server_busy");
       return;
     }
     this.#endPending();
@@ -195,7 +195,8 @@ export class RelayLink implements SessionHandle {
     const ctx = this.#ctx;
     if (this.#state !== "open") return;
     ctx.metrics.inc("frames_received_total", frames.length);
-    if (!this.#bucket!.take(ctx.now(), frames.length)) {
+    // Every record costs at least one token, so records of skipped frames are metered too.
+    if (!this.#bucket!.take(ctx.now(), Math.max(1, frames.length))) {
       ctx.metrics.inc("limit_hits_total");
       return this.terminate("rate_limited", `More than ${ctx.limits.framesPerSecond} frames/s`);
     }
