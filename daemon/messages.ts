@@ -25,6 +25,7 @@ function rec(r: Record<string, unknown>): MessageRecord {
     ts: Number(r.ts),
     seq: Number(r.seq),
     status: r.status as MessageStatus,
+    event_id: Number(r.event_id),
   };
   if (r.reason) m.reason = r.reason as string;
   return m;

@@ -58,6 +58,8 @@ export interface MessageRecord {
   seq: number;
   /** For outgoing: its delivery state. For incoming: "delivered". */
   status: MessageStatus;
+  /** Its position in the journal: pass it as `since` to page through /messages. */
+  event_id: number;
   /** Why it failed, for failed messages. */
   reason?: string;
 }

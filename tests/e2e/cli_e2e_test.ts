@@ -1,0 +1,130 @@
+import { assertEquals, assertOk } from "../_assert.ts";
+import { pumpLines, SCHIED, startRelayProcess, waitFor } from "../harness.ts";
+import { cli, startDaemonProcess, waitOnline } from "../daemon_harness.ts";
+
+async function setup() {
+  const relay = await startRelayProcess();
+  const a = await startDaemonProcess({ relay: relay.address });
+  const b = await startDaemonProcess({ relay: relay.address });
+  await Promise.all([waitOnline(a), waitOnline(b)]);
+  return {
+    a,
+    b,
+    async done() {
+      assertEquals(await a.stop(), 0);
+      assertEquals(await b.stop(), 0);
+      assertEquals(await relay.stop(), 0);
+    },
+  };
+}
+
+function spawnCli(args: string[]) {
+  const child = new Deno.Command(SCHIED, {
+    args,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out: string[] = [];
+  const err: string[] = [];
+  void pumpLines(child.stdout, (l) => out.push(l));
+  void pumpLines(child.stderr, (l) => err.push(l));
+  const writer = child.stdin.getWriter();
+  return {
+    child,
+    out,
+    err,
+    write: (s: string) => writer.write(new TextEncoder().encode(s)),
+    end: () => writer.close(),
+  };
+}
+
+Deno.test("cli: schied listen --json prints one parseable JSON object per line, in order", async () => {
+  const { a, b, done } = await setup();
+  const listen = spawnCli(["listen", "--json", "--since", "0", "--state-dir", b.stateDir]);
+  try {
+    const texts = ["one", "two \x1b[2J with escape", "three\nlines", 'quote " and \\'];
+    for (const t of texts) {
+      assertEquals((await cli(["send", b.id, t, "--state-dir", a.stateDir])).code, 0);
+    }
+    await waitFor(() => listen.out.length >= texts.length, "four lines from listen");
+    const parsed = listen.out.map((l) => JSON.parse(l));
+    assertEquals(parsed.map((p) => p.event), texts.map(() => "message"));
+    assertEquals(parsed.map((p) => p.data.text), texts);
+    assertOk(parsed.every((p, i) => i === 0 || p.id > parsed[i - 1].id), "event ids increase");
+  } finally {
+    listen.child.kill("SIGTERM");
+    await listen.child.status;
+    await done();
+  }
+});
+
+Deno.test("cli: schied listen escapes control characters and --exec gets the message in env vars", async () => {
+  const { a, b, done } = await setup();
+  const out = `${b.stateDir}/exec.log`;
+  const listen = spawnCli([
+    "listen",
+    "--since",
+    "0",
+    "--state-dir",
+    b.stateDir,
+    "--exec",
+    `printf '%s|%s\\n' "$SCHIED_FROM" "$SCHIED_TEXT" >> ${out}`,
+  ]);
+  try {
+    assertEquals(
+      (await cli(["send", b.id, "evil \x1b[31mred", "--state-dir", a.stateDir])).code,
+      0,
+    );
+    await waitFor(() => listen.out.length >= 1, "a line from listen");
+    assertOk(listen.out[0]!.endsWith(": evil \\x1b[31mred"), listen.out[0]);
+    assertOk(!listen.out[0]!.includes("\x1b"), "no raw escape reaches the terminal");
+    const log = await waitFor(() => Deno.readTextFile(out).catch(() => ""), "the --exec output");
+    assertEquals(log, `${a.id}|evil \x1b[31mred\n`);
+  } finally {
+    listen.child.kill("SIGTERM");
+    await listen.child.status;
+    await done();
+  }
+});
+
+Deno.test("cli: schied chat through a pipe: sends, shows delivery and incoming lines", async () => {
+  const { a, b, done } = await setup();
+  assertEquals((await cli(["contacts", "add", a.id, "alice", "--state-dir", b.stateDir])).code, 0);
+  const chat = spawnCli(["chat", "alice", "--state-dir", b.stateDir]);
+  try {
+    await waitFor(() => chat.out.some((l) => l.startsWith("chat with alice")), "the chat header");
+    await chat.write("hello alice\n");
+    await waitFor(() => chat.out.some((l) => l.includes("✓✓ delivered")), "the delivery mark");
+    await waitFor(
+      async () => (await a.api.messages({ with: b.id })).some((m) => m.text === "hello alice"),
+      "A got it",
+    );
+    await a.api.send({ to: b.id, text: "hi bob" });
+    await waitFor(() => chat.out.some((l) => / alice: hi bob$/.test(l)), "the incoming line");
+    await chat.end();
+    assertEquals((await chat.child.status).code, 0, chat.err.join("\n"));
+    assertOk(chat.out.some((l) => / me: hello alice ·$/.test(l)));
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("cli: unknown recipient exits 4 with an error and a hint; a missing daemon exits 3", async () => {
+  const { a, done } = await setup();
+  try {
+    const r = await cli(["send", "nobody", "hi", "--state-dir", a.stateDir]);
+    assertEquals(r.code, 4);
+    assertOk(r.stderr.startsWith('schied: error: No contact named "nobody"'), r.stderr);
+    assertOk(r.stderr.includes("schied: hint: "));
+    const unregistered = "11111111-1111-8111-8111-111111111111";
+    assertEquals((await cli(["send", unregistered, "hi", "--state-dir", a.stateDir])).code, 4);
+  } finally {
+    await done();
+  }
+  const empty = await Deno.makeTempDir();
+  const r = await cli(["status", "--state-dir", empty]);
+  assertEquals(r.code, 3);
+  assertOk(r.stderr.includes("schied: error: "));
+});
