@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { KeystoreError, startDaemon } from "../daemon/mod.ts";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf } from "./_context.ts";
-import { flagOrEnv } from "./_flags.ts";
+import { flagOrEnv, intFlag } from "./_flags.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
 import { readPassphrase } from "./_passphrase.ts";
 
@@ -22,6 +22,7 @@ Flags:
   --relay ADDRESS   the relay address printed by 'schied relay' (SCHIED_RELAY); remembered
   --api HOST:PORT   where the API listens (SCHIED_API; loopback only; default 127.0.0.1:7777)
   --allow-origin O  an Origin allowed to call the API (repeatable; default none)
+  --give-up SECONDS undelivered messages fail after this long (SCHIED_GIVE_UP; default 604800 = 7 days)
 ${GLOBAL_HELP}
 
 The identity may be sealed with a passphrase: set SCHIED_PASSPHRASE (or you are asked on a TTY
@@ -65,6 +66,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
       `--api must be a loopback HOST:PORT (127.0.0.1, localhost or [::1]), got "${apiText}"`,
     );
   }
+  const giveUp = intFlag("give-up", flagOrEnv(values, "give-up", env), 1, 10 * 365 * 86400);
   const stateDir = stateDirOf(values, env);
   let d;
   for (let attempt = 0;; attempt++) {
@@ -76,6 +78,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
         apiPort: Number(m[2]),
         passphrase: env("SCHIED_PASSPHRASE") ?? (attempt > 0 ? await readPassphrase() : undefined),
         originAllowlist: (values["allow-origin"] as string[] | undefined) ?? [],
+        engine: giveUp === undefined ? {} : { giveUpMs: giveUp * 1000 },
       });
       break;
     } catch (e) {
