@@ -66,6 +66,13 @@ export class Engine implements DaemonService {
   #relay: RelayClient | undefined;
   #relayAddress: string | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #acceptQueue: {
+    peer: string;
+    text: string;
+    key: string | undefined;
+    resolve: (m: MessageRecord) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
 
   /** Wires the parts; call start() to connect. */
   constructor(o: EngineOptions) {
@@ -235,16 +242,46 @@ export class Engine implements DaemonService {
       }
     }
     if (!this.#contacts.get(peer)?.identityKey) await this.#lookupKey(peer);
-    const m = await this.#serial.run(() => {
-      const again = key !== undefined ? this.#messages.byIdempotencyKey(key) : undefined;
-      return again ?? this.#write(() => {
-        this.#contacts.ensure(peer);
-        return this.#messages.accept(peer, req.text, key, this.#now());
-      });
-    });
+    const m = await this.#accept(peer, req.text, key);
     this.#relay?.watch([parseId(peer)]);
     this.#delivery.kick(peer);
     return m;
+  }
+
+  /**
+   * Group commit: requests that arrive while a commit is under way are accepted together in the
+   * next transaction (one fsync for many messages); each is durable before its promise resolves.
+   */
+  #accept(peer: string, text: string, key: string | undefined): Promise<MessageRecord> {
+    const p = Promise.withResolvers<MessageRecord>();
+    this.#acceptQueue.push({ peer, text, key, ...p });
+    if (this.#acceptQueue.length === 1) {
+      void this.#serial.run(() => {
+        const batch = this.#acceptQueue.splice(0);
+        let done: MessageRecord[];
+        try {
+          done = this.#write(() =>
+            batch.map((a) => {
+              const again = a.key !== undefined
+                ? this.#messages.byIdempotencyKey(a.key)
+                : undefined;
+              if (again) return again;
+              this.#contacts.ensure(a.peer);
+              return this.#messages.accept(a.peer, a.text, a.key, this.#now());
+            })
+          );
+        } catch (e) {
+          for (const a of batch) a.reject(e);
+          return;
+        }
+        batch.forEach((a, i) => {
+          const r = done[i]!;
+          if (r instanceof ServiceError) a.reject(r);
+          else a.resolve(r);
+        });
+      });
+    }
+    return p.promise;
   }
 
   /** Asks the relay's registry for a peer's key; an unknown id is refused, an unreachable relay is not. */
