@@ -7,6 +7,19 @@
 import { fromBase64Url, toBase64Url } from "./bytes.ts";
 import { KEY_LEN } from "./constants.ts";
 import { isCanonicalX25519 } from "./_crypto.ts";
+import { toHex } from "./bytes.ts";
+
+/**
+ * The canonical X25519 points of small order (0, 1, p−1 and the two of order 8). A relay key
+ * among them would make every shared secret predictable; refuse it when the address is read.
+ */
+const LOW_ORDER = new Set([
+  "0000000000000000000000000000000000000000000000000000000000000000",
+  "0100000000000000000000000000000000000000000000000000000000000000",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+  "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+]);
 
 /** A parsed relay address. */
 export interface RelayAddress {
@@ -54,7 +67,7 @@ export function parseRelayAddress(text: string): RelayAddress {
   } catch {
     throw new TypeError("Cannot parse relay address: the key is not base64url");
   }
-  if (key.length !== KEY_LEN || !isCanonicalX25519(key)) {
+  if (key.length !== KEY_LEN || !isCanonicalX25519(key) || LOW_ORDER.has(toHex(key))) {
     throw new TypeError(`Cannot parse relay address: the key is not a ${KEY_LEN}-byte X25519 key`);
   }
   u.hash = "";

@@ -56,11 +56,18 @@ export interface RelayProcess {
 
 /** Starts `schied relay` on a free port in `stateDir` (a new temp dir by default). */
 export async function startRelayProcess(
-  opts: { stateDir?: string; args?: string[]; env?: Record<string, string> } = {},
+  opts: { stateDir?: string; args?: string[]; env?: Record<string, string>; port?: number } = {},
 ): Promise<RelayProcess> {
   const stateDir = opts.stateDir ?? await Deno.makeTempDir({ prefix: "schied-relay-" });
   const child = new Deno.Command(SCHIED, {
-    args: ["relay", "--port", "0", "--state-dir", stateDir, ...(opts.args ?? [])],
+    args: [
+      "relay",
+      "--port",
+      String(opts.port ?? 0),
+      "--state-dir",
+      stateDir,
+      ...(opts.args ?? []),
+    ],
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...opts.env },
     stdin: "null",
     stdout: "piped",

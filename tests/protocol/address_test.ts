@@ -65,8 +65,11 @@ Deno.test("address: a key whose base64url has stray low bits is refused", () => 
     () => parseRelayAddress(`ws://h:1/#${k64.slice(0, 42)}${stray}`),
     (e) => e.message.includes("not base64url"),
   );
-  // The canonical form of p - 1, the largest canonical key, is accepted.
+  // p - 2, the largest canonical key that is not of small order, is accepted; p - 1 is refused.
+  const pMinus2 = pPlus(0);
+  pMinus2[0] = 0xeb;
+  assertEquals(parseRelayAddress(`ws://h:1/#${toBase64Url(pMinus2)}`).key, pMinus2);
   const pMinus1 = pPlus(0);
   pMinus1[0] = 0xec;
-  assertEquals(parseRelayAddress(`ws://h:1/#${toBase64Url(pMinus1)}`).key, pMinus1);
+  assertThrows(() => parseRelayAddress(`ws://h:1/#${toBase64Url(pMinus1)}`));
 });
