@@ -159,7 +159,7 @@ export class Delivery {
     if (!session) {
       if (!d.sessions.handshakePending(peer) && d.messages.pending(peer, 0, 1).length > 0) {
         const hs1 = await d.sessions.startHandshake(peer, s.peerId);
-        this.#send(s, hs1, null);
+        this.#send(s, hs1, null, true);
       }
       return;
     }
@@ -179,7 +179,7 @@ export class Delivery {
     batch.forEach((m, i) => this.#send(s, envs[i]!, m.id));
   }
 
-  #send(s: PeerState, envelope: Uint8Array, msgId: string | null): void {
+  #send(s: PeerState, envelope: Uint8Array, msgId: string | null, hs1 = false): void {
     const rc = this.#d.relay();
     if (!rc) return;
     rc.send(s.peerId, envelope).then((r) => {
@@ -187,6 +187,8 @@ export class Delivery {
         if (msgId) this.#markSent(msgId);
         return;
       }
+      // A first handshake message that never reached the peer: start afresh next time.
+      if (hs1) void this.#d.serial.run(() => this.#d.sessions.abandon(s.peer));
       if (r.status === "offline") {
         if (s.online !== false) s.offlineSince = this.#d.now();
         s.online = false;
@@ -238,7 +240,7 @@ export class Delivery {
         if (!session) {
           // The peer has a session we lost: start a new one; it resends after.
           if (!d.sessions.handshakePending(peer) && d.relay()?.state === "online") {
-            this.#send(this.#state(peer), await d.sessions.startHandshake(peer, from), null);
+            this.#send(this.#state(peer), await d.sessions.startHandshake(peer, from), null, true);
           }
           continue;
         }

@@ -88,6 +88,11 @@ export class SessionManager {
     return !!i && this.now() - i.at < HANDSHAKE_TIMEOUT_MS;
   }
 
+  /** Forgets a handshake we started (its first message did not reach the peer). */
+  abandon(peer: string): void {
+    this.#initiators.delete(peer);
+  }
+
   /** Starts a handshake with `peer`; returns HS1. */
   async startHandshake(peer: string, peerId: Uint8Array): Promise<Uint8Array> {
     const hs = new E2EInitiator(this.me, peerId, crypto.getRandomValues(new Uint8Array(8)));

@@ -1,0 +1,232 @@
+/**
+ * A typed client of the local API, one method per route; what the CLI uses.
+ *
+ * Every failure is an ApiError with a stable code: the API's error codes, plus
+ * `daemon_unreachable` (nothing answers: the daemon is not running) and `bad_response`
+ * (something answered, but not like the API).
+ *
+ * @module
+ */
+import type {
+  Contact,
+  DaemonStatus,
+  JournalEvent,
+  Me,
+  MessageRecord,
+  MessageStatus,
+} from "../daemon/service.ts";
+import type { ApiErrorCode } from "./errors.ts";
+import { SseParser } from "./sse_parse.ts";
+
+/** Codes an ApiError may carry. */
+export type ClientErrorCode = ApiErrorCode | "daemon_unreachable" | "bad_response";
+
+/**
+ * An error answer of the API, or a failure to reach it (`http` is 0 then).
+ *
+ * @example
+ * ```ts
+ * try { await client.send({ to: "bob", text: "hi" }); }
+ * catch (e) { if (e instanceof ApiError && e.code === "recipient_unknown") console.log("who?"); }
+ * ```
+ */
+export class ApiError extends Error {
+  /** Makes an error. */
+  constructor(readonly code: ClientErrorCode, readonly http: number, message: string) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** Options of the client. */
+export interface ApiClientOptions {
+  /** The API's base URL, e.g. `http://127.0.0.1:7777`. */
+  baseUrl: string;
+  /** The bearer token (the api-token file). */
+  token: string;
+}
+
+type Query = Record<string, string | number | undefined>;
+
+interface Call {
+  query?: Query;
+  json?: unknown;
+  signal?: AbortSignal;
+}
+
+/**
+ * The API client.
+ *
+ * @example
+ * ```ts
+ * const api = new ApiClient({ baseUrl: "http://127.0.0.1:7777", token });
+ * const { id } = await api.send({ to: "alice", text: "hi" });
+ * for await (const e of api.events({ since: 0 })) console.log(e.type, e.data);
+ * ```
+ */
+export class ApiClient {
+  readonly #base: string;
+  readonly #token: string;
+
+  /** Makes a client of the API at `baseUrl`. */
+  constructor(opts: ApiClientOptions) {
+    this.#base = opts.baseUrl.replace(/\/+$/, "");
+    this.#token = opts.token;
+  }
+
+  async #fetch(method: string, path: string, call: Call = {}): Promise<Response> {
+    const url = new URL(this.#base + path);
+    for (const [k, v] of Object.entries(call.query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    if (call.json !== undefined) headers["content-type"] = "application/json";
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: call.json === undefined ? undefined : JSON.stringify(call.json),
+        signal: call.signal,
+      });
+    } catch (e) {
+      if (call.signal?.aborted) throw e;
+      throw new ApiError(
+        "daemon_unreachable",
+        0,
+        `No daemon answers at ${this.#base} (is it running?): ${(e as Error).message}`,
+      );
+    }
+    if (res.ok) return res;
+    const text = await res.text().catch(() => "");
+    let err: { code?: unknown; message?: unknown } | undefined;
+    try {
+      err = JSON.parse(text)?.error;
+    } catch { /* not JSON: below */ }
+    if (typeof err?.code !== "string" || typeof err.message !== "string") {
+      throw new ApiError("bad_response", res.status, `HTTP ${res.status}: ${text.slice(0, 200)}`);
+    }
+    throw new ApiError(err.code as ClientErrorCode, res.status, err.message);
+  }
+
+  async #json<T>(method: string, path: string, call?: Call): Promise<T> {
+    const res = await this.#fetch(method, path, call);
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError("bad_response", res.status, `Not JSON: ${text.slice(0, 200)}`);
+    }
+  }
+
+  /** `POST /send`: sends `text` to a client id or contact name; `id` is an idempotency key. */
+  send(
+    req: { to: string; text: string; id?: string },
+  ): Promise<{ id: string; status: MessageStatus }> {
+    return this.#json("POST", "/send", { json: req });
+  }
+
+  /** `GET /messages`: messages, oldest first. */
+  async messages(
+    q: { with?: string; since?: number; limit?: number } = {},
+  ): Promise<MessageRecord[]> {
+    const r = await this.#json<{ messages: MessageRecord[] }>("GET", "/messages", { query: q });
+    return r.messages;
+  }
+
+  /** `GET /messages/{id}`: one message. */
+  message(id: string): Promise<MessageRecord> {
+    return this.#json("GET", `/messages/${encodeURIComponent(id)}`);
+  }
+
+  /** `GET /status`. */
+  status(): Promise<DaemonStatus> {
+    return this.#json("GET", "/status");
+  }
+
+  /** `GET /me`. */
+  me(): Promise<Me> {
+    return this.#json("GET", "/me");
+  }
+
+  /** `POST /me/rotate`: makes a new identity. */
+  rotate(): Promise<Me> {
+    return this.#json("POST", "/me/rotate");
+  }
+
+  /** `GET /contacts`. */
+  async contacts(): Promise<Contact[]> {
+    return (await this.#json<{ contacts: Contact[] }>("GET", "/contacts")).contacts;
+  }
+
+  /** `POST /contacts`: adds a contact. */
+  addContact(req: { id: string; name?: string }): Promise<Contact> {
+    return this.#json("POST", "/contacts", { json: req });
+  }
+
+  /** `DELETE /contacts/{idOrName}`. */
+  async removeContact(idOrName: string): Promise<void> {
+    const res = await this.#fetch("DELETE", `/contacts/${encodeURIComponent(idOrName)}`);
+    await res.body?.cancel();
+  }
+
+  /** `POST /contacts/{idOrName}/verify`: marks a contact verified (or not). */
+  verifyContact(idOrName: string, verified = true): Promise<Contact> {
+    const path = `/contacts/${encodeURIComponent(idOrName)}/verify`;
+    return this.#json("POST", path, { json: { verified } });
+  }
+
+  /** `GET /health` (needs no token). */
+  health(): Promise<{ ok: boolean }> {
+    return this.#json("GET", "/health");
+  }
+
+  /** `GET /openapi.json`: the API's OpenAPI document. */
+  openapi(): Promise<Record<string, unknown>> {
+    return this.#json("GET", "/openapi.json");
+  }
+
+  /**
+   * `GET /events`: the journal after `since` (only new events without it), then live, until
+   * `signal` aborts (the iteration then ends) or the loop breaks.
+   */
+  async *events(opts: { since?: number; signal?: AbortSignal } = {}): AsyncGenerator<JournalEvent> {
+    const { signal } = opts;
+    let res: Response;
+    try {
+      res = await this.#fetch("GET", "/events", { query: { since: opts.since }, signal });
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw e;
+    }
+    if (!res.body) throw new ApiError("bad_response", res.status, "The event stream has no body");
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    const parser = new SseParser();
+    try {
+      while (true) {
+        let chunk: ReadableStreamReadResult<string>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          if (signal?.aborted) return;
+          throw new ApiError("daemon_unreachable", 0, `The event stream broke: ${e}`);
+        }
+        if (chunk.done) return;
+        for (const m of parser.push(chunk.value)) yield toEvent(m.id, m.event, m.data);
+      }
+    } finally {
+      await reader.cancel().catch(() => {});
+    }
+  }
+}
+
+function toEvent(id: string, event: string, data: string): JournalEvent {
+  try {
+    const n = Number(id);
+    const parsed = JSON.parse(data);
+    if (Number.isSafeInteger(n) && typeof parsed === "object" && parsed !== null) {
+      return { id: n, type: event as JournalEvent["type"], data: parsed };
+    }
+  } catch { /* below */ }
+  throw new ApiError("bad_response", 200, `Malformed event: id ${id}, data ${data.slice(0, 100)}`);
+}

@@ -1,0 +1,207 @@
+/**
+ * The API's front door, one middleware that runs before any route, in this order:
+ *
+ * 1. Host must be `localhost`, `127.0.0.1` or `[::1]` with the API's port (DNS rebinding) → 421.
+ * 2. An `Origin` or `Referer` header not on the allowlist (empty by default) → 403.
+ * 3. `Authorization: Bearer <token>` on every route but `GET /health`, compared in constant time;
+ *    missing and wrong get the same 401.
+ * 4. The body is read here, counting the bytes actually received (not only Content-Length),
+ *    up to the route's limit → 413; routes get the bytes from `c.var.body`.
+ *
+ * A refused request never reaches a route, so never the service. Every response, refusals
+ * included, carries the security headers, and no `Access-Control-*` header ever leaves.
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { constantTimeEqual, utf8 } from "../protocol/bytes.ts";
+import { ApiFailure, type ErrorBody, statusOf, toErrorBody } from "./errors.ts";
+
+/** Largest body of `POST /send` (64 KiB): a message of the largest envelope, with room for JSON. */
+export const SEND_BODY_LIMIT = 64 * 1024;
+
+/** Largest body of any other route (8 KiB): they take small JSON objects. */
+export const DEFAULT_BODY_LIMIT = 8 * 1024;
+
+/** The Hono environment of the API: the guard leaves the request body in `body`. */
+export type ApiEnv = { Variables: { body: Uint8Array } };
+
+/** Headers on every response. `no-store`: nothing the API says belongs in a cache. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "x-content-type-options": "nosniff",
+  "cache-control": "no-store",
+  "x-frame-options": "DENY",
+  "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+  "referrer-policy": "no-referrer",
+  "cross-origin-resource-policy": "same-origin",
+};
+
+/** Options of the guard. */
+export interface GuardOptions {
+  /** The bearer token. */
+  token: string;
+  /** The port the API listens on (the Host header must name it). */
+  port: number;
+  /** Origins (`scheme://host:port`) allowed to call the API from a browser; empty by default. */
+  originAllowlist?: readonly string[];
+}
+
+/**
+ * Applies the security headers to a response and removes any CORS header; returns it.
+ *
+ * @example
+ * ```ts
+ * secure(new Response("x")).headers.get("x-content-type-options"); // "nosniff"
+ * ```
+ */
+export function secure(res: Response): Response {
+  let out = res;
+  try {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) out.headers.set(k, v);
+  } catch { // immutable headers (a fetched response): copy it
+    out = new Response(res.body, res);
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) out.headers.set(k, v);
+  }
+  for (const k of [...out.headers.keys()]) {
+    if (k.startsWith("access-control-")) out.headers.delete(k);
+  }
+  return out;
+}
+
+/**
+ * A JSON response with the security headers.
+ *
+ * @example
+ * ```ts
+ * jsonResponse(200, { ok: true }).status; // 200
+ * ```
+ */
+export function jsonResponse(status: number, body: unknown, headers?: HeadersInit): Response {
+  const res = new Response(JSON.stringify(body) + "\n", { status, headers });
+  res.headers.set("content-type", "application/json; charset=utf-8");
+  return secure(res);
+}
+
+/**
+ * The error response of anything thrown (see `toErrorBody`).
+ *
+ * @example
+ * ```ts
+ * errorResponse(new ApiFailure("unauthorized")).status; // 401
+ * ```
+ */
+export function errorResponse(err: unknown, onInternal?: (err: unknown) => void): Response {
+  const body: ErrorBody = toErrorBody(err, onInternal);
+  const headers: Record<string, string> = {};
+  if (body.error.code === "unauthorized") headers["www-authenticate"] = 'Bearer realm="schied"';
+  return jsonResponse(statusOf(body.error.code), body, headers);
+}
+
+function allowedHosts(port: number): Set<string> {
+  const hosts = ["localhost", "127.0.0.1", "[::1]"];
+  const out = new Set(hosts.map((h) => `${h}:${port}`));
+  if (port === 80) { for (const h of hosts) out.add(h); }
+  return out;
+}
+
+async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", utf8.encode(text)));
+}
+
+const BEARER = /^Bearer +([\x21-\x7e]+) *$/i;
+
+function isOpenRoute(c: Context): boolean {
+  return (c.req.method === "GET" || c.req.method === "HEAD") && c.req.path === "/health";
+}
+
+function checkOrigin(c: Context, allow: ReadonlySet<string>): void {
+  const origin = c.req.header("origin");
+  if (origin !== undefined && !allow.has(origin)) {
+    throw new ApiFailure("forbidden_origin", `Origin "${origin.slice(0, 100)}" is not allowed`);
+  }
+  const referer = c.req.header("referer");
+  if (referer !== undefined) {
+    let from: string | null = null;
+    try {
+      from = new URL(referer).origin;
+    } catch { /* an unparsable referer is refused below */ }
+    if (from === null || !allow.has(from)) {
+      throw new ApiFailure("forbidden_origin", "Requests referred by a web page are refused");
+    }
+  }
+}
+
+/**
+ * Reads a request body, refusing it (413) past `limit` bytes whatever Content-Length says.
+ *
+ * @example
+ * ```ts
+ * await readBodyLimited(new Request("http://x/", { method: "POST", body: "hi" }), 10); // 2 bytes
+ * ```
+ */
+export async function readBodyLimited(req: Request, limit: number): Promise<Uint8Array> {
+  const tooLarge = () =>
+    new ApiFailure("body_too_large", `The body of this route is limited to ${limit} bytes`);
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) {
+    await req.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (req.body === null) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const ch of chunks) {
+    out.set(ch, o);
+    o += ch.length;
+  }
+  return out;
+}
+
+/**
+ * Makes the guard middleware (see the module doc for what it checks, in order).
+ *
+ * @example
+ * ```ts
+ * app.use("*", guard({ token, port: 7777 }));
+ * ```
+ */
+export function guard(opts: GuardOptions): MiddlewareHandler<ApiEnv> {
+  const hosts = allowedHosts(opts.port);
+  const origins = new Set(opts.originAllowlist ?? []);
+  const want = sha256(opts.token);
+  return async (c, next) => {
+    try {
+      const host = c.req.header("host")?.toLowerCase();
+      if (host === undefined || !hosts.has(host)) {
+        throw new ApiFailure("misdirected_host", `Host must be localhost:${opts.port}`);
+      }
+      checkOrigin(c, origins);
+      if (!isOpenRoute(c)) {
+        const m = BEARER.exec(c.req.header("authorization") ?? "");
+        // Both sides are hashed first, so the comparison takes the same time for any length.
+        const got = await sha256(m?.[1] ?? "");
+        if (!m || !constantTimeEqual(got, await want)) throw new ApiFailure("unauthorized");
+      }
+      const limit = c.req.path === "/send" ? SEND_BODY_LIMIT : DEFAULT_BODY_LIMIT;
+      c.set("body", await readBodyLimited(c.req.raw, limit));
+    } catch (e) {
+      return errorResponse(e);
+    }
+    await next();
+    const res = secure(c.res);
+    if (res !== c.res) c.res = res;
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * Serves the API on a loopback address with Deno.serve. Port 0 picks a free port; the app is
+ * made once the port is known, as the Host check needs it.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { type ApiOptions, createApi } from "./app.ts";
+import type { ApiEnv } from "./guard.ts";
+
+/** The default API port. */
+export const DEFAULT_API_PORT = 7777;
+
+/** Loopback addresses the API may bind; it never listens beyond the machine. */
+export type LoopbackHost = "127.0.0.1" | "::1" | "localhost";
+
+/** Options of serveApi: the app's, minus what serveApi sets itself. */
+export interface ServeApiOptions extends Omit<ApiOptions, "port" | "closeSignal"> {
+  /** Port to listen on; 0 picks a free one (default 7777). */
+  port?: number;
+  /** Loopback address to bind (default 127.0.0.1). */
+  hostname?: LoopbackHost;
+}
+
+/** A running API server. */
+export interface ApiServer {
+  /** The port it listens on. */
+  port: number;
+  /** Its base URL, e.g. `http://127.0.0.1:7777`. */
+  url: string;
+  /** The app it serves. */
+  app: Hono<ApiEnv>;
+  /** Resolves when the server has stopped. */
+  finished: Promise<void>;
+  /** Ends the open event streams and stops the server. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts serving the API on loopback.
+ *
+ * @example
+ * ```ts
+ * const server = serveApi({ service, token, port: 0 });
+ * console.log(server.url); // "http://127.0.0.1:43117"
+ * await server.shutdown();
+ * ```
+ */
+export function serveApi(opts: ServeApiOptions): ApiServer {
+  const hostname = opts.hostname ?? "127.0.0.1";
+  if (!["127.0.0.1", "::1", "localhost"].includes(hostname)) {
+    throw new TypeError(`The API only listens on loopback, not on "${hostname}"`);
+  }
+  const closing = new AbortController();
+  const slot: { app?: Hono<ApiEnv> } = {};
+  const server = Deno.serve(
+    { hostname, port: opts.port ?? DEFAULT_API_PORT, onListen: () => {} },
+    (req) => slot.app!.fetch(req),
+  );
+  // Deno.serve has bound the port synchronously; no request is handled before this line runs.
+  const port = server.addr.port;
+  const app = createApi({ ...opts, port, closeSignal: closing.signal });
+  slot.app = app;
+  const host = hostname === "::1" ? "[::1]" : hostname;
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    app,
+    finished: server.finished,
+    async shutdown() {
+      closing.abort();
+      await server.shutdown();
+    },
+  };
+}

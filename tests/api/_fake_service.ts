@@ -1,0 +1,222 @@
+/**
+ * A fake DaemonService for the API tests: in memory, counts every call, and lets a test emit
+ * journal events, make the next call fail, or make the journal lag behind the subscription.
+ *
+ * @module
+ */
+import {
+  type Contact,
+  type DaemonService,
+  type DaemonStatus,
+  type JournalEvent,
+  type Me,
+  type MessageRecord,
+  ServiceError,
+} from "../../daemon/service.ts";
+
+/** A client id (valid version-8 UUID) for tests. */
+export const ALICE_ID = "0b3e51c2-6f1d-8a4e-9c1b-2d3e4f5a6b7c";
+/** Another one. */
+export const BOB_ID = "1c4f62d3-7a2e-8b5f-ad2c-3e4f5a6b7c8d";
+/** This daemon's id. */
+export const ME_ID = "2d5a73e4-8b3f-8c6a-be3d-4f5a6b7c8d9e";
+
+/** The fake. */
+export class FakeService implements DaemonService {
+  /** Names of the methods called, in order. */
+  readonly calls: string[] = [];
+  /** Arguments of the `send` calls. */
+  readonly sends: { to: string; text: string; idempotencyKey?: string }[] = [];
+  /** Arguments of the `messages` calls. */
+  readonly queries: { with?: string; since?: number; limit?: number }[] = [];
+  /** The journal. */
+  readonly journal: JournalEvent[] = [];
+  /** Messages by id. */
+  readonly store = new Map<string, MessageRecord>();
+  /** Contacts. */
+  contacts_: Contact[] = [{ ...contact(ALICE_ID, "alice") }];
+  /** When set, the next call throws it. */
+  failNext: Error | null = null;
+  /** eventsSince hides this many newest events (a journal that lags the subscription). */
+  journalLag = 0;
+  /** Called inside eventsSince, before the page is taken (to emit events mid-replay). */
+  onEventsSince: ((since: number) => void) | null = null;
+  #subs = new Set<(e: JournalEvent) => void>();
+  #waiters: { n: number; resolve: () => void }[] = [];
+  #keys = new Map<string, MessageRecord>();
+
+  /** Subscribers right now. */
+  get subscribers(): number {
+    return this.#subs.size;
+  }
+
+  /** Resolves once the number of subscribers is `n`. */
+  waitSubscribers(n: number): Promise<void> {
+    if (this.#subs.size === n) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ n, resolve }));
+  }
+
+  #subsChanged(): void {
+    this.#waiters = this.#waiters.filter((w) => {
+      if (w.n !== this.#subs.size) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  #call(name: string): void {
+    this.calls.push(name);
+    const e = this.failNext;
+    if (e) {
+      this.failNext = null;
+      throw e;
+    }
+  }
+
+  /** Appends an event to the journal and hands it to every subscriber. */
+  emit(type: JournalEvent["type"], data: Record<string, unknown> = {}): JournalEvent {
+    const e = { id: this.journal.length + 1, type, data };
+    this.journal.push(e);
+    for (const fn of [...this.#subs]) fn(e);
+    return e;
+  }
+
+  me(): Me {
+    this.#call("me");
+    return {
+      id: ME_ID,
+      identity_key: "k".repeat(43),
+      safety_number: "12345",
+      relay: null,
+      retired: [],
+    };
+  }
+
+  status(): DaemonStatus {
+    this.#call("status");
+    return {
+      version: "0.1.0",
+      id: ME_ID,
+      relay: { address: null, state: "offline" },
+      outbox: { size: 0, oldest: null },
+      sessions: 0,
+      contacts: this.contacts_.length,
+      uptime_ms: 1,
+      last_event_id: this.journal.length,
+    };
+  }
+
+  send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord> {
+    this.#call("send");
+    this.sends.push(req);
+    const c = this.contacts_.find((c) => c.name === req.to || c.id === req.to);
+    if (!c) throw new ServiceError("recipient_unknown", `No contact or id "${req.to}"`);
+    if (req.text.length > 1000) throw new ServiceError("text_too_long", "Longer than 1000");
+    const key = req.idempotencyKey;
+    const prior = key === undefined ? undefined : this.#keys.get(key);
+    if (prior) {
+      if (prior.text !== req.text || prior.peer !== c.id) {
+        throw new ServiceError("idempotency_conflict", "Key used for another message");
+      }
+      return Promise.resolve(prior);
+    }
+    const rec: MessageRecord = {
+      id: crypto.randomUUID(),
+      direction: "out",
+      peer: c.id,
+      peer_name: c.name,
+      text: req.text,
+      ts: Date.now(),
+      seq: this.store.size + 1,
+      status: "queued",
+      event_id: this.emit("status", { state: "queued" }).id,
+    };
+    this.store.set(rec.id, rec);
+    if (key !== undefined) this.#keys.set(key, rec);
+    return Promise.resolve(rec);
+  }
+
+  message(id: string): MessageRecord {
+    this.#call("message");
+    const m = this.store.get(id);
+    if (!m) throw new ServiceError("not_found", `No message ${id}`);
+    return m;
+  }
+
+  messages(q: { with?: string; since?: number; limit?: number }): MessageRecord[] {
+    this.#call("messages");
+    this.queries.push(q);
+    return [...this.store.values()].slice(0, q.limit);
+  }
+
+  contacts(): Contact[] {
+    this.#call("contacts");
+    return this.contacts_;
+  }
+
+  addContact(req: { id: string; name?: string }): Promise<Contact> {
+    this.#call("addContact");
+    if (this.contacts_.some((c) => c.id === req.id)) {
+      throw new ServiceError("contact_exists", "Already a contact");
+    }
+    if (req.name !== undefined && this.contacts_.some((c) => c.name === req.name)) {
+      throw new ServiceError("name_taken", `"${req.name}" is taken`);
+    }
+    const c = contact(req.id, req.name ?? null);
+    this.contacts_.push(c);
+    return Promise.resolve(c);
+  }
+
+  removeContact(idOrName: string): void {
+    this.#call("removeContact");
+    const before = this.contacts_.length;
+    this.contacts_ = this.contacts_.filter((c) => c.id !== idOrName && c.name !== idOrName);
+    if (this.contacts_.length === before) throw new ServiceError("not_found", "No such contact");
+  }
+
+  verifyContact(idOrName: string, verified: boolean): Contact {
+    this.#call("verifyContact");
+    const c = this.contacts_.find((c) => c.id === idOrName || c.name === idOrName);
+    if (!c) throw new ServiceError("not_found", "No such contact");
+    c.verified = verified;
+    return c;
+  }
+
+  rotateIdentity(): Promise<Me> {
+    this.#call("rotateIdentity");
+    return Promise.resolve({
+      id: BOB_ID,
+      identity_key: "n".repeat(43),
+      safety_number: "67890",
+      relay: null,
+      retired: [{ id: ME_ID, identity_key: "k".repeat(43) }],
+    });
+  }
+
+  eventsSince(since: number, limit: number): JournalEvent[] {
+    this.#call("eventsSince");
+    this.onEventsSince?.(since);
+    const visible = this.journal.slice(0, Math.max(0, this.journal.length - this.journalLag));
+    return visible.filter((e) => e.id > since).slice(0, limit);
+  }
+
+  lastEventId(): number {
+    this.#call("lastEventId");
+    return this.journal.length;
+  }
+
+  subscribe(fn: (e: JournalEvent) => void): () => void {
+    this.#call("subscribe");
+    const f = (e: JournalEvent) => fn(e);
+    this.#subs.add(f);
+    this.#subsChanged();
+    return () => {
+      this.#subs.delete(f);
+      this.#subsChanged();
+    };
+  }
+}
+
+function contact(id: string, name: string | null): Contact {
+  return { id, name, identity_key: null, verified: false, online: null, safety_number: null };
+}

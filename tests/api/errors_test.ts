@@ -1,0 +1,92 @@
+import { HTTPException } from "hono/http-exception";
+import { assertEquals } from "../_assert.ts";
+import { ServiceError, type ServiceErrorCode } from "../../daemon/service.ts";
+import { ApiFailure, ERRORS, SseParser, toErrorBody } from "../../api/mod.ts";
+
+// Exhaustive by type: adding a code to ServiceErrorCode breaks this until it is listed.
+const SERVICE_CODES: Record<ServiceErrorCode, true> = {
+  bad_request: true,
+  invalid_json: true,
+  body_too_large: true,
+  unauthorized: true,
+  forbidden_origin: true,
+  misdirected_host: true,
+  not_found: true,
+  recipient_unknown: true,
+  recipient_ambiguous: true,
+  text_too_long: true,
+  text_empty: true,
+  contact_exists: true,
+  name_taken: true,
+  key_mismatch: true,
+  relay_offline: true,
+  idempotency_conflict: true,
+  internal: true,
+};
+
+Deno.test("the error table has every service code, once, with a 4xx/5xx status", () => {
+  const codes = ERRORS.map((e) => e.code);
+  assertEquals(new Set(codes).size, codes.length);
+  for (const c of Object.keys(SERVICE_CODES)) assertEquals(codes.includes(c as never), true, c);
+  for (const e of ERRORS) assertEquals(e.http >= 400 && e.http < 600 && e.message !== "", true);
+  const http = Object.fromEntries(ERRORS.map((e) => [e.code, e.http]));
+  assertEquals(
+    [http.unauthorized, http.forbidden_origin, http.misdirected_host, http.body_too_large],
+    [401, 403, 421, 413],
+  );
+  assertEquals([http.recipient_unknown, http.recipient_ambiguous, http.relay_offline], [
+    404,
+    409,
+    503,
+  ]);
+});
+
+Deno.test("toErrorBody maps every kind of error in one place", () => {
+  const seen: unknown[] = [];
+  const log = (e: unknown) => seen.push(e);
+  assertEquals(toErrorBody(new ServiceError("recipient_ambiguous", "two bobs"), log), {
+    error: { code: "recipient_ambiguous", message: "two bobs", http: 409 },
+  });
+  assertEquals(toErrorBody(new ApiFailure("unauthorized"), log).error.http, 401);
+  let syntax: unknown;
+  try {
+    JSON.parse("{");
+  } catch (e) {
+    syntax = e;
+  }
+  assertEquals(toErrorBody(syntax, log).error.code, "invalid_json");
+  assertEquals(toErrorBody(new HTTPException(413), log).error.code, "body_too_large");
+  assertEquals(toErrorBody(new HTTPException(418), log).error.code, "internal");
+  assertEquals(toErrorBody(new ServiceError("nope" as never, "x"), log).error.code, "internal");
+  assertEquals(toErrorBody("a string", log), {
+    error: { code: "internal", message: "Internal error", http: 500 },
+  });
+  assertEquals(seen.length, 3);
+});
+
+Deno.test("SseParser: line endings across chunks, comments, multi-line data, BOM, ids", () => {
+  const p = new SseParser(true);
+  const out = [
+    ...p.push('\ufeffretry: 1500\r\n: hello\r\nid: 4\revent: status\ndata:{"a":'),
+    ...p.push("1}\r"),
+    ...p.push("\n\r\ndata: x\ndata:  y\n\nid\nevent: e\ndata\n\n"),
+    ...p.push("data: unfinished"),
+  ];
+  assertEquals(out, [
+    { id: "4", event: "status", data: '{"a":1}' },
+    { id: "4", event: "message", data: "x\n y" },
+    { id: "", event: "e", data: "" },
+  ]);
+  assertEquals([p.retry, p.comments], [1500, ["hello"]]);
+});
+
+Deno.test("README.md's error table has exactly the codes and statuses of ERRORS", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const lines = readme.split("\n");
+  const start = lines.findIndex((l) => /^\| code +\| HTTP +\|/.test(l));
+  const end = lines.findIndex((l, i) => i > start && !l.startsWith("|"));
+  const rows = lines.slice(start + 2, end).map((l) =>
+    l.split("|").slice(1, 3).map((c) => c.trim())
+  );
+  assertEquals(rows, ERRORS.map((e) => [`\`${e.code}\``, String(e.http)]));
+});

@@ -1,0 +1,60 @@
+import { assertEquals, assertOk } from "../_assert.ts";
+import { ERRORS } from "../../api/mod.ts";
+import { startApi } from "./_helpers.ts";
+
+type Op = { security?: unknown[]; responses: Record<string, Record<string, unknown>> };
+type Doc = {
+  openapi: string;
+  paths: Record<string, Record<string, Op>>;
+  components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> };
+  security: unknown[];
+};
+
+Deno.test("/openapi.json lists exactly the app's routes, each with responses", async () => {
+  await using api = startApi();
+  const res = await api.fetch("/openapi.json");
+  assertEquals(res.status, 200);
+  const doc: Doc = await res.json();
+  assertEquals(doc.openapi, "3.1.0");
+  const inApp = api.server.app.routes
+    .filter((r) => r.method !== "ALL")
+    .map((r) => `${r.method} ${r.path.replace(/:([A-Za-z]+)/g, "{$1}")}`)
+    .sort();
+  const inDoc = Object.entries(doc.paths)
+    .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+    .sort();
+  assertEquals(inDoc, inApp);
+  assertEquals(inApp.length, 13);
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const params of path.matchAll(/\{(\w+)\}/g)) {
+      for (const op of Object.values(ops)) {
+        const names = ((op as { parameters?: { name: string }[] }).parameters ?? []).map((p) =>
+          p.name
+        );
+        assertOk(names.includes(params[1]!), `${path} documents {${params[1]}}`);
+      }
+    }
+    for (const [method, op] of Object.entries(ops)) {
+      const statuses = Object.keys(op.responses);
+      assertOk(statuses.some((s) => s.startsWith("2")), `${method} ${path} has a success`);
+      for (const s of statuses.filter((s) => Number(s) >= 400)) {
+        assertEquals(
+          op.responses[s]!.content,
+          { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+          `${method} ${path} ${s}`,
+        );
+      }
+      const open = path === "/health";
+      assertEquals(op.security, open ? [] : undefined, `${method} ${path} security`);
+      if (!open) assertOk(statuses.includes("401"), `${method} ${path} documents 401`);
+    }
+  }
+  assertEquals(doc.security, [{ bearer: [] }]);
+  assertEquals(doc.components.securitySchemes.bearer, { type: "http", scheme: "bearer" });
+  const error = JSON.stringify(doc.components.schemas.Error);
+  for (const e of ERRORS) assertOk(error.includes(`"${e.code}"`), e.code);
+  // Every $ref resolves.
+  for (const m of JSON.stringify(doc).matchAll(/"#\/components\/schemas\/(\w+)"/g)) {
+    assertOk(doc.components.schemas[m[1]!], `schema ${m[1]}`);
+  }
+});
