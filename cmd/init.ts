@@ -4,7 +4,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ensurePrivateDir } from "../lib/private_fs.ts";
+import { ensurePrivateDir, writeFileAtomic } from "../lib/private_fs.ts";
+import { RELAY_ADDRESS_FILE } from "../daemon/state_dir.ts";
 import { Keystore } from "../daemon/keystore.ts";
 import { openDb, setSetting } from "../daemon/db.ts";
 import { parseRelayAddress } from "../protocol/address.ts";
@@ -58,6 +59,11 @@ export async function run(args: string[], env: (k: string) => string | undefined
     const db = openDb(dir);
     setSetting(db, "relay", relay);
     db.close();
+    await writeFileAtomic(
+      `${dir}/${RELAY_ADDRESS_FILE}`,
+      new TextEncoder().encode(relay + "\n"),
+      0o600,
+    );
   }
   console.log(formatId(keys.current.id));
   if (existed) console.error(`schied: hint: ${dir} already had an identity; it is unchanged`);

@@ -18,7 +18,7 @@ import { ensurePrivateDir, writeFileAtomic } from "../lib/private_fs.ts";
 import { openDb } from "./db.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
 import { Keystore } from "./keystore.ts";
-import { API_ADDRESS_FILE } from "./state_dir.ts";
+import { API_ADDRESS_FILE, RELAY_ADDRESS_FILE } from "./state_dir.ts";
 
 export { defaultStateDir } from "./state_dir.ts";
 export { Keystore, KeystoreError } from "./keystore.ts";
@@ -63,6 +63,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   } catch (e) {
     db.close();
     throw e;
+  }
+  const relay = engine.status().relay.address;
+  if (relay) {
+    await writeFileAtomic(
+      `${o.stateDir}/${RELAY_ADDRESS_FILE}`,
+      new TextEncoder().encode(relay + "\n"),
+      0o600,
+    );
   }
   // A fresh token at every start: a leaked one dies with the daemon.
   const token = createToken();

@@ -13,3 +13,9 @@ export function defaultStateDir(env: (k: string) => string | undefined): string 
 
 /** File holding the API address of the running daemon (for the CLI). */
 export const API_ADDRESS_FILE = "api-address";
+
+/**
+ * File holding the relay address the daemon uses (also kept in the database); the launcher reads
+ * it to grant network access to the relay's host and port only.
+ */
+export const RELAY_ADDRESS_FILE = "relay-address";

@@ -14,6 +14,10 @@ Deno.test("least privilege: the relay runs without -A and cannot read or write o
   const argv = new TextDecoder().decode(dry.stdout).trim().split("\n");
   assertOk(!argv.some((a) => a === "-A" || a === "--allow-all" || a === "--allow-run"));
   const perms = argv.filter((a) => a.startsWith("--allow-"));
+  assertOk(
+    perms.includes("--allow-net=127.0.0.1:8765"),
+    `network limited to its listen address: ${perms}`,
+  );
   const real = await Deno.realPath(stateDir);
   assertOk(perms.includes(`--allow-read=${real}`), `read limited to the state dir: ${perms}`);
   assertOk(perms.includes(`--allow-write=${real}`), `write limited to the state dir: ${perms}`);
@@ -33,4 +37,30 @@ Deno.test("least privilege: the relay runs without -A and cannot read or write o
     readEtc: "denied",
     run: "denied",
   });
+});
+
+Deno.test("least privilege: the daemon may reach only its relay and its API address", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "schied-daemon-" });
+  const dry = await new Deno.Command(SCHIED, {
+    args: [
+      "daemon",
+      "--relay",
+      "ws://127.0.0.1:9/#x",
+      "--api",
+      "127.0.0.1:7001",
+      "--state-dir",
+      stateDir,
+    ],
+    env: { SCHIED_DRY_RUN: "1" },
+    stdout: "piped",
+  }).output();
+  const argv = new TextDecoder().decode(dry.stdout).trim().split("\n");
+  const perms = argv.filter((a) => a.startsWith("--allow-"));
+  const real = await Deno.realPath(stateDir);
+  assertEquals(perms, [
+    "--allow-net=127.0.0.1:7001,127.0.0.1:9",
+    "--allow-env",
+    `--allow-read=${real}`,
+    `--allow-write=${real}`,
+  ]);
 });
