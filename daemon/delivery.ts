@@ -24,6 +24,7 @@ import type { Messages } from "./messages.ts";
 import type { RelayClient } from "./relay_client.ts";
 import type { Serial } from "./_serial.ts";
 import type { SessionManager } from "./sessions.ts";
+import { ServiceError } from "./service.ts";
 
 /** Most unacknowledged messages in flight per peer. */
 export const WINDOW = 256;
@@ -248,7 +249,8 @@ export class Delivery {
         opened.push({ peer, session, p: parsePayload(unpad(plain)) });
       } catch (e) {
         // Tampered, replayed or malformed: rejected, the session stays as it was.
-        if (e instanceof ProtocolError && e.code === "key_mismatch") this.#error(peer, e);
+        const code = (e as { code?: string }).code;
+        if (code === "key_mismatch") this.#error(peer, e);
       }
     }
     if (opened.length === 0 && kick.size === 0) return;
@@ -308,7 +310,7 @@ export class Delivery {
   }
 
   #error(peer: string | null, e: unknown): void {
-    const code = e instanceof ProtocolError ? e.code : "internal";
+    const code = e instanceof ProtocolError || e instanceof ServiceError ? e.code : "internal";
     this.#d.write(() =>
       this.#d.journal.append("error", { code, message: (e as Error).message, peer })
     );

@@ -1,0 +1,210 @@
+/**
+ * The world of the end-to-end attack tests: an in-process relay whose routing table is a
+ * malicious test double, and in-process daemons that talk through it. The hub records every
+ * envelope it is asked to route and lets a test rule misroute, duplicate, drop, rewrite or
+ * tamper with it. Every wait is bounded and on a condition.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { DB_FILE } from "../../daemon/db.ts";
+import { type RunningDaemon, startDaemon } from "../../daemon/mod.ts";
+import type { JournalEvent, MessageRecord } from "../../daemon/service.ts";
+import { parseId } from "../../protocol/identity.ts";
+import type { SessionJson } from "../../protocol/session.ts";
+import { Hub, idKey, type RunningRelay, type SessionHandle, startRelay } from "../../relay/mod.ts";
+import { waitFor } from "../harness.ts";
+
+/** Envelope kind bytes (protocol/envelope.ts). */
+export const HS1 = 1, HS2 = 2, HS3 = 3, MSG = 4;
+
+/** One envelope a daemon asked the relay to route. */
+export interface Routed {
+  /** Sender's id key (hex), as the relay authenticated it. */
+  from: string;
+  /** Addressee's id key (hex). */
+  to: string;
+  /** A copy of the envelope as the sender sent it. */
+  envelope: Uint8Array;
+}
+
+/** A rule decides what the malicious relay does with one envelope; undefined routes it honestly. */
+export type Rule = (
+  r: Routed,
+  hub: MaliciousHub,
+) => "delivered" | "offline" | undefined;
+
+/** A routing table that plays a malicious relay. */
+export class MaliciousHub extends Hub {
+  /** The online sessions, by id key. */
+  readonly sessions = new Map<string, SessionHandle>();
+  /** Every envelope routed so far, in order. */
+  readonly routed: Routed[] = [];
+  /** The current misbehaviour (none: an honest relay). */
+  rule: Rule | undefined;
+
+  override attach(s: SessionHandle): SessionHandle | undefined {
+    const old = super.attach(s);
+    this.sessions.set(s.key, s);
+    return old;
+  }
+
+  override detach(s: SessionHandle): void {
+    super.detach(s);
+    if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+  }
+
+  override route(from: SessionHandle, to: Uint8Array, envelope: Uint8Array) {
+    const r = { from: from.key, to: idKey(to), envelope: envelope.slice() };
+    this.routed.push(r);
+    return this.rule?.(r, this) ?? super.route(from, to, envelope);
+  }
+
+  /** Delivers `envelope` to the session of `to` (id key) claiming it comes from `from` (id key). */
+  inject(to: string, from: string, envelope: Uint8Array): "delivered" | "offline" {
+    const s = this.sessions.get(to);
+    return s?.deliver(hexId(from), envelope) ? "delivered" : "offline";
+  }
+
+  /** The envelopes routed from `from` to `to` (id keys) of one kind. */
+  seen(from: string, to: string, kind: number): Uint8Array[] {
+    return this.routed.filter((r) => r.from === from && r.to === to && r.envelope[1] === kind)
+      .map((r) => r.envelope);
+  }
+}
+
+/** The 16 id bytes of an id key (hex). */
+export function hexId(key: string): Uint8Array {
+  return Uint8Array.from(key.match(/../g)!.map((h) => parseInt(h, 16)));
+}
+
+/** The counter of a MSG envelope (clear text after the 10-byte header). */
+export function counterOf(env: Uint8Array): number {
+  return new DataView(env.buffer, env.byteOffset + 10, 4).getUint32(0);
+}
+
+/** One daemon of the world. */
+export interface Peer {
+  d: RunningDaemon;
+  /** Its id text. */
+  id: string;
+  /** Its id key as the relay names it (hex). */
+  key: string;
+  stateDir: string;
+  /** Every journal event since start. */
+  events: JournalEvent[];
+}
+
+/** A relay with a malicious hub and some daemons. */
+export interface World {
+  hub: MaliciousHub;
+  relay: RunningRelay;
+  /** Every raw WebSocket message the relay received. */
+  wire: Uint8Array[];
+  peers: Peer[];
+  close(): Promise<void>;
+}
+
+/** Starts a relay with a MaliciousHub and `n` daemons, all online. */
+export async function startWorld(n: number): Promise<World> {
+  const dirs: string[] = [await Deno.makeTempDir({ prefix: "schied-e2e-attack-relay-" })];
+  const hub = new MaliciousHub();
+  const wire: Uint8Array[] = [];
+  const relay = await startRelay({
+    port: 0,
+    stateDir: dirs[0]!,
+    quiet: true,
+    hub,
+    tap: (b) => wire.push(b.slice()),
+  });
+  const peers: Peer[] = [];
+  const close = async () => {
+    for (const p of peers) await p.d.close();
+    await relay.close();
+    for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      const stateDir = await Deno.makeTempDir({ prefix: "schied-e2e-attack-daemon-" });
+      dirs.push(stateDir);
+      const d = await startDaemon({
+        stateDir,
+        relay: relay.address,
+        apiPort: 0,
+        engine: { initialBackoffMs: 50 },
+      });
+      const events: JournalEvent[] = [];
+      d.engine.subscribe((e) => events.push(e));
+      peers.push({ d, id: d.id, key: idKey(parseId(d.id)), stateDir, events });
+    }
+    await waitFor(
+      () => peers.every((p) => p.d.engine.status().relay.state === "online"),
+      "every daemon to be online",
+    );
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { hub, relay, wire, peers, close };
+}
+
+/** The messages `p` has exchanged with `other`, oldest first. */
+export function conversation(p: Peer, other: Peer | string): MessageRecord[] {
+  return p.d.engine.messages({ with: typeof other === "string" ? other : other.id, limit: 1000 });
+}
+
+/** The texts `p` received from `other`, in the order stored. */
+export function received(p: Peer, other: Peer | string): string[] {
+  return conversation(p, other).filter((m) => m.direction === "in").map((m) => m.text);
+}
+
+/** Sends `texts` from `a` to `b` in order; returns the message ids. */
+export async function sendAll(a: Peer, b: Peer, texts: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const text of texts) ids.push((await a.d.engine.send({ to: b.id, text })).id);
+  return ids;
+}
+
+/** Waits until every message in `ids` sent by `a` is `delivered`. */
+export async function waitDelivered(a: Peer, ids: string[], ms = 20_000): Promise<void> {
+  await waitFor(
+    () => ids.every((id) => a.d.engine.message(id).status === "delivered"),
+    `${ids.length} message(s) to be delivered`,
+    ms,
+  );
+}
+
+/** The stored end-to-end session states of `p` with `peer`, newest first (from its database). */
+export function storedSessions(p: Peer, peer: Peer): SessionJson[] {
+  const db = new DatabaseSync(`${p.stateDir}/${DB_FILE}`, { readOnly: true });
+  try {
+    const rows = db.prepare(
+      "SELECT state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC",
+    ).all(p.id, peer.id) as { state: string }[];
+    return rows.map((r) => JSON.parse(r.state) as SessionJson);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * A rule that hands each MSG envelope from `a` to `b` (numbered from 1, in routing order) to
+ * `fn`; everything else, and whatever `fn` leaves undefined, is routed honestly.
+ */
+export function onMsgs(
+  a: Peer,
+  b: Peer,
+  fn: (env: Uint8Array, i: number, hub: MaliciousHub) => "delivered" | "offline" | undefined,
+): Rule {
+  let i = 0;
+  return (r, hub) =>
+    r.from === a.key && r.to === b.key && r.envelope[1] === MSG
+      ? fn(r.envelope, ++i, hub)
+      : undefined;
+}
+
+/** The texts of the message events `p` journaled from `from`, in order. */
+export function journaled(p: Peer, from: Peer): string[] {
+  return p.events.filter((e) => e.type === "message" && e.data.from === from.id)
+    .map((e) => String(e.data.text));
+}
