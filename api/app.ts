@@ -120,6 +120,7 @@ export function createApi(opts: ApiOptions): Hono<ApiEnv> {
   app.get("/status", () => json(service.status()));
   app.get("/me", () => json(service.me()));
   app.post("/me/rotate", async () => json(await service.rotateIdentity()));
+  app.delete("/me/retired/:id", async (c) => json(await service.removeRetired(c.req.param("id"))));
   app.get("/contacts", () => json({ contacts: service.contacts() }));
   app.post("/contacts", async (c) => {
     const o = jsonObject(c);

@@ -154,6 +154,11 @@ export class ApiClient {
     return this.#json("POST", "/me/rotate");
   }
 
+  /** `DELETE /me/retired/{id}`: deletes a retired identity for good. */
+  removeRetired(id: string): Promise<Me> {
+    return this.#json("DELETE", `/me/retired/${encodeURIComponent(id)}`);
+  }
+
   /** `GET /contacts`. */
   async contacts(): Promise<Contact[]> {
     return (await this.#json<{ contacts: Contact[] }>("GET", "/contacts")).contacts;

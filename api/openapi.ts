@@ -175,6 +175,16 @@ const PATHS: Record<string, Record<string, Json>> = {
       },
     },
   },
+  "/me/retired/{id}": {
+    delete: {
+      summary: "Deletes a retired identity for good",
+      parameters: [path("id", "The retired identity's client id")],
+      responses: {
+        ...ok(200, "This identity", ref("Me")),
+        ...errors("not_found", "body_too_large"),
+      },
+    },
+  },
   "/contacts": {
     get: {
       summary: "Contacts",

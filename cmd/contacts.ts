@@ -39,6 +39,9 @@ export async function run(args: string[], env: (k: string) => string | undefined
     console.log(HELP);
     return values.help ? EXIT.ok : EXIT.usage;
   }
+  if (!["add", "ls", "list", "rm", "remove", "verify"].includes(sub)) {
+    throw usage(`unknown contacts command "${sub}" (add, ls, rm, verify)`);
+  }
   const api = await connectApi(values, env);
   switch (sub) {
     case "add": {

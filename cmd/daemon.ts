@@ -38,6 +38,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
       ...GLOBAL_OPTIONS,
       relay: { type: "string" },
       "allow-origin": { type: "string", multiple: true },
+      "give-up": { type: "string" },
     },
   });
   if (values.help) {

@@ -15,7 +15,8 @@ export const HELP = `Usage: schied id [--rotate] [--json]
 Prints this daemon's client_id (a UUID derived from its identity key; give it to people who
 should reach you). Works without a running daemon too.
 
-  --rotate   make a new identity (a new id); the old one is kept, listed as retired
+  --rotate      make a new identity (a new id); the old one is kept, listed as retired
+  --remove ID   delete a retired identity for good (its keys are gone afterwards)
   --json     print id, identity key, safety number and retired ids as JSON
 ${GLOBAL_HELP}`;
 
@@ -25,13 +26,24 @@ export async function run(args: string[], env: (k: string) => string | undefined
     args,
     strict: true,
     allowPositionals: true,
-    options: { ...GLOBAL_OPTIONS, rotate: { type: "boolean" }, json: { type: "boolean" } },
+    options: {
+      ...GLOBAL_OPTIONS,
+      rotate: { type: "boolean" },
+      remove: { type: "string" },
+      json: { type: "boolean" },
+    },
   });
   if (values.help) {
     console.log(HELP);
     return EXIT.ok;
   }
   if (positionals.length > 0) throw usage(`schied id takes no arguments, got "${positionals[0]}"`);
+  if (values.remove !== undefined) {
+    const api = await connectApi(values, env);
+    const me = await withApi(() => api.removeRetired(values.remove!));
+    console.log(values.json ? JSON.stringify(me) : me.id);
+    return EXIT.ok;
+  }
   if (values.rotate) {
     const api = await connectApi(values, env);
     const me = await withApi(() => api.rotate());

@@ -10,7 +10,7 @@ import type { JournalEvent } from "../daemon/service.ts";
 import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, withApi } from "./_context.ts";
 import { intFlag } from "./_flags.ts";
 import { messageLine, useColor } from "./_format.ts";
-import { EXIT, printError } from "./_output.ts";
+import { EXIT, printError, usage } from "./_output.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied listen [--json] [--since ID] [--exec CMD]
@@ -44,7 +44,9 @@ export async function run(args: string[], env: (k: string) => string | undefined
     console.log(HELP);
     return EXIT.ok;
   }
-  if (positionals.length > 0) throw new Error(`schied listen takes no arguments`);
+  if (positionals.length > 0) {
+    throw usage(`schied listen takes no arguments, got "${positionals[0]}"`);
+  }
   const api = await connectApi(values, env);
   let since = intFlag("since", values.since, 0, Number.MAX_SAFE_INTEGER) ??
     (await withApi(() => api.status())).last_event_id;

@@ -390,6 +390,16 @@ export class Engine implements DaemonService {
     return this.me();
   }
 
+  async removeRetired(id: string): Promise<Me> {
+    const removed = await this.#serial.run(async () => {
+      if (!(await this.#keystore.removeRetired(id))) return false;
+      this.#keys = await this.#keystore.keys();
+      return true;
+    });
+    if (!removed) throw new ServiceError("not_found", `No retired identity ${id.slice(0, 80)}`);
+    return this.me();
+  }
+
   eventsSince(since: number, limit: number): JournalEvent[] {
     return this.#journal.since(since, limit);
   }

@@ -128,6 +128,8 @@ export interface DaemonService {
   verifyContact(idOrName: string, verified: boolean): Contact;
   /** Makes a new identity; the old one is kept as retired until removed. */
   rotateIdentity(): Promise<Me>;
+  /** Removes a retired identity for good (its keys are deleted). */
+  removeRetired(id: string): Promise<Me>;
   /** Events after `since` (exclusive), oldest first, at most `limit`. */
   eventsSince(since: number, limit: number): JournalEvent[];
   /** The newest event id (0 if none). */

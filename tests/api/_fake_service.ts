@@ -182,6 +182,18 @@ export class FakeService implements DaemonService {
     return c;
   }
 
+  removeRetired(id: string): Promise<Me> {
+    this.#call("removeRetired");
+    if (id !== ME_ID) return Promise.reject(new ServiceError("not_found", "No retired identity"));
+    return Promise.resolve({
+      id: BOB_ID,
+      identity_key: "n".repeat(43),
+      safety_number: "67890",
+      relay: null,
+      retired: [],
+    });
+  }
+
   rotateIdentity(): Promise<Me> {
     this.#call("rotateIdentity");
     return Promise.resolve({
