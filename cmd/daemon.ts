@@ -8,6 +8,7 @@ import { parseRelayAddress } from "../protocol/address.ts";
 import { KeystoreError, startDaemon } from "../daemon/mod.ts";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf } from "./_context.ts";
 import { flagOrEnv, intFlag } from "./_flags.ts";
+import { untilSignal } from "./_signals.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
 import { readPassphrase } from "./_passphrase.ts";
 
@@ -23,6 +24,8 @@ Flags:
   --api HOST:PORT   where the API listens (SCHIED_API; loopback only; default 127.0.0.1:7777)
   --allow-origin O  an Origin allowed to call the API (repeatable; default none)
   --give-up SECONDS undelivered messages fail after this long (SCHIED_GIVE_UP; default 604800 = 7 days)
+  --journal-retention N
+                    events kept for /events resume (SCHIED_JOURNAL_RETENTION; default 100000)
 ${GLOBAL_HELP}
 
 The identity may be sealed with a passphrase: set SCHIED_PASSPHRASE (or you are asked on a TTY
@@ -39,6 +42,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
       relay: { type: "string" },
       "allow-origin": { type: "string", multiple: true },
       "give-up": { type: "string" },
+      "journal-retention": { type: "string" },
     },
   });
   if (values.help) {
@@ -68,6 +72,12 @@ export async function run(args: string[], env: (k: string) => string | undefined
     );
   }
   const giveUp = intFlag("give-up", flagOrEnv(values, "give-up", env), 1, 10 * 365 * 86400);
+  const retention = intFlag(
+    "journal-retention",
+    flagOrEnv(values, "journal-retention", env),
+    100,
+    100_000_000,
+  );
   const stateDir = stateDirOf(values, env);
   let d;
   for (let attempt = 0;; attempt++) {
@@ -79,7 +89,10 @@ export async function run(args: string[], env: (k: string) => string | undefined
         apiPort: Number(m[2]),
         passphrase: env("SCHIED_PASSPHRASE") ?? (attempt > 0 ? await readPassphrase() : undefined),
         originAllowlist: (values["allow-origin"] as string[] | undefined) ?? [],
-        engine: giveUp === undefined ? {} : { giveUpMs: giveUp * 1000 },
+        engine: {
+          ...(giveUp === undefined ? {} : { giveUpMs: giveUp * 1000 }),
+          ...(retention === undefined ? {} : { journalRetention: retention }),
+        },
       });
       break;
     } catch (e) {
@@ -87,6 +100,13 @@ export async function run(args: string[], env: (k: string) => string | undefined
         e instanceof KeystoreError && e.code === "locked" && attempt === 0 &&
         Deno.stdin.isTerminal()
       ) continue;
+      if (e instanceof KeystoreError && e.code === "corrupt") {
+        throw new CliError(
+          e.message,
+          EXIT.error,
+          "restore identity.json from a backup, or move it away to start with a new identity",
+        );
+      }
       if (e instanceof KeystoreError) {
         throw new CliError(e.message, EXIT.auth, "set SCHIED_PASSPHRASE");
       }
@@ -109,13 +129,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (!d.engine.status().relay.address) {
     console.error("schied: hint: no relay configured yet; restart with --relay ADDRESS");
   }
-  const stop = Promise.withResolvers<void>();
-  const onSignal = () => stop.resolve();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  await stop.promise;
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  await untilSignal();
   await d.close();
   return EXIT.ok;
 }

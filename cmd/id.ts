@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { Keystore } from "../daemon/keystore.ts";
+import { Keystore, KeystoreError } from "../daemon/keystore.ts";
 import { formatId } from "../protocol/identity.ts";
 import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf, withApi } from "./_context.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
@@ -17,7 +17,7 @@ should reach you). Works without a running daemon too.
 
   --rotate      make a new identity (a new id); the old one is kept, listed as retired
   --remove ID   delete a retired identity for good (its keys are gone afterwards)
-  --json     print id, identity key, safety number and retired ids as JSON
+  --json        print id, identity key, safety number and retired ids as JSON
 ${GLOBAL_HELP}`;
 
 /** Runs the verb. */
@@ -62,6 +62,10 @@ export async function run(args: string[], env: (k: string) => string | undefined
     throw new CliError(`no identity in ${dir}`, EXIT.error, "run 'schied init' or 'schied daemon'");
   }
   const { keys } = await Keystore.open(dir, { passphrase: env("SCHIED_PASSPHRASE") }).catch((e) => {
+    // Only a missing or wrong passphrase is an authentication failure; a bad file is an error.
+    if (!(e instanceof KeystoreError) || e.code === "corrupt") {
+      throw new CliError((e as Error).message, EXIT.error);
+    }
     throw new CliError(
       (e as Error).message,
       EXIT.auth,

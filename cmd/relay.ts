@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_LIMITS, type RelayLimits, startRelay } from "../relay/mod.ts";
 import { defaultRelayStateDir } from "../relay/state.ts";
 import { boolFlagOrEnv, flagOrEnv, intFlag } from "./_flags.ts";
+import { untilSignal } from "./_signals.ts";
 import { CliError, usage } from "./_output.ts";
 
 /** Limit flags: flag name → limits key, with bounds. */
@@ -115,13 +116,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     throw e;
   }
   console.log(relay.address);
-  const stop = Promise.withResolvers<void>();
-  const onSignal = () => stop.resolve();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  await stop.promise;
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  await untilSignal();
   await relay.close();
   return 0;
 }

@@ -6,7 +6,7 @@
  */
 import { ApiClient } from "../api/mod.ts";
 import type { JournalEvent } from "../daemon/service.ts";
-import { pumpLines, SCHIED, waitFor } from "./harness.ts";
+import { pumpLines, SCHIED, startRelayProcess, waitFor } from "./harness.ts";
 
 /** A running `schied daemon` process. */
 export interface DaemonProcess {
@@ -131,4 +131,22 @@ export function collectEvents(
     }
   })();
   return { events, stop: () => ac.abort() };
+}
+
+/** A relay process and two daemon processes A and B, both online; `done()` stops all three. */
+export async function startPair(): Promise<
+  { a: DaemonProcess; b: DaemonProcess; done: () => Promise<void> }
+> {
+  const relay = await startRelayProcess();
+  const a = await startDaemonProcess({ relay: relay.address });
+  const b = await startDaemonProcess({ relay: relay.address });
+  await Promise.all([waitOnline(a), waitOnline(b)]);
+  return {
+    a,
+    b,
+    async done() {
+      const codes = await Promise.all([a.stop(), b.stop(), relay.stop()]);
+      if (codes.some((c) => c !== 0)) throw new Error(`a process exited with ${codes.join(", ")}`);
+    },
+  };
 }

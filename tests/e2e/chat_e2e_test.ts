@@ -1,31 +1,9 @@
 import { assertEquals, assertOk } from "../_assert.ts";
-import { startRelayProcess, waitFor } from "../harness.ts";
-import {
-  cli,
-  collectEvents,
-  type DaemonProcess,
-  startDaemonProcess,
-  waitOnline,
-} from "../daemon_harness.ts";
-
-async function setup(): Promise<{ a: DaemonProcess; b: DaemonProcess; done: () => Promise<void> }> {
-  const relay = await startRelayProcess();
-  const a = await startDaemonProcess({ relay: relay.address });
-  const b = await startDaemonProcess({ relay: relay.address });
-  await Promise.all([waitOnline(a), waitOnline(b)]);
-  return {
-    a,
-    b,
-    async done() {
-      assertEquals(await a.stop(), 0);
-      assertEquals(await b.stop(), 0);
-      assertEquals(await relay.stop(), 0);
-    },
-  };
-}
+import { waitFor } from "../harness.ts";
+import { cli, collectEvents, type DaemonProcess, startPair } from "../daemon_harness.ts";
 
 Deno.test("e2e: echo hi | schied send B shows on B's /events, and A's stream shows delivered", async () => {
-  const { a, b, done } = await setup();
+  const { a, b, done } = await startPair();
   const evA = collectEvents(a);
   const evB = collectEvents(b);
   try {
@@ -58,7 +36,7 @@ Deno.test("e2e: echo hi | schied send B shows on B's /events, and A's stream sho
 });
 
 Deno.test("e2e: POST /send with text/plain (curl style) and with JSON", async () => {
-  const { a, b, done } = await setup();
+  const { a, b, done } = await startPair();
   try {
     const auth = (await Deno.readTextFile(`${a.stateDir}/api-auth-header`)).trim();
     assertOk(auth.startsWith("Authorization: Bearer "));
@@ -90,7 +68,7 @@ Deno.test("e2e: POST /send with text/plain (curl style) and with JSON", async ()
 });
 
 Deno.test("e2e: 1,000 messages each way, interleaved, arrive in order, none lost or duplicated", async () => {
-  const { a, b, done } = await setup();
+  const { a, b, done } = await startPair();
   try {
     const N = 1000;
     const sends: Promise<unknown>[] = [];

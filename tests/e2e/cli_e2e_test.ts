@@ -1,22 +1,6 @@
 import { assertEquals, assertOk } from "../_assert.ts";
-import { pumpLines, SCHIED, startRelayProcess, waitFor } from "../harness.ts";
-import { cli, startDaemonProcess, waitOnline } from "../daemon_harness.ts";
-
-async function setup() {
-  const relay = await startRelayProcess();
-  const a = await startDaemonProcess({ relay: relay.address });
-  const b = await startDaemonProcess({ relay: relay.address });
-  await Promise.all([waitOnline(a), waitOnline(b)]);
-  return {
-    a,
-    b,
-    async done() {
-      assertEquals(await a.stop(), 0);
-      assertEquals(await b.stop(), 0);
-      assertEquals(await relay.stop(), 0);
-    },
-  };
-}
+import { pumpLines, SCHIED, waitFor } from "../harness.ts";
+import { cli, startPair } from "../daemon_harness.ts";
 
 function spawnCli(args: string[]) {
   const child = new Deno.Command(SCHIED, {
@@ -41,7 +25,7 @@ function spawnCli(args: string[]) {
 }
 
 Deno.test("cli: schied listen --json prints one parseable JSON object per line, in order", async () => {
-  const { a, b, done } = await setup();
+  const { a, b, done } = await startPair();
   const listen = spawnCli(["listen", "--json", "--since", "0", "--state-dir", b.stateDir]);
   try {
     const texts = ["one", "two \x1b[2J with escape", "three\nlines", 'quote " and \\'];
@@ -61,7 +45,7 @@ Deno.test("cli: schied listen --json prints one parseable JSON object per line, 
 });
 
 Deno.test("cli: schied listen escapes control characters and --exec gets the message in env vars", async () => {
-  const { a, b, done } = await setup();
+  const { a, b, done } = await startPair();
   const out = `${b.stateDir}/exec.log`;
   const listen = spawnCli([
     "listen",
@@ -90,7 +74,7 @@ Deno.test("cli: schied listen escapes control characters and --exec gets the mes
 });
 
 Deno.test("cli: schied chat through a pipe: sends, shows delivery and incoming lines", async () => {
-  const { a, b, done } = await setup();
+  const { a, b, done } = await startPair();
   assertEquals((await cli(["contacts", "add", a.id, "alice", "--state-dir", b.stateDir])).code, 0);
   const chat = spawnCli(["chat", "alice", "--state-dir", b.stateDir]);
   try {
@@ -112,7 +96,7 @@ Deno.test("cli: schied chat through a pipe: sends, shows delivery and incoming l
 });
 
 Deno.test("cli: unknown recipient exits 4 with an error and a hint; a missing daemon exits 3", async () => {
-  const { a, done } = await setup();
+  const { a, done } = await startPair();
   try {
     const r = await cli(["send", "nobody", "hi", "--state-dir", a.stateDir]);
     assertEquals(r.code, 4);
