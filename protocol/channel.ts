@@ -8,16 +8,50 @@
  * CipherState counters, taken in order; records are written in nonce order and opened in
  * arrival order, so a replayed, reordered or dropped record fails to decrypt and closes the link.
  *
+ * Two AES-256-GCM engines, one cipher: records up to SYNC_RECORD_MAX bytes are sealed and opened
+ * synchronously with node:crypto (≈6 µs for a chat-sized record, against ≈30 µs for WebCrypto's
+ * hop to a worker thread); larger ones go to WebCrypto, which streams bulk data faster. Both are
+ * constant-time AES-GCM (AES-NI, or a bitsliced fallback; no lookup tables), and the bytes on the
+ * wire are identical, so the choice is invisible to the peer.
+ *
  * Transport-agnostic: the owner passes `write` and reads `onFrames`; no I/O here.
  *
  * @module
  */
+import { createCipheriv, createDecipheriv } from "node:crypto";
 import { LINK_REKEY_AFTER, MAX_RECORD, MAX_WIRE_MESSAGE, TAG_LEN } from "./constants.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import { type Frame, parseFrames, type Sender } from "./frames.ts";
 import { aesGcmNonce, type CipherState } from "./noise.ts";
 
 const EMPTY = new Uint8Array();
+
+/** Records up to this size (plaintext) are sealed and opened synchronously (see above). */
+export const SYNC_RECORD_MAX = 8192;
+
+function sealSync(key: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
+  const c = createCipheriv("aes-256-gcm", key, iv);
+  const head = c.update(plain);
+  const tail = c.final();
+  const tag = c.getAuthTag();
+  const out = new Uint8Array(head.length + tail.length + tag.length);
+  out.set(head, 0);
+  out.set(tail, head.length);
+  out.set(tag, head.length + tail.length);
+  return out;
+}
+
+function openSync(key: Uint8Array, iv: Uint8Array, wire: Uint8Array): Uint8Array {
+  const d = createDecipheriv("aes-256-gcm", key, iv);
+  d.setAuthTag(wire.subarray(wire.length - TAG_LEN));
+  const head = d.update(wire.subarray(0, wire.length - TAG_LEN));
+  const tail = d.final(); // throws when the tag does not match
+  if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length);
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head, 0);
+  out.set(tail, head.length);
+  return out;
+}
 
 /** Options of a channel. */
 export interface ChannelOptions {
@@ -49,6 +83,8 @@ export class Channel {
   readonly #o: ChannelOptions;
   readonly #sendKey: CryptoKey;
   readonly #recvKey: CryptoKey;
+  readonly #sendRaw: Uint8Array;
+  readonly #recvRaw: Uint8Array;
   readonly #rekeyAfter: number;
   #sendN: number;
   #recvN: number;
@@ -68,6 +104,8 @@ export class Channel {
     this.#o = o;
     this.#sendKey = o.send.cryptoKey();
     this.#recvKey = o.recv.cryptoKey();
+    this.#sendRaw = o.send.rawKey();
+    this.#recvRaw = o.recv.rawKey();
     this.#sendN = o.send.n;
     this.#recvN = o.recv.n;
     this.#rekeyAfter = o.rekeyAfter ?? LINK_REKEY_AFTER;
@@ -140,16 +178,25 @@ export class Channel {
         }
         const record = this.#takeRecord();
         const iv = aesGcmNonce(this.#sendN++);
-        this.#inflightBytes = record.length;
-        const sealed = await crypto.subtle.encrypt(
-          { name: "AES-GCM", iv: iv as BufferSource, additionalData: EMPTY },
-          this.#sendKey,
-          record as BufferSource,
-        );
-        this.#inflightBytes = 0;
+        let sealed: Uint8Array;
+        if (record.length <= SYNC_RECORD_MAX) {
+          sealed = sealSync(this.#sendRaw, iv, record);
+          // Yield once so frames pushed in this same turn join the next record.
+          await Promise.resolve();
+        } else {
+          this.#inflightBytes = record.length;
+          sealed = new Uint8Array(
+            await crypto.subtle.encrypt(
+              { name: "AES-GCM", iv: iv as BufferSource, additionalData: EMPTY },
+              this.#sendKey,
+              record as BufferSource,
+            ),
+          );
+          this.#inflightBytes = 0;
+        }
         if (this.#failed) return;
         this.#recordsSent++;
-        this.#o.write(new Uint8Array(sealed));
+        this.#o.write(sealed);
       }
     } catch (e) {
       this.#fail(new ProtocolError("internal", `Cannot seal record: ${(e as Error).message}`));
@@ -195,17 +242,27 @@ export class Channel {
       return;
     }
     const iv = aesGcmNonce(this.#recvN++);
-    const opening = crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: iv as BufferSource, additionalData: EMPTY },
-      this.#recvKey,
-      wire as BufferSource,
-    );
+    let opening: Promise<ArrayBuffer | Uint8Array>;
+    if (wire.length <= SYNC_RECORD_MAX + TAG_LEN) {
+      try {
+        opening = Promise.resolve(openSync(this.#recvRaw, iv, wire));
+      } catch (e) {
+        opening = Promise.reject(e);
+      }
+    } else {
+      opening = crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: iv as BufferSource, additionalData: EMPTY },
+        this.#recvKey,
+        wire as BufferSource,
+      );
+    }
     opening.catch(() => {}); // handled in order below
     this.#readChain = this.#readChain.then(async () => {
       if (this.#failed) return;
       let plain: Uint8Array;
       try {
-        plain = new Uint8Array(await opening);
+        const opened = await opening;
+        plain = opened instanceof Uint8Array ? opened : new Uint8Array(opened);
       } catch {
         this.#fail(authFailed());
         return;

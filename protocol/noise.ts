@@ -32,6 +32,7 @@ export function aesGcmNonce(n: number): Uint8Array {
 /** A Noise CipherState: a key and a counter nonce (never random, never a list). */
 export class CipherState {
   #key: CryptoKey | null = null;
+  #raw: Uint8Array | null = null;
   /** The next nonce. */
   n = 0;
 
@@ -43,6 +44,7 @@ export class CipherState {
   /** Sets a new key from 32 bytes and resets the nonce. */
   async initializeKey(k: Uint8Array | null): Promise<void> {
     this.#key = k === null ? null : await importAesKey(k);
+    this.#raw = k === null ? null : k.slice();
     this.n = 0;
   }
 
@@ -81,6 +83,12 @@ export class CipherState {
     }
     this.n++;
     return new Uint8Array(pt);
+  }
+
+  /** The raw key, for a record layer that seals small records synchronously (see channel.ts). */
+  rawKey(): Uint8Array {
+    if (this.#raw === null) throw new ProtocolError("internal", "CipherState has no key");
+    return this.#raw;
   }
 
   /** The key as a CryptoKey, for a record layer that pipelines encryptions itself. */
