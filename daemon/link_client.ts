@@ -279,6 +279,17 @@ export class LinkClient {
     this.#channel.push(frame);
   }
 
+  /** Drops the connection at once, without a closing handshake. */
+  terminate(): Promise<LinkClosed> {
+    this.#ws.terminate();
+    return this.closed();
+  }
+
+  /** Stops reading from the socket (tests of slow readers). */
+  pauseReading(): void {
+    (this.#ws as unknown as { _socket?: { pause(): void } })._socket?.pause();
+  }
+
   /** Sends a raw WebSocket message past the record layer (attack tests). */
   sendRawWire(bytes: Uint8Array): void {
     this.#ws.send(bytes);
