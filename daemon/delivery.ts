@@ -170,8 +170,10 @@ export class Delivery {
     if (batch.length === 0) return;
     const envs: Uint8Array[] = [];
     const ad = this.#ad(d.me(), s.peerId);
+    // Everything below the oldest undelivered message was delivered or given up.
+    const floor = d.messages.pending(peer, 0, 1)[0]?.seq ?? batch[0]!.seq;
     for (const m of batch) {
-      const p = encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text });
+      const p = encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text, floor });
       envs.push(await session.seal(pad(p), ad));
     }
     // The advanced chain is on disk before any of these envelopes leaves (no key reuse on crash).

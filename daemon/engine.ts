@@ -7,7 +7,8 @@
 import type { DatabaseSync } from "node:sqlite";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { fromBase64Url, toBase64Url, utf8 } from "../protocol/bytes.ts";
-import { MAX_TEXT_BYTES } from "../protocol/constants.ts";
+import { MAX_TEXT_BYTES, PAD_BUCKETS } from "../protocol/constants.ts";
+import { encodePayload } from "../protocol/payload.ts";
 import { formatId, idMatchesKey, parseId, safetyNumber } from "../protocol/identity.ts";
 import { Contacts } from "./contacts.ts";
 import { getSetting, setSetting, tx } from "./db.ts";
@@ -27,6 +28,19 @@ import {
   type MessageRecord,
   ServiceError,
 } from "./service.ts";
+
+/** True when a message with this text, JSON-encoded and padded, fits the largest envelope. */
+function fitsOneEnvelope(text: string): boolean {
+  const worst = encodePayload({
+    t: "m",
+    id: "00000000-0000-0000-0000-000000000000",
+    seq: Number.MAX_SAFE_INTEGER,
+    ts: Number.MAX_SAFE_INTEGER,
+    text,
+    floor: Number.MAX_SAFE_INTEGER,
+  });
+  return 4 + worst.length <= PAD_BUCKETS[PAD_BUCKETS.length - 1]!;
+}
 
 /** The daemon's version, as /status shows it. */
 export const DAEMON_VERSION = "0.1.0";
@@ -216,6 +230,12 @@ export class Engine implements DaemonService {
       throw new ServiceError(
         "text_too_long",
         `The text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES}`,
+      );
+    }
+    if (!fitsOneEnvelope(req.text)) {
+      throw new ServiceError(
+        "text_too_long",
+        "The text does not fit one message once encoded (many quotes or control characters?)",
       );
     }
     const key = req.idempotencyKey;

@@ -133,7 +133,14 @@ export class Keystore {
       created = true;
     } else {
       await assertPrivateFile(store.path);
-      store.#plain = await store.#decode(text);
+      try {
+        store.#plain = await store.#decode(text);
+        return { store, keys: await store.keys(), created };
+      } catch (e) {
+        // Valid JSON of the wrong shape (null, a missing list, a short key) is corrupt too.
+        if (e instanceof KeystoreError) throw e;
+        throw new KeystoreError("corrupt", `${store.path} is malformed: ${(e as Error).message}`);
+      }
     }
     return { store, keys: await store.keys(), created };
   }

@@ -187,10 +187,19 @@ export class Messages {
    */
   receive(
     peer: string,
-    m: { id: string; seq: number; ts: number; text: string },
+    m: { id: string; seq: number; ts: number; text: string; floor?: number },
     now: number,
   ): ReceiveOutcome {
-    const next = this.nextRecvSeq(peer);
+    let next = this.nextRecvSeq(peer);
+    if (m.floor !== undefined && m.floor > next) {
+      // The sender gave up on the messages before `floor`: wait no longer for them.
+      next = m.floor;
+      this.db.prepare("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?").run(
+        next,
+        this.me,
+        peer,
+      );
+    }
     if (m.seq < next) return "duplicate";
     if (m.seq > next) return "gap";
     const name =

@@ -1,7 +1,9 @@
 /**
  * The inner payload of an end-to-end message (what a MSG envelope decrypts to, before padding):
- * one JSON object. `{"t":"m","id","seq","ts","text"}` is a chat message, `{"t":"a","upto"}` a
- * cumulative acknowledgement (every message up to `upto` is durable at the receiver). Unknown
+ * one JSON object. `{"t":"m","id","seq","ts","text","floor"?}` is a chat message, `{"t":"a","upto"}`
+ * a cumulative acknowledgement (every message up to `upto` is durable at the receiver). `floor`
+ * is the lowest sequence number the sender still tries to deliver: numbers below it were
+ * delivered or given up, so a receiver waiting for one of them moves on to `floor`. Unknown
  * fields are ignored; an unknown `t` is skipped (a newer peer's feature).
  *
  * @module
@@ -12,7 +14,7 @@ import { ProtocolError } from "./errors.ts";
 
 /** A decoded payload. */
 export type Payload =
-  | { t: "m"; id: string; seq: number; ts: number; text: string }
+  | { t: "m"; id: string; seq: number; ts: number; text: string; floor?: number }
   | { t: "a"; upto: number }
   | { t: "unknown" };
 
@@ -53,7 +55,11 @@ export function parsePayload(bytes: Uint8Array): Payload {
     if (!isSeq(j.ts)) fail("ts is not a timestamp");
     if (typeof j.text !== "string") fail("text is not a string");
     if (utf8.encode(j.text).length > MAX_TEXT_BYTES) fail(`text exceeds ${MAX_TEXT_BYTES} bytes`);
-    return { t: "m", id: j.id, seq: j.seq, ts: j.ts, text: j.text };
+    if (j.floor !== undefined && (!isSeq(j.floor) || j.floor === 0 || j.floor > j.seq)) {
+      fail("floor is not a sequence number at most seq");
+    }
+    const m = { t: "m" as const, id: j.id, seq: j.seq, ts: j.ts, text: j.text };
+    return j.floor === undefined ? m : { ...m, floor: j.floor };
   }
   if (j.t === "a") {
     if (!isSeq(j.upto)) fail("upto is not a non-negative integer");

@@ -1,6 +1,12 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { startRelayProcess, waitFor } from "../harness.ts";
-import { cli, collectEvents, startDaemonProcess, waitOnline } from "../daemon_harness.ts";
+import {
+  cli,
+  collectEvents,
+  startDaemonProcess,
+  startPair,
+  waitOnline,
+} from "../daemon_harness.ts";
 
 Deno.test("outbox: a message not delivered within --give-up fails with a status event and a reason", async () => {
   const relay = await startRelayProcess();
@@ -28,9 +34,46 @@ Deno.test("outbox: a message not delivered within --give-up fails with a status 
     const r = await cli(["status", "--state-dir", a.stateDir]);
     assertEquals(r.code, 0, r.stderr);
     assertOk(/outbox +0 pending/.test(r.stdout), r.stdout);
+    // A message given up on does not block the conversation: B comes back, later ones arrive.
+    const b2 = await startDaemonProcess({ stateDir: b.stateDir });
+    try {
+      await waitOnline(b2);
+      const later = await a.api.send({ to: b.id, text: "after the void" });
+      await waitFor(
+        async () => (await a.api.message(later.id)).status === "delivered",
+        "delivered",
+        15_000,
+      );
+      const got = (await b2.api.messages({ with: a.id })).map((m) => m.text);
+      assertEquals(got, ["after the void"]);
+    } finally {
+      assertEquals(await b2.stop(), 0);
+    }
   } finally {
     ev.stop();
     assertEquals(await a.stop(), 0);
     assertEquals(await relay.stop(), 0);
+  }
+});
+
+Deno.test("send: a text that does not fit one envelope once JSON-escaped is refused up front", async () => {
+  const { a, b, done } = await startPair();
+  try {
+    // Sent as text/plain, so the request itself is small; the JSON payload inside would not fit.
+    for (const text of ['"'.repeat(40_000), "\u0001".repeat(20_000), "x".repeat(60_001)]) {
+      const res = await fetch(`${a.apiUrl}/send?to=${b.id}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${a.token}`, "content-type": "text/plain" },
+        body: text,
+      });
+      assertEquals((await res.json()).error?.code, "text_too_long");
+      assertEquals(res.status, 413);
+    }
+    // The conversation is not blocked: a normal message still goes through.
+    const ok = await a.api.send({ to: b.id, text: "x".repeat(60_000) });
+    await waitFor(async () => (await a.api.message(ok.id)).status === "delivered", "delivered");
+    assertEquals((await a.api.status()).outbox.size, 0);
+  } finally {
+    await done();
   }
 });
