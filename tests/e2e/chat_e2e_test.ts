@@ -1,6 +1,6 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { waitFor } from "../harness.ts";
-import { cli, collectEvents, type DaemonProcess, startPair } from "../daemon_harness.ts";
+import { cli, collectEvents, startPair } from "../daemon_harness.ts";
 
 Deno.test("e2e: echo hi | schied send B shows on B's /events, and A's stream shows delivered", async () => {
   const { a, b, done } = await startPair();
