@@ -21,7 +21,8 @@ export const GLOBAL_OPTIONS = {
 /** Help text of the global flags. */
 export const GLOBAL_HELP = `Global flags (before or after the verb):
   --state-dir DIR   the daemon's state dir (SCHIED_STATE_DIR; default $XDG_STATE_HOME/schied)
-  --api HOST:PORT   the daemon's API address (SCHIED_API; default: as the daemon wrote it, else 127.0.0.1:7777)
+  --api HOST:PORT   the daemon's API address (SCHIED_API; default: the address the daemon
+                    wrote into its state dir, else 127.0.0.1:7777)
   -h, --help        this help`;
 
 /** The state dir from the flags, the env, or the default. */
@@ -63,7 +64,7 @@ export async function connectApi(
       token = await readToken(dir);
     } catch {
       throw new CliError(
-        `no API token in ${dir}`,
+        `no daemon has run with the state dir ${dir} (no api-token there)`,
         EXIT.daemon_unreachable,
         "start the daemon with 'schied daemon' (it writes the token), or pass --state-dir",
       );

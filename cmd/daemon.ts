@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { KeystoreError, startDaemon } from "../daemon/mod.ts";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf } from "./_context.ts";
+import { GLOBAL_OPTIONS, stateDirOf } from "./_context.ts";
 import { flagOrEnv, intFlag } from "./_flags.ts";
 import { untilSignal } from "./_signals.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
@@ -19,14 +19,15 @@ Runs the daemon: holds the identity, keeps an authenticated session with the rel
 the local API (REST + Server-Sent Events) on 127.0.0.1:7777. Creates the identity on first run.
 Writes api-token and api-auth-header (for curl -H @file) into the state dir at every start.
 
-Flags:
-  --relay ADDRESS   the relay address printed by 'schied relay' (SCHIED_RELAY); remembered
-  --api HOST:PORT   where the API listens (SCHIED_API; loopback only; default 127.0.0.1:7777)
-  --allow-origin O  an Origin allowed to call the API (repeatable; default none)
-  --give-up SECONDS undelivered messages fail after this long (SCHIED_GIVE_UP; default 604800 = 7 days)
-  --journal-retention N
-                    events kept for /events resume (SCHIED_JOURNAL_RETENTION; default 100000)
-${GLOBAL_HELP}
+Flags (each also as an environment variable, e.g. --relay ↔ SCHIED_RELAY):
+  --relay ADDRESS           the relay address printed by 'schied relay'; remembered
+  --api HOST:PORT           where the API listens: 127.0.0.1, localhost or [::1]
+                            (default 127.0.0.1:7777)
+  --allow-origin ORIGIN     an Origin allowed to call the API (repeatable; default none)
+  --give-up SECONDS         undelivered messages fail after this long (default 604800, 7 days)
+  --journal-retention N     events kept for resuming /events (default 100000)
+  --state-dir DIR           the state dir (default $XDG_STATE_HOME/schied)
+  -h, --help                this help
 
 The identity may be sealed with a passphrase: set SCHIED_PASSPHRASE (or you are asked on a TTY
 when the identity is sealed).`;
@@ -107,8 +108,19 @@ export async function run(args: string[], env: (k: string) => string | undefined
           "restore identity.json from a backup, or move it away to start with a new identity",
         );
       }
+      if (e instanceof KeystoreError && e.code === "insecure") {
+        throw new CliError(
+          e.message,
+          EXIT.error,
+          "check who could have read it, then chmod 600 it",
+        );
+      }
       if (e instanceof KeystoreError) {
-        throw new CliError(e.message, EXIT.auth, "set SCHIED_PASSPHRASE");
+        throw new CliError(
+          e.message,
+          EXIT.auth,
+          "set SCHIED_PASSPHRASE to the identity's passphrase",
+        );
       }
       if (e instanceof Deno.errors.AddrInUse) {
         throw new CliError(

@@ -10,7 +10,7 @@ import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf, withApi } from "./
 import { CliError, EXIT, usage } from "./_output.ts";
 
 /** Help of the verb. */
-export const HELP = `Usage: schied id [--rotate] [--json]
+export const HELP = `Usage: schied id [--rotate | --remove ID] [--json]
 
 Prints this daemon's client_id (a UUID derived from its identity key; give it to people who
 should reach you). Works without a running daemon too.
@@ -63,7 +63,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
   }
   const { keys } = await Keystore.open(dir, { passphrase: env("SCHIED_PASSPHRASE") }).catch((e) => {
     // Only a missing or wrong passphrase is an authentication failure; a bad file is an error.
-    if (!(e instanceof KeystoreError) || e.code === "corrupt") {
+    if (!(e instanceof KeystoreError) || e.code === "corrupt" || e.code === "insecure") {
       throw new CliError((e as Error).message, EXIT.error);
     }
     throw new CliError(

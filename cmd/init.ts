@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { ensurePrivateDir, writeFileAtomic } from "../lib/private_fs.ts";
 import { RELAY_ADDRESS_FILE } from "../daemon/state_dir.ts";
-import { Keystore } from "../daemon/keystore.ts";
+import { Keystore, KeystoreError } from "../daemon/keystore.ts";
 import { openDb, setSetting } from "../daemon/db.ts";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { formatId } from "../protocol/identity.ts";
@@ -53,7 +53,15 @@ export async function run(args: string[], env: (k: string) => string | undefined
   const existed = await Keystore.exists(dir);
   const { keys } = await Keystore.open(dir, { passphrase: env("SCHIED_PASSPHRASE"), create: true })
     .catch((e) => {
-      throw new CliError((e as Error).message, EXIT.auth);
+      const locked = e instanceof KeystoreError &&
+        (e.code === "locked" || e.code === "bad_passphrase");
+      throw new CliError(
+        (e as Error).message,
+        locked ? EXIT.auth : EXIT.error,
+        locked
+          ? "set SCHIED_PASSPHRASE to the identity's passphrase"
+          : "restore identity.json or move it away",
+      );
     });
   if (relay !== undefined) {
     const db = openDb(dir);

@@ -13,7 +13,7 @@ import { messageLine, useColor } from "./_format.ts";
 import { EXIT, printError, usage } from "./_output.ts";
 
 /** Help of the verb. */
-export const HELP = `Usage: schied listen [--json] [--since ID] [--exec CMD]
+export const HELP = `Usage: schied listen [--json] [--all] [--since ID] [--exec CMD]
 
 Prints incoming messages to stdout as they arrive, one per line ("12:00:01 alice: hi"; control
 characters escaped). Reconnects to the daemon by itself and resumes where it left off.

@@ -11,19 +11,43 @@ import { untilSignal } from "./_signals.ts";
 import { CliError, usage } from "./_output.ts";
 
 /** Limit flags: flag name → limits key, with bounds. */
-const LIMIT_FLAGS: [string, keyof RelayLimits, number, number][] = [
-  ["max-envelope", "maxEnvelope", 64, 65536],
-  ["handshakes-per-ip", "handshakesPerIpPerSecond", 1, 1_000_000],
-  ["handshake-burst", "handshakeBurstPerIp", 1, 1_000_000],
-  ["max-pending-handshakes", "maxPendingHandshakes", 1, 1_000_000],
-  ["frames-per-second", "framesPerSecond", 1, 100_000_000],
-  ["frame-burst", "frameBurst", 1, 100_000_000],
-  ["max-sessions", "maxSessions", 1, 10_000_000],
-  ["handshake-timeout-ms", "handshakeTimeoutMs", 100, 600_000],
-  ["idle-timeout", "idleTimeoutSeconds", 1, 86_400],
-  ["max-queue-bytes", "maxQueueBytes", 65536 * 2, 2 ** 31],
-  ["max-watches", "maxWatches", 0, 1_000_000],
-  ["rekey-after", "rekeyAfter", 16, 2 ** 32],
+const LIMIT_FLAGS: [string, keyof RelayLimits, number, number, string][] = [
+  ["max-envelope", "maxEnvelope", 64, 65536, "BYTES  largest envelope accepted"],
+  [
+    "handshakes-per-ip",
+    "handshakesPerIpPerSecond",
+    1,
+    1_000_000,
+    "N      handshakes per second per IP",
+  ],
+  ["handshake-burst", "handshakeBurstPerIp", 1, 1_000_000, "N      handshake burst per IP"],
+  [
+    "max-pending-handshakes",
+    "maxPendingHandshakes",
+    1,
+    1_000_000,
+    "N      handshakes in progress at once",
+  ],
+  ["frames-per-second", "framesPerSecond", 1, 100_000_000, "N      frames per second per session"],
+  ["frame-burst", "frameBurst", 1, 100_000_000, "N      frame burst per session"],
+  ["max-sessions", "maxSessions", 1, 10_000_000, "N      logged-in sessions"],
+  ["handshake-timeout-ms", "handshakeTimeoutMs", 100, 600_000, "MS     time to finish a handshake"],
+  [
+    "idle-timeout",
+    "idleTimeoutSeconds",
+    1,
+    86_400,
+    "SECS   idle time before a ping; no pong closes",
+  ],
+  [
+    "max-queue-bytes",
+    "maxQueueBytes",
+    65536 * 2,
+    2 ** 31,
+    "BYTES  queued per session before it is closed",
+  ],
+  ["max-watches", "maxWatches", 0, 1_000_000, "N      presence watches per session"],
+  ["rekey-after", "rekeyAfter", 16, 2 ** 32, "N      link records before a re-handshake"],
 ];
 
 export const HELP = `Usage: schied relay [flags]
@@ -33,16 +57,21 @@ client_id → identity key, and forwards end-to-end encrypted envelopes. It stor
 Prints the relay address (with the relay's key) on stdout; logs JSON lines on stderr.
 
 Flags (each also as an environment variable, e.g. --port ↔ SCHIED_PORT):
-  --host HOST            listen address (default 127.0.0.1)
-  --port PORT            listen port (default 8765; 0 picks a free port)
-  --state-dir DIR        key and registry (default $XDG_STATE_HOME/schied-relay)
-  --cert FILE --key FILE serve wss:// with this PEM certificate and key
-  --public-host NAME     host name to print in the address (default: the listen host)
-  --closed-registration  only ids already in the registry may log in
-  --log-ips              include client IPs in the log (off by default)
-  --quiet                log warnings only
-${LIMIT_FLAGS.map(([f, k]) => `  --${f.padEnd(22)} default ${DEFAULT_LIMITS[k]}`).join("\n")}
-`;
+  --host HOST              listen address (default 127.0.0.1)
+  --port PORT              listen port (default 8765; 0 picks a free port)
+  --state-dir DIR          key and registry (default $XDG_STATE_HOME/schied-relay)
+  --cert FILE, --key FILE  serve wss:// with this PEM certificate and key
+  --public-host NAME       host name to print in the address (default: the listen host)
+  --closed-registration    only ids already in the registry may log in
+  --log-ips                include client IPs in the log (off by default)
+  --quiet                  log warnings only
+  -h, --help               this help
+
+Limits (over a limit: an error frame with a stable code and a close, or HTTP 429/503):
+${
+  LIMIT_FLAGS.map(([f, k, , , d]) => `  --${f.padEnd(22)} ${d} (default ${DEFAULT_LIMITS[k]})`)
+    .join("\n")
+}`;
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {

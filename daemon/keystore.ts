@@ -100,8 +100,11 @@ async function kek(passphrase: string, salt: Uint8Array, p = SCRYPT): Promise<Cr
 
 /** Errors of the keystore. */
 export class KeystoreError extends Error {
-  /** `locked`: a passphrase is needed; `bad_passphrase`; `corrupt`. */
-  constructor(readonly code: "locked" | "bad_passphrase" | "corrupt", message: string) {
+  /** `locked`: a passphrase is needed; `bad_passphrase`; `corrupt`; `insecure`: others can read it. */
+  constructor(
+    readonly code: "locked" | "bad_passphrase" | "corrupt" | "insecure",
+    message: string,
+  ) {
     super(message);
     this.name = "KeystoreError";
   }
@@ -132,7 +135,9 @@ export class Keystore {
       await store.#save();
       created = true;
     } else {
-      await assertPrivateFile(store.path);
+      await assertPrivateFile(store.path).catch((e) => {
+        throw new KeystoreError("insecure", (e as Error).message);
+      });
       try {
         store.#plain = await store.#decode(text);
         return { store, keys: await store.keys(), created };
