@@ -16,11 +16,13 @@ import { escapeText, EXIT, printError, usage } from "./_output.ts";
 export const HELP = `Usage: schied chat <id|name> [--wait SECONDS]
 
 Chats with one peer: type a line and press Enter to send it; incoming messages appear as they
-arrive. Marks: "·" queued, "✓" sent (the relay handed it on), "✓✓" delivered (the peer's daemon
-stored it). Ctrl-D ends the chat (after waiting up to --wait seconds for delivery).
+arrive. Your lines end in "·" once the daemon has accepted them; "✓✓ delivered #N" follows when
+the peer's daemon has stored message N. Ctrl-D ends the chat (after waiting up to --wait seconds
+for delivery).
 
   --wait SECONDS   at end of input, wait this long for delivery (default 10); exit code 5
                    if something is still not delivered then
+
 ${GLOBAL_HELP}`;
 
 /** Runs the verb. */

@@ -16,6 +16,7 @@ export const HELP = `Usage: schied contacts <add|ls|rm|verify> …
   schied contacts rm <id|name>         remove a contact
   schied contacts verify <id|name>     mark as verified after comparing the safety number
                                        out of band (--no to clear the mark)
+
 ${GLOBAL_HELP}`;
 
 function line(c: Contact): string {

@@ -18,6 +18,7 @@ should reach you). Works without a running daemon too.
   --rotate      make a new identity (a new id); the old one is kept, listed as retired
   --remove ID   delete a retired identity for good (its keys are gone afterwards)
   --json        print id, identity key, safety number and retired ids as JSON
+
 ${GLOBAL_HELP}`;
 
 /** Runs the verb. */

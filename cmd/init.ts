@@ -23,6 +23,7 @@ An existing identity is kept: init then only prints its id.
 
 Flags:
   --relay ADDRESS   remember this relay address (SCHIED_RELAY)
+
 ${GLOBAL_HELP}`;
 
 /** Runs the verb. */

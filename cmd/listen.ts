@@ -24,6 +24,7 @@ characters escaped). Reconnects to the daemon by itself and resumes where it lef
   --exec CMD    run CMD (with sh -c) for each message, one at a time, with the message in
                 SCHIED_FROM, SCHIED_FROM_NAME, SCHIED_TEXT, SCHIED_MESSAGE_ID, SCHIED_TS,
                 SCHIED_EVENT_ID; its output goes to stderr
+
 ${GLOBAL_HELP}`;
 
 /** Runs the verb. */

@@ -19,6 +19,7 @@ listen' or GET /messages/ID show when it is delivered.
 
   --whole     send all of stdin as one message
   --id KEY    an idempotency key: sending again with the same key does not send twice
+
 ${GLOBAL_HELP}
 
 Examples:

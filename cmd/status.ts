@@ -15,6 +15,7 @@ not yet delivered, and the age of the oldest), sessions and contacts.
 Exit code 5 when the relay is not online.
 
   --json   the same as JSON
+
 ${GLOBAL_HELP}`;
 
 /** Runs the verb. */
