@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ApiClient, ApiError } from "../api/mod.ts";
 import { readToken } from "../api/token.ts";
 import { defaultStateDir } from "../daemon/state_dir.ts";
@@ -94,4 +95,29 @@ export async function withApi<T>(fn: () => Promise<T>): Promise<T> {
     }
     throw e;
   }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * Parses a verb's arguments strictly, with the global flags added.
+ *
+ * @example
+ * ```ts
+ * const { values, positionals } = parseVerb(args, { json: { type: "boolean" } });
+ * ```
+ */
+export function parseVerb<O extends Options>(args: string[], options: O) {
+  return parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { ...GLOBAL_OPTIONS, ...options } as typeof GLOBAL_OPTIONS & O,
+  });
+}
+
+/** Prints a verb's help to stdout; returns exit code 0. */
+export function printHelp(text: string): number {
+  console.log(text);
+  return EXIT.ok;
 }

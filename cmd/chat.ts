@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, withApi } from "./_context.ts";
+import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
 import { intFlag } from "./_flags.ts";
 import { clock, paint, peerLabel, useColor } from "./_format.ts";
 import { TextLineStream } from "./_lines.ts";
@@ -27,16 +26,8 @@ ${GLOBAL_HELP}`;
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { ...GLOBAL_OPTIONS, wait: { type: "string" } },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return EXIT.ok;
-  }
+  const { values, positionals } = parseVerb(args, { wait: { type: "string" } });
+  if (values.help) return printHelp(HELP);
   const [target, extra] = positionals;
   if (!target) throw usage("schied chat needs a peer: schied chat <id|name>");
   if (extra) throw usage(`schied chat takes one peer, got also "${extra}"`);

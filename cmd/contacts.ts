@@ -3,9 +3,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import type { Contact } from "../daemon/service.ts";
-import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, withApi } from "./_context.ts";
+import { connectApi, GLOBAL_HELP, parseVerb, withApi } from "./_context.ts";
 import { escapeText, EXIT, usage } from "./_output.ts";
 
 /** Help of the verb. */
@@ -29,11 +28,9 @@ function line(c: Contact): string {
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { ...GLOBAL_OPTIONS, json: { type: "boolean" }, no: { type: "boolean" } },
+  const { values, positionals } = parseVerb(args, {
+    json: { type: "boolean" },
+    no: { type: "boolean" },
   });
   const [sub, a, b, extra] = positionals;
   if (values.help || !sub) {

@@ -3,10 +3,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { KeystoreError, startDaemon } from "../daemon/mod.ts";
-import { GLOBAL_OPTIONS, stateDirOf } from "./_context.ts";
+import { parseVerb, printHelp, stateDirOf } from "./_context.ts";
 import { flagOrEnv, intFlag } from "./_flags.ts";
 import { untilSignal } from "./_signals.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
@@ -34,22 +33,13 @@ when the identity is sealed).`;
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...GLOBAL_OPTIONS,
-      relay: { type: "string" },
-      "allow-origin": { type: "string", multiple: true },
-      "give-up": { type: "string" },
-      "journal-retention": { type: "string" },
-    },
+  const { values, positionals } = parseVerb(args, {
+    relay: { type: "string" },
+    "allow-origin": { type: "string", multiple: true },
+    "give-up": { type: "string" },
+    "journal-retention": { type: "string" },
   });
-  if (values.help) {
-    console.log(HELP);
-    return EXIT.ok;
-  }
+  if (values.help) return printHelp(HELP);
   if (positionals.length > 0) {
     throw usage(`schied daemon takes no arguments, got "${positionals[0]}"`);
   }

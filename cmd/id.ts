@@ -3,10 +3,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { Keystore, KeystoreError } from "../daemon/keystore.ts";
 import { formatId } from "../protocol/identity.ts";
-import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf, withApi } from "./_context.ts";
+import { connectApi, GLOBAL_HELP, parseVerb, printHelp, stateDirOf, withApi } from "./_context.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
 
 /** Help of the verb. */
@@ -23,21 +22,12 @@ ${GLOBAL_HELP}`;
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...GLOBAL_OPTIONS,
-      rotate: { type: "boolean" },
-      remove: { type: "string" },
-      json: { type: "boolean" },
-    },
+  const { values, positionals } = parseVerb(args, {
+    rotate: { type: "boolean" },
+    remove: { type: "string" },
+    json: { type: "boolean" },
   });
-  if (values.help) {
-    console.log(HELP);
-    return EXIT.ok;
-  }
+  if (values.help) return printHelp(HELP);
   if (positionals.length > 0) throw usage(`schied id takes no arguments, got "${positionals[0]}"`);
   if (values.remove !== undefined) {
     const api = await connectApi(values, env);

@@ -3,14 +3,13 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { ensurePrivateDir, writeFileAtomic } from "../lib/private_fs.ts";
 import { RELAY_ADDRESS_FILE } from "../daemon/state_dir.ts";
 import { Keystore, KeystoreError } from "../daemon/keystore.ts";
 import { openDb, setSetting } from "../daemon/db.ts";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { formatId } from "../protocol/identity.ts";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, stateDirOf } from "./_context.ts";
+import { GLOBAL_HELP, parseVerb, printHelp, stateDirOf } from "./_context.ts";
 import { flagOrEnv } from "./_flags.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
 
@@ -28,16 +27,8 @@ ${GLOBAL_HELP}`;
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { ...GLOBAL_OPTIONS, relay: { type: "string" } },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return EXIT.ok;
-  }
+  const { values, positionals } = parseVerb(args, { relay: { type: "string" } });
+  if (values.help) return printHelp(HELP);
   if (positionals.length > 0) {
     throw usage(`schied init takes no arguments, got "${positionals[0]}"`);
   }

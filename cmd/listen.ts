@@ -4,10 +4,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import type { ApiClient } from "../api/mod.ts";
 import type { JournalEvent } from "../daemon/service.ts";
-import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, withApi } from "./_context.ts";
+import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
 import { intFlag } from "./_flags.ts";
 import { messageLine, useColor } from "./_format.ts";
 import { EXIT, printError, usage } from "./_output.ts";
@@ -29,22 +28,13 @@ ${GLOBAL_HELP}`;
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...GLOBAL_OPTIONS,
-      json: { type: "boolean" },
-      all: { type: "boolean" },
-      since: { type: "string" },
-      exec: { type: "string" },
-    },
+  const { values, positionals } = parseVerb(args, {
+    json: { type: "boolean" },
+    all: { type: "boolean" },
+    since: { type: "string" },
+    exec: { type: "string" },
   });
-  if (values.help) {
-    console.log(HELP);
-    return EXIT.ok;
-  }
+  if (values.help) return printHelp(HELP);
   if (positionals.length > 0) {
     throw usage(`schied listen takes no arguments, got "${positionals[0]}"`);
   }

@@ -4,9 +4,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { TextLineStream } from "./_lines.ts";
-import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, withApi } from "./_context.ts";
+import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
 import { EXIT, usage } from "./_output.ts";
 
 /** Help of the verb. */
@@ -29,16 +28,11 @@ Examples:
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { ...GLOBAL_OPTIONS, whole: { type: "boolean" }, id: { type: "string" } },
+  const { values, positionals } = parseVerb(args, {
+    whole: { type: "boolean" },
+    id: { type: "string" },
   });
-  if (values.help) {
-    console.log(HELP);
-    return EXIT.ok;
-  }
+  if (values.help) return printHelp(HELP);
   const [to, ...words] = positionals;
   if (!to) throw usage("schied send needs a recipient: schied send <id|name> [text…]");
   const api = await connectApi(values, env);

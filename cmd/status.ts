@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { connectApi, GLOBAL_HELP, GLOBAL_OPTIONS, withApi } from "./_context.ts";
+import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
 import { EXIT, usage } from "./_output.ts";
 
 /** Help of the verb. */
@@ -20,16 +19,8 @@ ${GLOBAL_HELP}`;
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { ...GLOBAL_OPTIONS, json: { type: "boolean" } },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return EXIT.ok;
-  }
+  const { values, positionals } = parseVerb(args, { json: { type: "boolean" } });
+  if (values.help) return printHelp(HELP);
   if (positionals.length > 0) {
     throw usage(`schied status takes no arguments, got "${positionals[0]}"`);
   }
