@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { ensurePrivateDir, writeFileAtomic } from "../lib/private_fs.ts";
+import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
 import { RELAY_ADDRESS_FILE } from "../daemon/state_dir.ts";
 import { Keystore, KeystoreError } from "../daemon/keystore.ts";
-import { openDb, setSetting } from "../daemon/db.ts";
+import { DB_FILE, openDb, setSetting } from "../daemon/db.ts";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { formatId } from "../protocol/identity.ts";
 import { GLOBAL_HELP, parseVerb, printHelp, stateDirOf } from "./_context.ts";
@@ -56,6 +56,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
       );
     });
   if (relay !== undefined) {
+    await ensurePrivateFile(`${dir}/${DB_FILE}`);
     const db = openDb(dir);
     setSetting(db, "relay", relay);
     db.close();

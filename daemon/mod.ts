@@ -14,8 +14,8 @@
 import { serveApi } from "../api/mod.ts";
 import { createToken, writeTokenFiles } from "../api/token.ts";
 import { formatId } from "../protocol/identity.ts";
-import { ensurePrivateDir, writeFileAtomic } from "../lib/private_fs.ts";
-import { openDb } from "./db.ts";
+import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
+import { DB_FILE, openDb } from "./db.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
 import { Keystore } from "./keystore.ts";
 import { API_ADDRESS_FILE, RELAY_ADDRESS_FILE } from "./state_dir.ts";
@@ -56,6 +56,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     passphrase: o.passphrase,
     create: true,
   });
+  await ensurePrivateFile(`${o.stateDir}/${DB_FILE}`);
   const db = openDb(o.stateDir);
   let engine: Engine;
   try {

@@ -64,3 +64,23 @@ export async function assertPrivateFile(path: string): Promise<void> {
     );
   }
 }
+
+/**
+ * Makes sure `path` exists with mode 0600 (creating it empty), before a library such as SQLite
+ * opens it: SQLite creates its -wal and -shm files with the database file's permissions.
+ *
+ * @example
+ * ```ts
+ * await ensurePrivateFile("/tmp/x/daemon.db");
+ * ```
+ */
+export async function ensurePrivateFile(path: string): Promise<void> {
+  try {
+    const f = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+    f.close();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  }
+  const st = await Deno.stat(path);
+  if (st.mode !== null && (st.mode & 0o077) !== 0) await Deno.chmod(path, 0o600);
+}

@@ -18,6 +18,7 @@ import { type Logger, makeLogger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Registry } from "./registry.ts";
 import { makeHandler } from "./server.ts";
+import { ensurePrivateFile } from "../lib/private_fs.ts";
 import { ensurePrivateDir, loadOrCreateRelayKey, REGISTRY_FILE } from "./state.ts";
 
 export { DEFAULT_LIMITS, type RelayLimits } from "./limits.ts";
@@ -67,6 +68,7 @@ export interface RunningRelay {
 export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   await ensurePrivateDir(o.stateDir);
   const key = await loadOrCreateRelayKey(o.stateDir);
+  await ensurePrivateFile(`${o.stateDir}/${REGISTRY_FILE}`);
   const registry = Registry.open(`${o.stateDir}/${REGISTRY_FILE}`);
   const log: Logger = makeLogger({ logIps: o.logIps ?? false, quiet: o.quiet });
   if (key.created) log.info("relay_key_created");
