@@ -14,8 +14,6 @@ Deno.test("state dirs: the dir is 0700 and every file in it 0600 (relay and daem
   const relay = await startRelayProcess();
   const d = await startDaemonProcess({ relay: relay.address });
   await waitOnline(d);
-    () => {},
-  );
   const live = { relay: await modes(relay.stateDir), daemon: await modes(d.stateDir) };
   assertEquals(await d.stop(), 0);
   assertEquals(await relay.stop(), 0);
