@@ -38,7 +38,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (positionals.length > 0) {
     throw usage(`schied listen takes no arguments, got "${positionals[0]}"`);
   }
-  const api = await connectApi(values, env);
+  let api = await connectApi(values, env);
   let since = intFlag("since", values.since, 0, Number.MAX_SAFE_INTEGER) ??
     (await withApi(() => api.status())).last_event_id;
   const color = useColor(env);
@@ -57,6 +57,8 @@ export async function run(args: string[], env: (k: string) => string | undefined
   try {
     while (!stop.signal.aborted) {
       try {
+        // A restarted daemon has a new token (and maybe a new port): look them up again.
+        if (delay > 250) api = await connectApi(values, env);
         for await (const e of eventsFrom(api, since, stop.signal)) {
           await handle(e);
           since = e.id;

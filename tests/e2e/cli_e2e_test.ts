@@ -1,6 +1,6 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { pumpLines, SCHIED, waitFor } from "../harness.ts";
-import { cli, startPair } from "../daemon_harness.ts";
+import { cli, startDaemonProcess, startPair, waitOnline } from "../daemon_harness.ts";
 
 function spawnCli(args: string[]) {
   const child = new Deno.Command(SCHIED, {
@@ -111,4 +111,29 @@ Deno.test("cli: unknown recipient exits 4 with an error and a hint; a missing da
   const r = await cli(["status", "--state-dir", empty]);
   assertEquals(r.code, 3);
   assertOk(r.stderr.includes("schied: error: "));
+});
+
+Deno.test("cli: schied listen survives a kill -9 of its daemon and prints every message once", async () => {
+  const { a, b, done } = await startPair();
+  const port = new URL(b.apiUrl).port;
+  const listen = spawnCli(["listen", "--since", "0", "--state-dir", b.stateDir]);
+  let b2: typeof b | undefined;
+  try {
+    assertEquals((await cli(["send", b.id, "before", "--state-dir", a.stateDir])).code, 0);
+    await waitFor(() => listen.out.length >= 1, "the first line");
+    b.kill("SIGKILL");
+    await b.exited;
+    // While B is down, A queues; B comes back on the same API port with a new token.
+    assertEquals((await cli(["send", b.id, "during", "--state-dir", a.stateDir])).code, 0);
+    b2 = await startDaemonProcess({ stateDir: b.stateDir, args: ["--api", `127.0.0.1:${port}`] });
+    await waitOnline(b2);
+    assertEquals((await cli(["send", b.id, "after", "--state-dir", a.stateDir])).code, 0);
+    await waitFor(() => listen.out.length >= 3, "three lines", 20_000);
+    assertEquals(listen.out.map((l) => l.replace(/^\S+ \S+: /, "")), ["before", "during", "after"]);
+  } finally {
+    listen.child.kill("SIGTERM");
+    await listen.child.status;
+    await b2?.stop();
+    await done().catch(() => {}); // B's first process was killed on purpose
+  }
 });
