@@ -6,7 +6,7 @@
  */
 import { ApiClient } from "../api/mod.ts";
 import type { JournalEvent } from "../daemon/service.ts";
-import { pumpLines, SCHIED, startRelayProcess, waitFor } from "./harness.ts";
+import { controls, pumpLines, SCHIED, startRelayProcess, waitFor } from "./harness.ts";
 
 /** A running `schied daemon` process. */
 export interface DaemonProcess {
@@ -59,22 +59,7 @@ export async function startDaemonProcess(
     api: new ApiClient({ baseUrl: info.api!, token }),
     child,
     log,
-    exited,
-    kill(signal: Deno.Signal = "SIGKILL") {
-      try {
-        child.kill(signal);
-      } catch {
-        // gone
-      }
-    },
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // gone
-      }
-      return (await exited).code;
-    },
+    ...controls(child),
   };
 }
 

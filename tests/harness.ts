@@ -96,20 +96,29 @@ export async function startRelayProcess(
     stateDir,
     child,
     log,
+    ...controls(child),
+  };
+}
+
+/** kill(), stop() and exited for a child process. */
+export function controls(child: Deno.ChildProcess): {
+  exited: Promise<Deno.CommandStatus>;
+  kill(signal?: Deno.Signal): void;
+  stop(): Promise<number>;
+} {
+  const exited = child.status;
+  const kill = (signal: Deno.Signal = "SIGKILL") => {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  };
+  return {
     exited,
-    kill(signal: Deno.Signal = "SIGKILL") {
-      try {
-        child.kill(signal);
-      } catch {
-        // already gone
-      }
-    },
+    kill,
     async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
+      kill("SIGTERM");
       return (await exited).code;
     },
   };
