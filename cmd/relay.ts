@@ -30,6 +30,13 @@ const LIMIT_FLAGS: [string, keyof RelayLimits, number, number, string][] = [
   ],
   ["frames-per-second", "framesPerSecond", 1, 100_000_000, "N      frames per second per session"],
   ["frame-burst", "frameBurst", 1, 100_000_000, "N      frame burst per session"],
+  [
+    "bytes-per-second",
+    "bytesPerSecond",
+    65536,
+    2 ** 40,
+    "BYTES  received per second per session (burst ×2)",
+  ],
   ["max-sessions", "maxSessions", 1, 10_000_000, "N      logged-in sessions"],
   ["handshake-timeout-ms", "handshakeTimeoutMs", 100, 600_000, "MS     time to finish a handshake"],
   [

@@ -22,6 +22,8 @@ export interface RelayLimits {
   framesPerSecond: number;
   /** Burst of frames one session may send at once. */
   frameBurst: number;
+  /** Bytes (encrypted records) one session may send per second; the burst is twice this. */
+  bytesPerSecond: number;
   /** Logged-in sessions at once. */
   maxSessions: number;
   /** Time to finish a handshake, in milliseconds. */
@@ -46,6 +48,7 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = {
   maxPendingHandshakes: 512, // each costs a few KiB; 512 bounds a flood to ~2 MiB
   framesPerSecond: 5000, // far above a person, enough for scripts and bulk sends
   frameBurst: 10000,
+  bytesPerSecond: 64 * 1024 * 1024, // bounds the decryption work one session can cause
   maxSessions: 10000,
   handshakeTimeoutMs: 10_000,
   idleTimeoutSeconds: 60, // Deno pings after this idle time and closes without a pong

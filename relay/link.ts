@@ -56,6 +56,7 @@ export class RelayLink implements SessionHandle {
   #channel: Channel | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #bucket: TokenBucket | undefined;
+  #bytes: TokenBucket | undefined;
   #counted = true;
   id: Uint8Array = new Uint8Array(16);
   key = "";
@@ -120,6 +121,14 @@ export class RelayLink implements SessionHandle {
         return;
       case "open":
         this.#ctx.metrics.inc("records_received_total");
+        // Metered before decryption: the work a session can cause is bounded by bytes, too.
+        if (!this.#bytes!.take(this.#ctx.now(), bytes.length)) {
+          this.#ctx.metrics.inc("limit_hits_total");
+          return this.terminate(
+            "rate_limited",
+            `More than ${this.#ctx.limits.bytesPerSecond} bytes/s`,
+          );
+        }
         this.#channel!.receive(bytes);
         return;
       default:
@@ -158,6 +167,7 @@ export class RelayLink implements SessionHandle {
     this.id = login.clientId;
     this.key = idKey(login.clientId);
     this.#bucket = new TokenBucket(ctx.limits.framesPerSecond, ctx.limits.frameBurst, now);
+    this.#bytes = new TokenBucket(ctx.limits.bytesPerSecond, 2 * ctx.limits.bytesPerSecond, now);
     this.#channel = new Channel({
       send: login.send,
       recv: login.recv,

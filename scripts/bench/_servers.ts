@@ -132,6 +132,8 @@ export async function startSchied(extraArgs: string[] = []): Promise<BenchServer
       "100000000",
       "--frame-burst",
       "100000000",
+      "--bytes-per-second",
+      String(2 ** 40),
       "--max-queue-bytes",
       "268435456",
       "--quiet",
