@@ -24,6 +24,8 @@ export interface ApiOptions {
   port: number;
   /** Browser origins allowed to call the API; none by default. */
   originAllowlist?: readonly string[];
+  /** Host header values allowed besides the loopback names (a non-loopback listen address). */
+  extraHosts?: readonly string[];
   /** Keepalive interval of /events in ms (default 15 s). */
   keepaliveMs?: number;
   /** Ends every open /events stream when aborted (server shutdown). */

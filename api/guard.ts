@@ -44,6 +44,8 @@ export interface GuardOptions {
   port: number;
   /** Origins (`scheme://host:port`) allowed to call the API from a browser; empty by default. */
   originAllowlist?: readonly string[];
+  /** Host header values allowed besides the loopback names (a non-loopback listen address). */
+  extraHosts?: readonly string[];
 }
 
 /**
@@ -180,6 +182,7 @@ export async function readBodyLimited(req: Request, limit: number): Promise<Uint
  */
 export function guard(opts: GuardOptions): MiddlewareHandler<ApiEnv> {
   const hosts = allowedHosts(opts.port);
+  for (const h of opts.extraHosts ?? []) hosts.add(h.toLowerCase());
   const origins = new Set(opts.originAllowlist ?? []);
   const want = sha256(opts.token);
   return async (c, next) => {

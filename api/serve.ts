@@ -19,7 +19,12 @@ export interface ServeApiOptions extends Omit<ApiOptions, "port" | "closeSignal"
   /** Port to listen on; 0 picks a free one (default 7777). */
   port?: number;
   /** Loopback address to bind (default 127.0.0.1). */
-  hostname?: LoopbackHost;
+  hostname?: LoopbackHost | string;
+  /**
+   * Allows a non-loopback `hostname`. Anyone who can reach it and holds the token can act as
+   * this identity, over plain HTTP: only for a trusted network, and only when asked for.
+   */
+  allowNonLoopback?: boolean;
 }
 
 /** A running API server. */
@@ -48,7 +53,8 @@ export interface ApiServer {
  */
 export function serveApi(opts: ServeApiOptions): ApiServer {
   const hostname = opts.hostname ?? "127.0.0.1";
-  if (!["127.0.0.1", "::1", "localhost"].includes(hostname)) {
+  const loopback = ["127.0.0.1", "::1", "localhost"].includes(hostname);
+  if (!loopback && !opts.allowNonLoopback) {
     throw new TypeError(`The API only listens on loopback, not on "${hostname}"`);
   }
   const closing = new AbortController();
@@ -59,9 +65,11 @@ export function serveApi(opts: ServeApiOptions): ApiServer {
   );
   // Deno.serve has bound the port synchronously; no request is handled before this line runs.
   const port = server.addr.port;
-  const app = createApi({ ...opts, port, closeSignal: closing.signal });
+  const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const extraHosts = loopback ? [] : [`${shown}:${port}`];
+  const app = createApi({ ...opts, port, closeSignal: closing.signal, extraHosts });
   slot.app = app;
-  const host = hostname === "::1" ? "[::1]" : hostname;
+  const host = shown;
   return {
     port,
     url: `http://${host}:${port}`,

@@ -22,6 +22,8 @@ Flags (each also as an environment variable, e.g. --relay ↔ SCHIED_RELAY):
   --relay ADDRESS           the relay address printed by 'schied relay'; remembered
   --api HOST:PORT           where the API listens: 127.0.0.1, localhost or [::1]
                             (default 127.0.0.1:7777)
+  --api-non-loopback        allow --api on a non-loopback address: anyone who reaches it with
+                            the token acts as you, over plain HTTP (trusted networks only)
   --allow-origin ORIGIN     an Origin allowed to call the API (repeatable; default none)
   --give-up SECONDS         undelivered messages fail after this long (default 604800, 7 days)
   --journal-retention N     events kept for resuming /events (default 100000)
@@ -38,6 +40,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     "allow-origin": { type: "string", multiple: true },
     "give-up": { type: "string" },
     "journal-retention": { type: "string" },
+    "api-non-loopback": { type: "boolean" },
   });
   if (values.help) return printHelp(HELP);
   if (positionals.length > 0) {
@@ -56,10 +59,20 @@ export async function run(args: string[], env: (k: string) => string | undefined
     }
   }
   const apiText = flagOrEnv(values, "api", env) ?? "127.0.0.1:7777";
-  const m = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(apiText);
+  const nonLoopback = values["api-non-loopback"] === true;
+  const m =
+    (nonLoopback
+      ? /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/
+      : /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/)
+      .exec(apiText);
   if (!m || Number(m[2]) > 65535) {
     throw usage(
-      `--api must be a loopback HOST:PORT (127.0.0.1, localhost or [::1]), got "${apiText}"`,
+      nonLoopback
+        ? `--api must be HOST:PORT, got "${apiText}"`
+        : `--api must be a loopback HOST:PORT (127.0.0.1, localhost or [::1]), got "${apiText}"`,
+      nonLoopback
+        ? undefined
+        : "to listen on another address, add --api-non-loopback (read its help first)",
     );
   }
   const giveUp = intFlag("give-up", flagOrEnv(values, "give-up", env), 1, 10 * 365 * 86400);
@@ -76,7 +89,8 @@ export async function run(args: string[], env: (k: string) => string | undefined
       d = await startDaemon({
         stateDir,
         relay,
-        apiHost: m[1] === "[::1]" ? "::1" : m[1] as "127.0.0.1" | "localhost",
+        apiHost: m[1]!.startsWith("[") ? m[1]!.slice(1, -1) : m[1]!,
+        apiNonLoopback: nonLoopback,
         apiPort: Number(m[2]),
         passphrase: env("SCHIED_PASSPHRASE") ?? (attempt > 0 ? await readPassphrase() : undefined),
         originAllowlist: (values["allow-origin"] as string[] | undefined) ?? [],

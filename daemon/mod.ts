@@ -29,7 +29,9 @@ export interface DaemonOptions {
   /** Relay address; remembered in the state dir after the first run. */
   relay?: string;
   /** Loopback host for the API (default 127.0.0.1). */
-  apiHost?: "127.0.0.1" | "::1" | "localhost";
+  apiHost?: string;
+  /** Allows a non-loopback `apiHost` (an explicit choice: see serveApi). */
+  apiNonLoopback?: boolean;
   /** API port (default 7777; 0 picks a free one). */
   apiPort?: number;
   /** Passphrase sealing the identity (optional). */
@@ -81,6 +83,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     token,
     port: o.apiPort ?? 7777,
     hostname: o.apiHost ?? "127.0.0.1",
+    allowNonLoopback: o.apiNonLoopback ?? false,
     originAllowlist: o.originAllowlist ?? [],
   });
   await writeFileAtomic(

@@ -77,3 +77,30 @@ Deno.test("send: a text that does not fit one envelope once JSON-escaped is refu
     await done();
   }
 });
+
+Deno.test("daemon: a non-loopback API address needs --api-non-loopback, and the Host check follows it", async () => {
+  const dir = await Deno.makeTempDir();
+  // 127.0.0.2 is outside the loopback names the API accepts by default (and stays on this machine).
+  const refused = await cli(["daemon", "--api", "127.0.0.2:0", "--state-dir", dir]);
+  assertEquals(refused.code, 2);
+  assertOk(refused.stderr.includes("--api-non-loopback"), refused.stderr);
+  const d = await startDaemonProcess({
+    stateDir: dir,
+    args: ["--api", "127.0.0.2:0", "--api-non-loopback"],
+  });
+  try {
+    assertOk(d.apiUrl.startsWith("http://127.0.0.2:"), d.apiUrl);
+    assertEquals((await d.api.me()).id, d.id);
+    const port = new URL(d.apiUrl).port;
+    const conn = await Deno.connect({ hostname: "127.0.0.2", port: Number(port) });
+    await conn.write(
+      new TextEncoder().encode(
+        `GET /me HTTP/1.1\r\nHost: evil.example:${port}\r\nAuthorization: Bearer ${d.token}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    const reply = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+    assertOk(reply.startsWith("HTTP/1.1 421"), reply.slice(0, 40));
+  } finally {
+    assertEquals(await d.stop(), 0);
+  }
+});
