@@ -32,40 +32,56 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (!target) throw usage("schied chat needs a peer: schied chat <id|name>");
   if (extra) throw usage(`schied chat takes one peer, got also "${extra}"`);
   const waitMs = (intFlag("wait", values.wait, 0, 3600) ?? 10) * 1000;
-  const api = await connectApi(values, env);
+  let api = await connectApi(values, env);
   const contacts = await withApi(() => api.contacts());
   const c = contacts.find((x) => x.name === target || x.id === target.toLowerCase());
   const peer = c?.id ?? target.toLowerCase();
   const label = peerLabel(peer, c?.name);
   const color = useColor(env);
-  const since = (await withApi(() => api.status())).last_event_id;
+  let since = (await withApi(() => api.status())).last_event_id;
   console.log(`chat with ${paint(color, 1, label)} (${peer})${c?.verified ? " — verified" : ""}`);
   console.log("type a message and press Enter; Ctrl-D to quit");
-  const mine = new Map<string, string>(); // message id → status
+  // Statuses of messages to this peer, from the events; a status may come before the answer
+  // to our own send, so it is kept until that answer tells us the id is ours.
+  const status = new Map<string, { s: string; seq: unknown; reason: unknown }>();
+  const mine = new Set<string>();
+  const mark = (id: string, s: string, seq: unknown, reason?: unknown) => {
+    if (!mine.has(id)) return;
+    if (s === "delivered") console.log(paint(color, 32, `  ✓✓ delivered #${seq}`));
+    else if (s === "failed") {
+      console.log(paint(color, 31, `  ✗ failed #${seq}: ${escapeText(String(reason))}`));
+    }
+  };
   const stop = new AbortController();
   const events = (async () => {
-    try {
-      for await (const e of api.events({ since, signal: stop.signal })) {
-        const d = e.data;
-        if (e.type === "message" && d.from === peer) {
-          console.log(
-            `${paint(color, 2, clock(Number(d.ts)))} ${paint(color, 36, label)}: ${
-              escapeText(String(d.text))
-            }`,
-          );
-        } else if (e.type === "status" && mine.has(String(d.id))) {
-          const s = String(d.status);
-          mine.set(String(d.id), s);
-          if (s === "delivered") console.log(paint(color, 32, `  ✓✓ delivered #${d.seq}`));
-          else if (s === "failed") {
-            console.log(paint(color, 31, `  ✗ failed #${d.seq}: ${escapeText(String(d.reason))}`));
+    let delay = 250;
+    while (!stop.signal.aborted) {
+      try {
+        for await (const e of api.events({ since, signal: stop.signal })) {
+          since = e.id;
+          delay = 250;
+          const d = e.data;
+          if (e.type === "message" && d.from === peer) {
+            const who = paint(color, 36, label);
+            console.log(
+              `${paint(color, 2, clock(Number(d.ts)))} ${who}: ${escapeText(String(d.text))}`,
+            );
+          } else if (e.type === "status" && d.to === peer) {
+            status.set(String(d.id), { s: String(d.status), seq: d.seq, reason: d.reason });
+            mark(String(d.id), String(d.status), d.seq, d.reason);
+          } else if (e.type === "presence" && d.id === peer) {
+            console.log(paint(color, 2, `  ${label} is ${d.online ? "online" : "offline"}`));
           }
-        } else if (e.type === "presence" && d.id === peer) {
-          console.log(paint(color, 2, `  ${label} is ${d.online ? "online" : "offline"}`));
         }
+      } catch (e) {
+        if (stop.signal.aborted) break;
+        if (delay === 250) printError(`lost the daemon: ${(e as Error).message}`, "reconnecting…");
       }
-    } catch (e) {
-      if (!stop.signal.aborted) printError(`lost the daemon: ${(e as Error).message}`);
+      if (stop.signal.aborted) break;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+      // A restarted daemon has a new token: look it up again.
+      api = await connectApi(values, env).catch(() => api);
     }
   })();
   const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).pipeThrough(
@@ -74,18 +90,22 @@ export async function run(args: string[], env: (k: string) => string | undefined
   for await (const line of lines) {
     if (line.trim() === "") continue;
     const r = await withApi(() => api.send({ to: peer, text: line }));
-    if (!mine.has(r.id) || mine.get(r.id) === "queued") mine.set(r.id, r.status);
+    mine.add(r.id);
     console.log(
       `${paint(color, 2, clock(Date.now()))} ${paint(color, 33, "me")}: ${escapeText(line)} ·`,
     );
+    const known = status.get(r.id);
+    if (known && (known.s === "delivered" || known.s === "failed")) {
+      mark(r.id, known.s, known.seq, known.reason);
+    }
   }
+  const open = () =>
+    [...mine].filter((id) => !["delivered", "failed"].includes(status.get(id) ?? ""));
   const end = Date.now() + waitMs;
-  while ([...mine.values()].some((s) => s !== "delivered" && s !== "failed") && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  while (open().length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   stop.abort();
   await events;
-  const pending = [...mine.values()].filter((s) => s !== "delivered").length;
+  const pending = [...mine].filter((id) => status.get(id)?.s !== "delivered").length;
   if (pending > 0) {
     printError(
       `${pending} message(s) not delivered yet`,
