@@ -100,7 +100,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     }
   }
   const open = () =>
-    [...mine].filter((id) => !["delivered", "failed"].includes(status.get(id) ?? ""));
+    [...mine].filter((id) => !["delivered", "failed"].includes(status.get(id)?.s ?? ""));
   const end = Date.now() + waitMs;
   while (open().length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   stop.abort();
