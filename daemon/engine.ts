@@ -6,11 +6,10 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { parseRelayAddress } from "../protocol/address.ts";
-import { fromBase64Url, toBase64Url, utf8 } from "../protocol/bytes.ts";
-import { MAX_TEXT_BYTES, PAD_BUCKETS } from "../protocol/constants.ts";
-import { encodePayload } from "../protocol/payload.ts";
-import { formatId, idMatchesKey, parseId, safetyNumber } from "../protocol/identity.ts";
+import { toBase64Url } from "../protocol/bytes.ts";
+import { formatId, parseId, safetyNumber } from "../protocol/identity.ts";
 import { Contacts } from "./contacts.ts";
+import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
 import { getSetting, setSetting, tx } from "./db.ts";
 import { Delivery } from "./delivery.ts";
 import { Journal } from "./journal.ts";
@@ -29,25 +28,10 @@ import {
   ServiceError,
 } from "./service.ts";
 
-/** True when a message with this text, JSON-encoded and padded, fits the largest envelope. */
-function fitsOneEnvelope(text: string): boolean {
-  const worst = encodePayload({
-    t: "m",
-    id: "00000000-0000-0000-0000-000000000000",
-    seq: Number.MAX_SAFE_INTEGER,
-    ts: Number.MAX_SAFE_INTEGER,
-    text,
-    floor: Number.MAX_SAFE_INTEGER,
-  });
-  return 4 + worst.length <= PAD_BUCKETS[PAD_BUCKETS.length - 1]!;
-}
-
 /** The daemon's version, as /status shows it. */
 export const DAEMON_VERSION = "0.1.0";
 /** Undelivered messages fail after this long by default (7 days). */
 export const DEFAULT_GIVE_UP_MS = 7 * 24 * 3600 * 1000;
-/** Longest idempotency key. */
-export const MAX_IDEMPOTENCY_KEY = 128;
 
 /** Options of the engine. */
 export interface EngineOptions {
@@ -222,29 +206,8 @@ export class Engine implements DaemonService {
   }
 
   async send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord> {
-    if (typeof req.text !== "string" || req.text.length === 0) {
-      throw new ServiceError("text_empty", "The message text is empty");
-    }
-    const bytes = utf8.encode(req.text).length;
-    if (bytes > MAX_TEXT_BYTES) {
-      throw new ServiceError(
-        "text_too_long",
-        `The text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES}`,
-      );
-    }
-    if (!fitsOneEnvelope(req.text)) {
-      throw new ServiceError(
-        "text_too_long",
-        "The text does not fit one message once encoded (many quotes or control characters?)",
-      );
-    }
     const key = req.idempotencyKey;
-    if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
-      throw new ServiceError(
-        "bad_request",
-        `An idempotency key has 1–${MAX_IDEMPOTENCY_KEY} characters`,
-      );
-    }
+    checkOutgoing(req.text, key);
     const peer = this.#contacts.resolve(req.to);
     if (peer === this.#idText) {
       throw new ServiceError("bad_request", "Cannot send a message to yourself");
@@ -304,44 +267,11 @@ export class Engine implements DaemonService {
     return p.promise;
   }
 
-  /** Asks the relay's registry for a peer's key; an unknown id is refused, an unreachable relay is not. */
+  /** Pins a new peer's key from the relay's registry (see lookupPeerKey). */
   async #lookupKey(peer: string): Promise<void> {
     if (!this.#relayAddress) return;
-    const u = new URL(parseRelayAddress(this.#relayAddress).url);
-    u.protocol = u.protocol === "wss:" ? "https:" : "http:";
-    u.pathname = `/v1/keys/${peer}`;
-    let res: Response;
-    try {
-      res = await fetch(u, { signal: AbortSignal.timeout(5000) });
-    } catch {
-      return; // relay unreachable: queue anyway; delivery retries
-    }
-    if (res.status === 404) {
-      await res.body?.cancel();
-      throw new ServiceError(
-        "recipient_unknown",
-        `No identity is registered at the relay for ${peer}`,
-      );
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      return;
-    }
-    const body = await res.json().catch(() => ({}));
-    let key: Uint8Array;
-    try {
-      key = fromBase64Url(String(body.public_key));
-    } catch {
-      return;
-    }
-    // The relay is not trusted: the key must hash to the id, or it is not the peer's key.
-    if (!idMatchesKey(parseId(peer), key)) {
-      throw new ServiceError(
-        "key_mismatch",
-        `The relay returned a key that does not match ${peer}`,
-      );
-    }
-    this.#write(() => this.#contacts.pin(peer, key));
+    const key = await lookupPeerKey(this.#relayAddress, peer);
+    if (key) this.#write(() => this.#contacts.pin(peer, key));
   }
 
   message(id: string): MessageRecord {
