@@ -1,0 +1,282 @@
+/**
+ * The server side of one WebSocket (RFC 6455) over a connection of server.ts.
+ *
+ * Why not `Deno.upgradeWebSocket`: it buffers every incoming message whole, up to 64 MiB, before
+ * the application sees a byte, and it offers no limit to lower that. Here the largest message is
+ * a property the owner changes as its protocol advances (160 bytes before a login, a record after
+ * it), and a frame over it closes the connection when its header arrives, before any payload is
+ * kept. Sends are coalesced: frames queued in one turn leave in one write.
+ *
+ * @module
+ */
+import {
+  closePayload,
+  frameHeaderLength,
+  parseClosePayload,
+  writeFrameHeader,
+  WS_CLOSE,
+  WsParser,
+  WsProtocolError,
+} from "./_ws_frames.ts";
+
+export { WS_CLOSE } from "./_ws_frames.ts";
+
+/** What a WebSocket needs of its connection. */
+export interface WsTransport {
+  /** Writes all of `bytes`; rejects if the connection fails. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Closes the TCP connection at once. */
+  close(): void;
+  /** Stops or resumes reading from the socket (backpressure). */
+  setPaused(paused: boolean): void;
+  /** Marks the connection trusted (not evicted at the connection cap). */
+  trust(): void;
+}
+
+/** Why a WebSocket ended, as the server saw it. */
+export type WsCloseCause =
+  | "closed" // a close handshake (either side)
+  | "eof" // the peer went away without one
+  | "protocol" // the peer broke the framing rules
+  | "too_big" // a message over maxMessage
+  | "idle" // no pong within the idle timeout
+  | "write_timeout" // a write made no progress within the write timeout
+  | "terminated"; // the owner dropped it
+
+/** Options of a WebSocket. */
+export interface WsOptions {
+  /** Largest incoming data message, in bytes (default 64 KiB). */
+  maxMessage?: number;
+  /** Close code and reason used when a message exceeds maxMessage (default 1009). */
+  tooBig?: { code: number; reason: string };
+  /** Idle time after which the server pings, and closes if nothing answers (s; 0: never). */
+  idleTimeoutSeconds?: number;
+}
+
+/** The most bytes one write takes; larger queues leave in several writes. */
+const MAX_WRITE = 1 << 20;
+/** Time the closing side waits for the peer's close frame before dropping the connection. */
+const CLOSE_WAIT_MS = 2000;
+
+/**
+ * One server-side WebSocket. `readyState` follows the browser's numbers (1 open, 2 closing,
+ * 3 closed). Messages are `Uint8Array`s with a flag telling binary from text.
+ */
+export class ServerWebSocket {
+  /** Called for every complete data message. */
+  onmessage: ((data: Uint8Array, binary: boolean) => void) | undefined;
+  /** Called once when the connection is gone, with the close code and reason (or 1006). */
+  onclose: ((code: number, reason: string, cause: WsCloseCause) => void) | undefined;
+  /** 1 open, 2 closing, 3 closed. */
+  readyState: 1 | 2 | 3 = 1;
+  /** Close code to use when a message exceeds maxMessage. */
+  tooBig: { code: number; reason: string };
+  readonly #t: WsTransport;
+  readonly #parser: WsParser;
+  readonly #idleMs: number;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #writing = false;
+  #writeStarted = 0;
+  #lastReceived: number;
+  #pingAt = 0;
+  #closeDeadline = Infinity;
+  #closeInfo: { code: number; reason: string; cause: WsCloseCause } | undefined;
+  #paused = false;
+  #reported = false;
+  #lastProgress: number;
+
+  /** Made by upgradeWebSocket (server.ts); not constructed by applications. */
+  constructor(transport: WsTransport, o: WsOptions, now: number) {
+    this.#t = transport;
+    this.tooBig = o.tooBig ?? { code: WS_CLOSE.tooBig, reason: "message too big" };
+    this.#idleMs = (o.idleTimeoutSeconds ?? 60) * 1000;
+    this.#lastReceived = now;
+    this.#lastProgress = now;
+    this.#parser = new WsParser(o.maxMessage ?? 65536, {
+      message: (d, binary) => this.onmessage?.(d, binary),
+      control: (op, p) => this.#control(op, p),
+    });
+  }
+
+  /** Largest incoming data message, in bytes; takes effect for the next frame. */
+  get maxMessage(): number {
+    return this.#parser.maxMessage;
+  }
+  set maxMessage(n: number) {
+    this.#parser.maxMessage = n;
+  }
+
+  /** Bytes queued for the peer and not yet written to the socket. */
+  get bufferedAmount(): number {
+    return this.#queued;
+  }
+
+  /** Bytes held for an incomplete incoming message. */
+  get receiving(): number {
+    return this.#parser.buffered;
+  }
+
+  /**
+   * When the peer last took data: the end of the last write, or when the queue last went from
+   * empty to non-empty. Unchanged for long while bytes are queued means the peer stopped reading.
+   */
+  get lastProgress(): number {
+    return this.#lastProgress;
+  }
+
+  /** Marks the connection trusted (a login succeeded): it is no longer evicted at the cap. */
+  trust(): void {
+    this.#t.trust();
+  }
+
+  /** Stops reading the peer's messages (they wait in the kernel), or resumes. */
+  set paused(p: boolean) {
+    if (this.#paused === p) return;
+    this.#paused = p;
+    this.#t.setPaused(p);
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Queues a binary message. Ignored once closing. */
+  send(data: Uint8Array): void {
+    if (this.readyState !== 1) return;
+    this.#enqueue(0x2, data);
+  }
+
+  /** Starts the closing handshake: a close frame after everything queued, then the close. */
+  close(code: number = WS_CLOSE.normal, reason = ""): void {
+    if (this.readyState !== 1) return;
+    this.readyState = 2;
+    this.#closeInfo = { code, reason, cause: "closed" };
+    this.#enqueue(0x8, closePayload(code, reason));
+    this.#closeDeadline = Date.now() + CLOSE_WAIT_MS;
+  }
+
+  /** Drops the connection at once, without a closing handshake. */
+  terminate(cause: WsCloseCause = "terminated"): void {
+    if (this.readyState === 3) return;
+    this.#closeInfo ??= { code: WS_CLOSE.abnormal, reason: "", cause };
+    this.#t.close();
+  }
+
+  #enqueue(opcode: number, payload: Uint8Array): void {
+    const h = new Uint8Array(frameHeaderLength(payload.length));
+    writeFrameHeader(h, 0, opcode, payload.length);
+    if (this.#queued === 0 && !this.#writing) this.#lastProgress = Date.now();
+    this.#queue.push(h, payload);
+    this.#queued += h.length + payload.length;
+    if (!this.#writing) {
+      this.#writing = true;
+      queueMicrotask(() => void this.#flush());
+    }
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && this.readyState !== 3) {
+        let n = 0, count = 0;
+        for (const part of this.#queue) {
+          if (count > 0 && n + part.length > MAX_WRITE) break;
+          n += part.length;
+          count++;
+        }
+        const parts = this.#queue.splice(0, count);
+        let out: Uint8Array;
+        if (count === 1) out = parts[0]!;
+        else {
+          out = new Uint8Array(n);
+          let o = 0;
+          for (const p of parts) {
+            out.set(p, o);
+            o += p.length;
+          }
+        }
+        this.#writeStarted = Date.now();
+        await this.#t.write(out);
+        this.#writeStarted = 0;
+        this.#queued -= n;
+        this.#lastProgress = Date.now();
+      }
+    } catch {
+      this.terminate("eof");
+    } finally {
+      this.#writing = false;
+    }
+    // Both close frames are out (or the peer broke the rules): drop the connection.
+    if (this.readyState === 2 && this.#peerClosed) this.#t.close();
+  }
+
+  #peerClosed = false;
+
+  #control(op: 0x8 | 0x9 | 0xa, p: Uint8Array): void {
+    if (op === 0x9) {
+      if (this.readyState === 1) this.#enqueue(0xa, p);
+      return;
+    }
+    if (op === 0xa) return; // any frame counts as life (see receive)
+    this.#peerClosed = true;
+    const { code, reason } = parseClosePayload(p);
+    if (this.readyState === 1) {
+      // The peer closes: answer with its code, then drop the connection once written.
+      this.readyState = 2;
+      this.#closeInfo = { code, reason, cause: "closed" };
+      const echo = code === WS_CLOSE.noStatus ? new Uint8Array() : closePayload(code, reason);
+      this.#enqueue(0x8, echo);
+      this.#closeDeadline = Date.now() + CLOSE_WAIT_MS;
+    } else if (!this.#writing) this.#t.close(); // the answer to our close: done
+  }
+
+  /** From the connection: bytes read from the socket. */
+  receive(bytes: Uint8Array, now: number): void {
+    if (this.readyState === 3) return;
+    this.#lastReceived = now;
+    this.#pingAt = 0;
+    if (this.#peerClosed) return; // nothing may follow a close frame
+    try {
+      this.#parser.push(bytes);
+    } catch (e) {
+      if (!(e instanceof WsProtocolError)) throw e;
+      const code = e.tooBig ? this.tooBig.code : e.code;
+      const reason = e.tooBig ? this.tooBig.reason : e.message;
+      this.#closeInfo = { code, reason, cause: e.tooBig ? "too_big" : "protocol" };
+      // A peer that breaks the rules is not waited for: the close frame, then the connection.
+      if (this.readyState === 1) {
+        this.readyState = 2;
+        this.#enqueue(0x8, closePayload(code, reason));
+      }
+      this.#peerClosed = true;
+      this.#closeDeadline = now + CLOSE_WAIT_MS;
+      if (!this.#writing) this.#t.close();
+    }
+  }
+
+  /** From the connection's timer: pings, the idle timeout, stalled writes and close waits. */
+  tick(now: number, writeTimeoutMs: number): void {
+    if (this.readyState === 3) return;
+    if (now >= this.#closeDeadline) return this.terminate("closed");
+    if (this.#writeStarted > 0 && now - this.#writeStarted > writeTimeoutMs) {
+      return this.terminate("write_timeout");
+    }
+    if (this.#idleMs <= 0 || this.readyState !== 1) return;
+    if (this.#pingAt > 0 && now - this.#pingAt > this.#idleMs) return this.terminate("idle");
+    if (this.#pingAt === 0 && now - this.#lastReceived > this.#idleMs && !this.#paused) {
+      this.#pingAt = now;
+      this.#enqueue(0x9, new Uint8Array());
+    }
+  }
+
+  /** From the connection: the TCP connection is gone. */
+  transportClosed(): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.#queue = [];
+    this.#queued = 0;
+    const info = this.#closeInfo ?? { code: WS_CLOSE.abnormal, reason: "", cause: "eof" as const };
+    if (this.#reported) return;
+    this.#reported = true;
+    this.onclose?.(info.code, info.reason, info.cause);
+  }
+}
