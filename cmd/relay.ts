@@ -4,7 +4,13 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_LIMITS, type RelayLimits, startRelay } from "../relay/mod.ts";
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_METRICS_LISTEN,
+  MetricsListenError,
+  type RelayLimits,
+  startRelay,
+} from "../relay/mod.ts";
 import { defaultRelayStateDir } from "../relay/state.ts";
 import { boolFlagOrEnv, flagOrEnv, intFlag } from "./_flags.ts";
 import { untilSignal } from "./_signals.ts";
@@ -28,6 +34,13 @@ const LIMIT_FLAGS: [string, keyof RelayLimits, number, number, string][] = [
     1_000_000,
     "N      handshakes in progress at once",
   ],
+  [
+    "max-pending-handshakes-per-ip",
+    "maxPendingHandshakesPerIp",
+    1,
+    1_000_000,
+    "N      handshakes in progress from one IP",
+  ],
   ["frames-per-second", "framesPerSecond", 1, 100_000_000, "N      frames per second per session"],
   ["frame-burst", "frameBurst", 1, 100_000_000, "N      frame burst per session"],
   [
@@ -35,10 +48,25 @@ const LIMIT_FLAGS: [string, keyof RelayLimits, number, number, string][] = [
     "bytesPerSecond",
     65536,
     2 ** 40,
-    "BYTES  received per second per session (burst ×2)",
+    "BYTES  per second per session (burst ×2)",
   ],
   ["max-sessions", "maxSessions", 1, 10_000_000, "N      logged-in sessions"],
+  [
+    "max-sessions-per-ip",
+    "maxSessionsPerIp",
+    1,
+    10_000_000,
+    "N      logged-in sessions from one IP",
+  ],
+  [
+    "max-connections-per-ip",
+    "maxConnectionsPerIp",
+    1,
+    10_000_000,
+    "N      open connections from one IP",
+  ],
   ["handshake-timeout-ms", "handshakeTimeoutMs", 100, 600_000, "MS     time to finish a handshake"],
+  ["head-timeout-ms", "headTimeoutMs", 100, 600_000, "MS     time to send an HTTP request head"],
   [
     "idle-timeout",
     "idleTimeoutSeconds",
@@ -51,10 +79,31 @@ const LIMIT_FLAGS: [string, keyof RelayLimits, number, number, string][] = [
     "maxQueueBytes",
     65536 * 2,
     2 ** 31,
-    "BYTES  queued per session before it is closed",
+    "BYTES  queued per session; then envelopes wait",
+  ],
+  [
+    "slow-reader-timeout-ms",
+    "slowReaderTimeoutMs",
+    100,
+    3_600_000,
+    "MS     a session taking no bytes is dropped",
   ],
   ["max-watches", "maxWatches", 0, 1_000_000, "N      presence watches per session"],
   ["rekey-after", "rekeyAfter", 16, 2 ** 32, "N      link records before a re-handshake"],
+  [
+    "rekey-after-bytes",
+    "rekeyAfterBytes",
+    65536,
+    2 ** 40,
+    "BYTES  link bytes before a re-handshake",
+  ],
+  [
+    "key-lookups-per-ip",
+    "keyLookupsPerIpPerSecond",
+    1,
+    1_000_000,
+    "N      key lookups per second per IP (burst ×2)",
+  ],
 ];
 
 export const HELP = `Usage: schied relay [flags]
@@ -69,16 +118,31 @@ Flags (each also as an environment variable, e.g. --port ↔ SCHIED_PORT):
   --state-dir DIR          key and registry (default $XDG_STATE_HOME/schied-relay)
   --cert FILE, --key FILE  serve wss:// with this PEM certificate and key
   --public-host NAME       host name to print in the address (default: the listen host)
+  --metrics-listen ADDR    serve Prometheus /metrics on HOST:PORT, or "off"
+                           (default 127.0.0.1:8766: loopback only)
   --closed-registration    only ids already in the registry may log in
   --log-ips                include client IPs in the log (off by default)
   --quiet                  log warnings only
   -h, --help               this help
 
-Limits (over a limit: an error frame with a stable code and a close, or HTTP 429/503):
+Limits (over a limit: an error frame with a stable code and a close, or HTTP 429/503;
+per-IP limits count an IPv6 address by its /64):
 ${
-  LIMIT_FLAGS.map(([f, k, , , d]) => `  --${f.padEnd(22)} ${d} (default ${DEFAULT_LIMITS[k]})`)
+  LIMIT_FLAGS.map(([f, k, , , d]) => `  --${f.padEnd(29)} ${d} (default ${DEFAULT_LIMITS[k]})`)
     .join("\n")
 }`;
+
+/** Parses `--metrics-listen`: HOST:PORT ([v6]:PORT), or "off". */
+function parseListen(text: string | undefined): { host: string; port: number } | null {
+  if (text === undefined) return { ...DEFAULT_METRICS_LISTEN };
+  if (text === "off") return null;
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) {
+    throw usage(`--metrics-listen must be HOST:PORT or "off", got "${text}"`);
+  }
+  const host = m[1]!.startsWith("[") ? m[1]!.slice(1, -1) : m[1]!;
+  return { host, port: Number(m[2]) };
+}
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
@@ -93,6 +157,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
       cert: { type: "string" },
       key: { type: "string" },
       "public-host": { type: "string" },
+      "metrics-listen": { type: "string" },
       "closed-registration": { type: "boolean" },
       "log-ips": { type: "boolean" },
       quiet: { type: "boolean" },
@@ -117,6 +182,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
   const key = flagOrEnv(values, "key", env);
   if ((cert === undefined) !== (key === undefined)) throw usage("--cert and --key go together");
   const stateDir = flagOrEnv(values, "state-dir", env) ?? defaultRelayStateDir(env);
+  const metricsListen = parseListen(flagOrEnv(values, "metrics-listen", env));
   let tls: { cert: string; key: string } | undefined;
   if (cert && key) {
     try {
@@ -137,8 +203,16 @@ export async function run(args: string[], env: (k: string) => string | undefined
       logIps: boolFlagOrEnv(values, "log-ips", env),
       quiet: boolFlagOrEnv(values, "quiet", env),
       limits,
+      metricsListen,
     });
   } catch (e) {
+    if (e instanceof MetricsListenError) {
+      throw new CliError(
+        e.message,
+        1,
+        "choose another with --metrics-listen HOST:PORT (port 0: any), or --metrics-listen off",
+      );
+    }
     if (e instanceof Deno.errors.AddrInUse) {
       throw new CliError(`port ${port} is in use`, 1, "choose another with --port, or 0 for any");
     }

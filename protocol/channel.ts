@@ -19,7 +19,13 @@
  * @module
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { LINK_REKEY_AFTER, MAX_RECORD, MAX_WIRE_MESSAGE, TAG_LEN } from "./constants.ts";
+import {
+  LINK_REKEY_AFTER,
+  LINK_REKEY_AFTER_BYTES,
+  MAX_RECORD,
+  MAX_WIRE_MESSAGE,
+  TAG_LEN,
+} from "./constants.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import { type Frame, parseFrames, type Sender } from "./frames.ts";
 import { aesGcmNonce, type CipherState } from "./noise.ts";
@@ -68,6 +74,8 @@ export interface ChannelOptions {
   onError(e: ProtocolError): void;
   /** Records per direction before a re-handshake; defaults to LINK_REKEY_AFTER. */
   rekeyAfter?: number;
+  /** Record bytes per direction before a re-handshake; defaults to LINK_REKEY_AFTER_BYTES. */
+  rekeyAfterBytes?: number;
 }
 
 /**
@@ -86,6 +94,9 @@ export class Channel {
   readonly #sendRaw: Uint8Array;
   readonly #recvRaw: Uint8Array;
   readonly #rekeyAfter: number;
+  readonly #rekeyAfterBytes: number;
+  #sentBytes = 0;
+  #openedBytes = 0;
   #sendN: number;
   #recvN: number;
   #pending: Uint8Array[] = [];
@@ -109,6 +120,7 @@ export class Channel {
     this.#sendN = o.send.n;
     this.#recvN = o.recv.n;
     this.#rekeyAfter = o.rekeyAfter ?? LINK_REKEY_AFTER;
+    this.#rekeyAfterBytes = o.rekeyAfterBytes ?? LINK_REKEY_AFTER_BYTES;
   }
 
   /** Plaintext bytes queued or being sealed (for slow-reader checks). */
@@ -172,7 +184,7 @@ export class Channel {
     this.#sealing = true;
     try {
       while (this.#pending.length > 0 && !this.#failed) {
-        if (this.#sendN >= this.#rekeyAfter) {
+        if (this.#sendN >= this.#rekeyAfter || this.#sentBytes >= this.#rekeyAfterBytes) {
           this.#fail(new ProtocolError("rekey", "Link key due for renewal"));
           return;
         }
@@ -196,6 +208,7 @@ export class Channel {
         }
         if (this.#failed) return;
         this.#recordsSent++;
+        this.#sentBytes += sealed.length;
         this.#o.write(sealed);
       }
     } catch (e) {
@@ -237,7 +250,13 @@ export class Channel {
       );
       return;
     }
-    if (this.#recvN >= this.#rekeyAfter + 1024) {
+    // The peer may be a little behind in noticing its limit: allow 1024 records (or 256 MiB)
+    // of slack, then give up on it.
+    this.#openedBytes += wire.length;
+    if (
+      this.#recvN >= this.#rekeyAfter + 1024 ||
+      this.#openedBytes > this.#rekeyAfterBytes + 1024 * MAX_WIRE_MESSAGE
+    ) {
       this.#fail(new ProtocolError("rekey", "Peer did not renew the link key"));
       return;
     }

@@ -72,6 +72,13 @@ export const MAX_RECORD = 256 * 1024;
 /** Largest WebSocket message either side accepts: a full record plus the AES-GCM tag. */
 export const MAX_WIRE_MESSAGE = MAX_RECORD + TAG_LEN;
 
+/**
+ * Largest link handshake message: message 3 (encrypted static key 32 + 16, encrypted identity
+ * key and signature 96 + 16). Message 1 is at most 1 + 16 + 48 = 65 bytes, message 2 is 49.
+ * Before a login the relay accepts no bigger WebSocket message.
+ */
+export const LINK_MAX_HANDSHAKE_MESSAGE = 160;
+
 /** Most ids in one WATCH or UNWATCH frame. */
 export const MAX_WATCH_IDS_PER_FRAME = 256;
 
@@ -80,10 +87,18 @@ export const MAX_REASON_LEN = 256;
 
 /**
  * A link is re-keyed (closed with `rekey` and re-handshaken by the daemon) after this many records
- * in one direction. AES-GCM with 2^24 records of ≤ 256 KiB stays far inside the usage limits of
- * one key (cf. TLS 1.3's 2^24.5 full records), and far from the 2^64 nonce space.
+ * in one direction, or LINK_REKEY_AFTER_BYTES, whichever comes first.
  */
 export const LINK_REKEY_AFTER = 2 ** 24;
+
+/**
+ * Record bytes (ciphertext) per direction before a re-key. Why 2^37: AES-GCM's advantage for
+ * telling q records of s blocks in total from random is about (s + q + 1)² / 2^129 (the
+ * CFRG AEAD limits draft); with s ≤ 2^37 / 16 = 2^33 and q ≤ 2^24 that is 2^-63, against 2^-53
+ * for 2^24 records of 256 KiB without a byte limit. Forgery needs no limit of its own: one failed
+ * record ends the link, so each key faces one forgery attempt (advantage ≤ 2^-110).
+ */
+export const LINK_REKEY_AFTER_BYTES = 2 ** 37;
 
 /** Prologue label of the end-to-end handshake; followed by version, initiator id, responder id. */
 export const E2E_PROLOGUE_LABEL = "schied/1/e2e-prologue";

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   key_mismatch: 17,
   replayed: 18,
   session_unknown: 19,
+  recipient_busy: 20,
 } as const;
 
 /** A stable error code name. */

@@ -6,14 +6,17 @@
  */
 import type { ErrorCode } from "../protocol/errors.ts";
 
+/** What a session did with an envelope: queued it, refused it (queue full), or is gone. */
+export type DeliverResult = "ok" | "busy" | "closed";
+
 /** What the hub needs of a logged-in session. */
 export interface SessionHandle {
   /** The authenticated 16-byte id (derived from the identity key, never claimed). */
   readonly id: Uint8Array;
   /** A map key for the id. */
   readonly key: string;
-  /** Queues a DELIVER; false if the session could not take it (slow reader, closing). */
-  deliver(from: Uint8Array, envelope: Uint8Array): boolean;
+  /** Queues a DELIVER; `busy` if its queue is full, `closed` if it is going away. */
+  deliver(from: Uint8Array, envelope: Uint8Array): DeliverResult;
   /** Queues a PRESENCE frame. */
   presence(id: Uint8Array, online: boolean): void;
   /** Ends the session with an error code (sends an ERROR frame first when it can). */
@@ -59,6 +62,11 @@ export class Hub {
     return this.#sessions.has(key);
   }
 
+  /** The session of `key`, if online. */
+  get(key: string): SessionHandle | undefined {
+    return this.#sessions.get(key);
+  }
+
   /**
    * Makes `s` the session of its id. An older session of the same id is terminated with
    * `replaced`, so a reconnecting daemon is never locked out. Returns the replaced session.
@@ -84,11 +92,19 @@ export class Hub {
     }
   }
 
-  /** Hands an envelope to the online session of `to`. `from` is the sender's session. */
-  route(from: SessionHandle, to: Uint8Array, envelope: Uint8Array): "delivered" | "offline" {
+  /**
+   * Hands an envelope to the online session of `to`. `from` is the sender's session. `busy`:
+   * the recipient is online but its queue is full (the sender should retry later).
+   */
+  route(
+    from: SessionHandle,
+    to: Uint8Array,
+    envelope: Uint8Array,
+  ): "delivered" | "offline" | "busy" {
     const target = this.#sessions.get(idKey(to));
     if (!target) return "offline";
-    return target.deliver(from.id, envelope) ? "delivered" : "offline";
+    const r = target.deliver(from.id, envelope);
+    return r === "ok" ? "delivered" : r === "busy" ? "busy" : "offline";
   }
 
   /**

@@ -11,13 +11,15 @@
  * @module
  */
 import { formatRelayAddress } from "../protocol/address.ts";
+import { connectionBudget, serve, type Server, type ServerEvent } from "../lib/net/mod.ts";
+import { SlotPool } from "./admission.ts";
 import { Hub } from "./hub.ts";
 import { DEFAULT_LIMITS, type RelayLimits } from "./limits.ts";
-import { type RelayContext } from "./link.ts";
-import { type Logger, makeLogger } from "./log.ts";
+import { type RelayContext, type RelayLink } from "./link.ts";
+import { type Logger, makeLogger, RefusalLog } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Registry } from "./registry.ts";
-import { makeHandler } from "./server.ts";
+import { makeHandler, makeMetricsHandler } from "./server.ts";
 import { ensurePrivateFile } from "../lib/private_fs.ts";
 import { ensurePrivateDir, loadOrCreateRelayKey, REGISTRY_FILE } from "./state.ts";
 
@@ -50,7 +52,14 @@ export interface RelayOptions {
   hub?: Hub;
   /** Injected clock. */
   now?: () => number;
+  /** Where `/metrics` is served; null or absent: nowhere (the CLI's default is 127.0.0.1:8766). */
+  metricsListen?: { host: string; port: number } | null;
+  /** Descriptor budget for connections (tests); default from the process's limit. */
+  fdBudget?: number;
 }
+
+/** Where `schied relay` serves its metrics unless told otherwise: loopback, next to 8765. */
+export const DEFAULT_METRICS_LISTEN = { host: "127.0.0.1", port: 8766 } as const;
 
 /** A running relay. */
 export interface RunningRelay {
@@ -58,6 +67,8 @@ export interface RunningRelay {
   address: string;
   /** The port bound. */
   port: number;
+  /** The metrics listener's `host:port`, if any. */
+  metricsAddress: string | null;
   /** Counters (for tests). */
   metrics: Metrics;
   /** Stops accepting, closes every session, closes the registry. */
@@ -72,45 +83,132 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const registry = Registry.open(`${o.stateDir}/${REGISTRY_FILE}`);
   const log: Logger = makeLogger({ logIps: o.logIps ?? false, quiet: o.quiet });
   if (key.created) log.info("relay_key_created");
+  const limits: RelayLimits = { ...DEFAULT_LIMITS, ...o.limits };
+  // Every connection is a descriptor: the sessions and handshakes must fit the process's limit
+  // (with headroom for key lookups and the runtime), or accepting would fail under load.
+  const budget = o.fdBudget ?? connectionBudget();
+  const room = budget - limits.maxPendingHandshakes - Math.ceil(budget / 20);
+  if (limits.maxSessions > room) {
+    log.warn("fd_limit_low", {
+      descriptors: budget,
+      max_sessions: limits.maxSessions,
+      lowered_to: Math.max(1, room),
+      hint: "raise the limit (ulimit -n) to serve more sessions",
+    });
+    limits.maxSessions = Math.max(1, room);
+  }
+  const refusals = new RefusalLog(log);
+  let server: Server | undefined;
   const ctx: RelayContext = {
     hub: o.hub ?? new Hub(),
     registry,
     metrics: new Metrics(),
     log,
-    limits: { ...DEFAULT_LIMITS, ...o.limits },
+    refusals,
+    limits,
     staticKey: key,
     openRegistration: o.openRegistration ?? true,
     now: o.now ?? Date.now,
-    pending: { count: 0 },
+    pending: new SlotPool<RelayLink>(limits.maxPendingHandshakes, limits.maxPendingHandshakesPerIp),
+    sessions: new SlotPool<RelayLink>(limits.maxSessions, limits.maxSessionsPerIp),
+    connections: () => server?.connections ?? 0,
     tap: o.tap,
   };
+  const onEvent = (e: ServerEvent) => {
+    switch (e.kind) {
+      case "accept_error":
+        return refusals.count("accept_error");
+      case "refused":
+        ctx.metrics.inc("limit_hits_total");
+        return refusals.count(`connections_${e.reason}`);
+      case "evicted":
+        return refusals.count("connection_evicted");
+      case "timeout":
+        return refusals.count(`http_${e.phase}_timeout`);
+      case "bad_request":
+        return refusals.count("http_bad_request");
+      case "handler_error":
+        log.warn("handler_error", { error: String((e.error as Error)?.message ?? e.error) });
+    }
+  };
   const host = o.host ?? "127.0.0.1";
-  const ac = new AbortController();
-  const server = Deno.serve({
-    hostname: host,
-    port: o.port ?? 8765,
-    signal: ac.signal,
-    onListen: () => {},
-    ...(o.tls ? { cert: o.tls.cert, key: o.tls.key } : {}),
-  }, makeHandler(ctx));
+  try {
+    server = serve({
+      hostname: host,
+      port: o.port ?? 8765,
+      ...(o.tls ? { tls: o.tls } : {}),
+      fdBudget: budget,
+      limits: {
+        maxConnectionsPerSource: limits.maxConnectionsPerIp,
+        headTimeoutMs: limits.headTimeoutMs,
+        writeTimeoutMs: limits.slowReaderTimeoutMs,
+        maxBodyBytes: 0,
+      },
+      handler: makeHandler(ctx),
+      onEvent,
+    });
+  } catch (e) {
+    refusals.stop();
+    registry.close();
+    throw e;
+  }
+  const metricsListen = o.metricsListen ?? null;
+  let metrics: Server | undefined;
+  if (metricsListen) {
+    try {
+      metrics = serve({
+        hostname: metricsListen.host,
+        port: metricsListen.port,
+        limits: { maxConnections: 64, maxConnectionsPerSource: 64, maxBodyBytes: 0 },
+        handler: makeMetricsHandler(ctx),
+      });
+    } catch (e) {
+      await server.shutdown(0);
+      refusals.stop();
+      registry.close();
+      throw new MetricsListenError(metricsListen, e as Error);
+    }
+  }
   const port = server.addr.port;
   const shownHost = o.publicHost ?? (host.includes(":") ? `[${host}]` : host);
   const scheme = o.tls ? "wss" : "ws";
   const address = formatRelayAddress(`${scheme}://${shownHost}:${port}/`, key.publicKey);
-  log.info("relay_listening", { port, tls: !!o.tls, registry_ids: registry.count() });
+  const metricsAddress = metrics
+    ? `${
+      metricsListen!.host.includes(":") ? `[${metricsListen!.host}]` : metricsListen!.host
+    }:${metrics.addr.port}`
+    : null;
+  log.info("relay_listening", {
+    port,
+    tls: !!o.tls,
+    registry_ids: registry.count(),
+    metrics: metricsAddress ?? "off",
+    max_connections: server.limits.maxConnections,
+    max_sessions: limits.maxSessions,
+  });
   let closed = false;
   return {
     address,
     port,
+    metricsAddress,
     metrics: ctx.metrics,
     async close() {
       if (closed) return;
       closed = true;
       for (const s of ctx.hub.all()) s.terminate("shutting_down", "Relay is shutting down");
-      ac.abort();
-      await server.finished;
+      await Promise.all([server!.shutdown(), metrics?.shutdown(0)]);
+      refusals.stop();
       registry.close();
       log.info("relay_stopped");
     },
   };
+}
+
+/** The metrics listener could not be opened (its port is taken, say). */
+export class MetricsListenError extends Error {
+  /** @param listen the address asked for; @param cause why it failed */
+  constructor(readonly listen: { host: string; port: number }, cause: Error) {
+    super(`Cannot serve metrics on ${listen.host}:${listen.port}: ${cause.message}`, { cause });
+    this.name = "MetricsListenError";
+  }
 }

@@ -40,6 +40,8 @@ export interface RelayProcess {
   address: string;
   /** Its HTTP base URL. */
   http: string;
+  /** The base URL of its metrics listener (`/metrics`). */
+  metrics: string;
   /** Its state dir. */
   stateDir: string;
   /** The child process. */
@@ -66,6 +68,8 @@ export async function startRelayProcess(
       String(opts.port ?? 0),
       "--state-dir",
       stateDir,
+      "--metrics-listen",
+      "127.0.0.1:0",
       ...(opts.args ?? []),
     ],
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...opts.env },
@@ -90,9 +94,17 @@ export async function startRelayProcess(
   ]);
   void lines;
   const port = new URL(address).port;
+  // The metrics address is in the relay_listening log line (unless --quiet or off).
+  const listening = await waitFor(
+    () => log.find((l) => l.includes('"relay_listening"')),
+    "the relay_listening log line",
+    5000,
+  ).catch(() => undefined);
+  const metricsAt = listening ? String(JSON.parse(listening).metrics) : "off";
   return {
     address,
     http: `http://127.0.0.1:${port}`,
+    metrics: `http://${metricsAt}`,
     stateDir,
     child,
     log,
@@ -153,4 +165,15 @@ export async function connectClient(
   o: Partial<LinkClientOptions> = {},
 ): Promise<LinkClient> {
   return await LinkClient.connect({ address, ...(await newKeys()), ...o });
+}
+
+/**
+ * The resident set size of a process, in bytes, from `ps` (Deno needs --allow-all to read
+ * another process's /proc entries).
+ */
+export async function rssOf(pid: number): Promise<number> {
+  const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).output();
+  const kib = Number(new TextDecoder().decode(out.stdout).trim());
+  if (!out.success || !Number.isFinite(kib)) throw new Error(`No process ${pid}`);
+  return kib * 1024;
 }

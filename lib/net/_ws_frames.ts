@@ -109,6 +109,8 @@ export class WsParser {
         this.#head.set(chunk.subarray(i, i + take), this.#headLen);
         this.#headLen += take;
         i += take;
+        // Refuse a bad first two bytes at once, not after mask bytes that may never come.
+        if (this.#headLen === 2 && take > 0) this.#checkStart();
         if (this.#headLen < this.#headNeed()) continue; // the 2nd byte may have raised the need
         this.#startPayload();
         if (this.#payload!.length > 0) continue;
@@ -132,11 +134,17 @@ export class WsParser {
     return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + 4;
   }
 
+  #checkStart(): void {
+    if (this.#head[0]! & 0x70) throw new WsProtocolError(WS_CLOSE.protocolError, "RSV bits set");
+    if (!(this.#head[1]! & 0x80)) {
+      throw new WsProtocolError(WS_CLOSE.protocolError, "Unmasked client frame");
+    }
+  }
+
   #startPayload(): void {
     const h = this.#head;
     const b0 = h[0]!, b1 = h[1]!;
-    if (b0 & 0x70) throw new WsProtocolError(WS_CLOSE.protocolError, "RSV bits set");
-    if (!(b1 & 0x80)) throw new WsProtocolError(WS_CLOSE.protocolError, "Unmasked client frame");
+    this.#checkStart();
     const opcode = b0 & 0x0f;
     const fin = (b0 & 0x80) !== 0;
     const len7 = b1 & 0x7f;
@@ -249,7 +257,12 @@ export function frameHeaderLength(length: number): number {
 /** A close frame's payload: code (u16) ‖ reason (UTF-8, cut to fit 123 bytes). */
 export function closePayload(code: number, reason: string): Uint8Array {
   let r = new TextEncoder().encode(reason);
-  if (r.length > 123) r = r.subarray(0, 123);
+  if (r.length > 123) {
+    // Cut on a character boundary: a split UTF-8 sequence makes the peer fail the connection.
+    let cut = 123;
+    while (cut > 0 && (r[cut]! & 0xc0) === 0x80) cut--;
+    r = r.subarray(0, cut);
+  }
   const out = new Uint8Array(2 + r.length);
   out[0] = code >>> 8;
   out[1] = code & 0xff;

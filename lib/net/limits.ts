@@ -12,10 +12,17 @@ export const MIN_FD_HEADROOM = 64;
 export const FALLBACK_FD_LIMIT = 1024;
 
 /**
- * The soft limit on open descriptors (RLIMIT_NOFILE) of this process, from `/proc/self/limits`,
- * or FALLBACK_FD_LIMIT when it cannot be read (another OS, or no read permission).
+ * The soft limit on open descriptors (RLIMIT_NOFILE) of this process: `SCHIED_FD_LIMIT`, which
+ * the launcher (scripts/schied) sets after raising the soft limit to the hard one, as Deno reads
+ * `/proc/self/limits` only with --allow-all; else that file; else FALLBACK_FD_LIMIT.
  */
 export function descriptorLimit(): number {
+  try {
+    const env = Number(Deno.env.get("SCHIED_FD_LIMIT"));
+    if (Number.isSafeInteger(env) && env > 0) return env;
+  } catch {
+    // no env permission
+  }
   try {
     const text = Deno.readTextFileSync("/proc/self/limits");
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
@@ -43,15 +50,19 @@ function expandIpv6(text: string): number[] | undefined {
   const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
   if (v4) {
     const b = v4.slice(1).map(Number);
+    if (b.some((x) => x > 255)) return undefined;
     tail.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
     s = s.slice(0, v4.index) + "0:0";
   }
   const halves = s.split("::");
   if (halves.length > 2) return undefined;
-  const parse = (h: string) => (h === "" ? [] : h.split(":").map((g) => parseInt(g, 16)));
+  // A group is 1 to 4 hex digits (parseInt alone would take "12zz" as 0x12).
+  const group = (g: string) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16) : NaN);
+  const parse = (h: string) => (h === "" ? [] : h.split(":").map(group));
   const left = parse(halves[0]!), right = halves.length === 2 ? parse(halves[1]!) : [];
   const fill = 8 - left.length - right.length;
-  if (fill < 0 || (halves.length === 1 && fill !== 0)) return undefined;
+  // "::" stands for at least one group of zeros; without it there must be eight groups.
+  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
   const groups = [...left, ...Array(fill).fill(0), ...right];
   if (tail.length) groups.splice(6, 2, ...tail);
   return groups.some((g) => !Number.isInteger(g) || g < 0 || g > 0xffff) ? undefined : groups;
@@ -97,6 +108,7 @@ export type Refusal = "per_source" | "total";
  */
 export class ConnectionGate<C extends Evictable> {
   readonly #untrusted = new Map<string, Set<C>>(); // insertion order = age
+  readonly #held = new Set<C>();
   readonly #perSource = new Map<string, number>();
   #total = 0;
 
@@ -118,8 +130,10 @@ export class ConnectionGate<C extends Evictable> {
     const n = this.#perSource.get(c.source) ?? 0;
     if (n >= this.maxPerSource) return "per_source";
     if (this.#total >= this.max && !this.#evictOne(c.source)) return "total";
-    this.#perSource.set(c.source, n + 1);
+    // Re-read: the eviction may have been of this source's own oldest.
+    this.#perSource.set(c.source, (this.#perSource.get(c.source) ?? 0) + 1);
     this.#total++;
+    this.#held.add(c);
     let set = this.#untrusted.get(c.source);
     if (!set) this.#untrusted.set(c.source, set = new Set());
     set.add(c);
@@ -134,7 +148,7 @@ export class ConnectionGate<C extends Evictable> {
 
   /** Forgets `c` (closed). Safe to call twice. */
   release(c: C, wasAdmitted: boolean): void {
-    if (!wasAdmitted) return;
+    if (!wasAdmitted || !this.#held.delete(c)) return; // a second release counts nothing
     this.trust(c);
     const n = (this.#perSource.get(c.source) ?? 1) - 1;
     if (n <= 0) this.#perSource.delete(c.source);

@@ -43,6 +43,8 @@ export async function startTestRelay(
     quiet: true,
     openRegistration: o.openRegistration,
     limits: o.limits,
+    metricsListen: { host: "127.0.0.1", port: 0 },
+    fdBudget: 100_000,
     tap: (b) => tapped.push(b.slice()),
   });
   const { url, key } = parseRelayAddress(relay.address);
@@ -55,7 +57,7 @@ export async function startTestRelay(
     stateDir,
     counter: (name) => relay.metrics.get(name),
     async scrape(name) {
-      const text = await (await fetch(`http://127.0.0.1:${relay.port}/metrics`)).text();
+      const text = await (await fetch(`http://${relay.metricsAddress}/metrics`)).text();
       const m = new RegExp(`^schied_${name} (\\d+)$`, "m").exec(text);
       if (!m) throw new Error(`No metric schied_${name}`);
       return Number(m[1]);

@@ -125,11 +125,7 @@ Deno.test("stalled handshakes are dropped after the timeout, freeing their slots
 });
 
 Deno.test("a flood from many addresses keeps the per-IP table bounded", () => {
-  const limiter = new IpLimiter({
-    handshakesPerIpPerSecond: 1,
-    handshakeBurstPerIp: 1,
-    maxTrackedIps: 100,
-  });
+  const limiter = new IpLimiter(1, 1, 100);
   let allowed = 0;
   for (let i = 0; i < 10_000; i++) if (limiter.allow(`10.0.${i >> 8}.${i & 255}`, 0)) allowed++;
   assertEquals(limiter.size, 100, "never more than maxTrackedIps entries");

@@ -114,6 +114,7 @@ export async function startWorld(n: number): Promise<World> {
     port: 0,
     stateDir: dirs[0]!,
     quiet: true,
+    fdBudget: 100_000,
     hub,
     tap: (b) => wire.push(b.slice()),
   });

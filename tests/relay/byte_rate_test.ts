@@ -16,7 +16,7 @@ Deno.test("a session over --bytes-per-second is closed with rate_limited before 
     assertEquals(closed.code, "rate_limited");
     assertOk(results.some((r) => r.status === "delivered"), "the first envelopes went through");
     assertOk(results.some((r) => r.status === "rejected"), "the rest did not");
-    const m = await (await fetch(`${relay.http}/metrics`)).text();
+    const m = await (await fetch(`${relay.metrics}/metrics`)).text();
     assertOk(/^schied_limit_hits_total [1-9]/m.test(m));
   } finally {
     await b.close();

@@ -35,7 +35,7 @@ Deno.test("10,000 envelopes each way through a real relay: none lost, none dupli
     for (const m of [seen.a, seen.b]) {
       assertEquals([...m.values()].every((c) => c === 1), true, "no duplicates");
     }
-    const metrics = await (await fetch(`${relay.http}/metrics`)).text();
+    const metrics = await (await fetch(`${relay.metrics}/metrics`)).text();
     const delivered = Number(/^schied_envelopes_delivered_total (\d+)$/m.exec(metrics)?.[1]);
     assertEquals(delivered, 2 * N);
     assertOk(/^schied_sessions_online 2$/m.test(metrics));

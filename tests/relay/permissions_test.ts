@@ -15,11 +15,14 @@ Deno.test("least privilege: the relay runs without -A and cannot read or write o
   assertOk(!argv.some((a) => a === "-A" || a === "--allow-all" || a === "--allow-run"));
   const perms = argv.filter((a) => a.startsWith("--allow-"));
   assertOk(
-    perms.includes("--allow-net=127.0.0.1:8765"),
-    `network limited to its listen address: ${perms}`,
+    perms.includes("--allow-net=127.0.0.1:8765,127.0.0.1:8766"),
+    `network limited to its listen address and its metrics listener: ${perms}`,
   );
   const real = await Deno.realPath(stateDir);
-  assertOk(perms.includes(`--allow-read=${real}`), `read limited to the state dir: ${perms}`);
+  assertOk(
+    perms.includes(`--allow-read=${real}`),
+    `read limited to the state dir (and its descriptor limit): ${perms}`,
+  );
   assertOk(perms.includes(`--allow-write=${real}`), `write limited to the state dir: ${perms}`);
   // Run a probe with exactly those permissions.
   const deno = argv[0]!;
@@ -63,4 +66,24 @@ Deno.test("least privilege: the daemon may reach only its relay and its API addr
     `--allow-read=${real}`,
     `--allow-write=${real}`,
   ]);
+});
+
+Deno.test("least privilege: --metrics-listen moves the relay's second address; off drops it", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "schied-relay-" });
+  const net = async (...extra: string[]) => {
+    const dry = await new Deno.Command(SCHIED, {
+      args: ["relay", "--state-dir", stateDir, "--port", "9000", ...extra],
+      env: { SCHIED_DRY_RUN: "1" },
+      stdout: "piped",
+    }).output();
+    return new TextDecoder().decode(dry.stdout).split("\n").find((a) =>
+      a.startsWith("--allow-net")
+    );
+  };
+  assertEquals(await net(), "--allow-net=127.0.0.1:9000,127.0.0.1:8766");
+  assertEquals(
+    await net("--metrics-listen", "[::1]:9100"),
+    "--allow-net=127.0.0.1:9000,[::1]:9100",
+  );
+  assertEquals(await net("--metrics-listen=off"), "--allow-net=127.0.0.1:9000");
 });

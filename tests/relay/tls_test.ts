@@ -155,7 +155,10 @@ Deno.test("tls: the launcher grants read access to the cert and key files, nothi
     await dry([], { SCHIED_CERT: cert, SCHIED_KEY: key }),
   ];
   for (const perms of forms) {
-    assertOk(perms.includes(`--allow-read=${real},${cert},${key}`), `read: ${perms}`);
+    assertOk(
+      perms.includes(`--allow-read=${real},${cert},${key}`),
+      `read: ${perms}`,
+    );
     assertOk(perms.includes(`--allow-write=${real}`), `write: ${perms}`);
     assertOk(!perms.some((p) => p === "--allow-all" || p.startsWith("--allow-run")), `${perms}`);
     assertOk(!perms.some((p) => /^--allow-(read|write)$/.test(p)), `unbounded: ${perms}`);
