@@ -44,6 +44,8 @@ export interface LinkClientOptions {
   onPresence?: (id: Uint8Array, online: boolean) => void;
   /** Handshake time limit in ms (default 10 s). */
   timeoutMs?: number;
+  /** Local address to connect from (tests play clients from 127.0.0.2, 127.0.1.x …). */
+  localAddress?: string;
 }
 
 /** The WELCOME the relay sent. */
@@ -84,7 +86,11 @@ export class LinkClient {
   /** Connects, runs the handshake, and resolves after the relay's WELCOME. */
   static connect(o: LinkClientOptions): Promise<LinkClient> {
     const addr = typeof o.address === "string" ? parseRelayAddress(o.address) : o.address;
-    const ws = new WebSocket(addr.url, { perMessageDeflate: false, maxPayload: MAX_WIRE_MESSAGE });
+    const ws = new WebSocket(addr.url, {
+      perMessageDeflate: false,
+      maxPayload: MAX_WIRE_MESSAGE,
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    });
     ws.binaryType = "nodebuffer";
     const init = new LinkInitiator(addr.key, o.linkKey, o.identity);
     return new Promise<LinkClient>((resolve, reject) => {
