@@ -14,6 +14,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { trustConnection } from "../lib/net/mod.ts";
 import { constantTimeEqual, utf8 } from "../protocol/bytes.ts";
 import { ApiFailure, type ErrorBody, statusOf, toErrorBody } from "./errors.ts";
 
@@ -197,6 +198,8 @@ export function guard(opts: GuardOptions): MiddlewareHandler<ApiEnv> {
         // Both sides are hashed first, so the comparison takes the same time for any length.
         const got = await sha256(m?.[1] ?? "");
         if (!m || !constantTimeEqual(got, await want)) throw new ApiFailure("unauthorized");
+        // Its connection now belongs to the token's holder: never evicted at the cap.
+        trustConnection(c.req.raw);
       }
       const limit = c.req.path === "/send" ? SEND_BODY_LIMIT : DEFAULT_BODY_LIMIT;
       c.set("body", await readBodyLimited(c.req.raw, limit));

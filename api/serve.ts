@@ -1,12 +1,34 @@
 /**
- * Serves the API on a loopback address with Deno.serve. Port 0 picks a free port; the app is
- * made once the port is known, as the Host check needs it.
+ * Serves the API on a loopback address with lib/net (not Deno.serve, whose accept loop ends the
+ * process when descriptors run out and which never times out a half-sent head). Port 0 picks a
+ * free port; the app is made once the port is known, as the Host check needs it.
+ *
+ * Its connections have their own small cap (API_LIMITS): every client is local, so the cap is
+ * about another local user or a stuck script, not the internet. A connection counts as trusted
+ * once it has sent the right token; at the cap the oldest untrusted one makes room, so
+ * connections that never authenticate cannot lock the CLI out.
  *
  * @module
  */
 import type { Hono } from "hono";
+import { serve, type ServerEvent, type ServerLimits } from "../lib/net/mod.ts";
 import { type ApiOptions, createApi } from "./app.ts";
 import type { ApiEnv } from "./guard.ts";
+
+/**
+ * Connection limits of the local API. 256 connections: the CLI uses one or two, a script with a
+ * pool a few dozen, `schied listen` one each. A head in 10 s, a body and answer in 30 s.
+ */
+export const API_LIMITS: Readonly<Partial<ServerLimits>> = {
+  maxConnections: 256,
+  maxConnectionsPerSource: 256, // every client is on loopback: one source
+  headTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 75_000,
+  requestTimeoutMs: 30_000,
+  writeTimeoutMs: 30_000,
+  maxHeadBytes: 16 * 1024,
+  maxBodyBytes: 1 << 20, // the routes' own limits (guard.ts) are lower
+};
 
 /** The default API port. */
 export const DEFAULT_API_PORT = 7777;
@@ -25,6 +47,10 @@ export interface ServeApiOptions extends Omit<ApiOptions, "port" | "closeSignal"
    * this identity, over plain HTTP: only for a trusted network, and only when asked for.
    */
   allowNonLoopback?: boolean;
+  /** Overrides API_LIMITS (tests). */
+  limits?: Partial<ServerLimits>;
+  /** Sees what the server refused or timed out (the daemon logs it in aggregate). */
+  onServerEvent?: (e: ServerEvent) => void;
 }
 
 /** A running API server. */
@@ -59,11 +85,14 @@ export function serveApi(opts: ServeApiOptions): ApiServer {
   }
   const closing = new AbortController();
   const slot: { app?: Hono<ApiEnv> } = {};
-  const server = Deno.serve(
-    { hostname, port: opts.port ?? DEFAULT_API_PORT, onListen: () => {} },
-    (req) => slot.app!.fetch(req),
-  );
-  // Deno.serve has bound the port synchronously; no request is handled before this line runs.
+  const server = serve({
+    hostname,
+    port: opts.port ?? DEFAULT_API_PORT,
+    limits: { ...API_LIMITS, ...opts.limits },
+    handler: (req) => slot.app!.fetch(req),
+    onEvent: opts.onServerEvent,
+  });
+  // serve() has bound the port synchronously; no request is handled before this line runs.
   const port = server.addr.port;
   const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
   const extraHosts = loopback ? [] : [`${shown}:${port}`];
@@ -76,7 +105,7 @@ export function serveApi(opts: ServeApiOptions): ApiServer {
     app,
     finished: server.finished,
     async shutdown() {
-      closing.abort();
+      closing.abort(); // ends the event streams, so their connections close too
       await server.shutdown();
     },
   };
