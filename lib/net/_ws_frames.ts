@@ -87,6 +87,7 @@ export class WsParser {
   #fragments: Uint8Array[] = [];
   #fragmentBytes = 0;
   #fragmentOpcode = 0;
+  #closed = false; // a close frame came: nothing after it is parsed (RFC 6455 5.5.1)
 
   /** @param maxMessage largest data message, in bytes */
   constructor(maxMessage: number, sink: WsSink) {
@@ -99,10 +100,13 @@ export class WsParser {
     return this.#fragmentBytes + (this.#payload?.length ?? 0);
   }
 
-  /** Feeds bytes; throws WsProtocolError on the first violation (the connection must close). */
+  /**
+   * Feeds bytes; throws WsProtocolError on the first violation (the connection must close).
+   * Bytes after a close frame are ignored.
+   */
   push(chunk: Uint8Array): void {
     let i = 0;
-    while (i < chunk.length) {
+    while (i < chunk.length && !this.#closed) {
       if (this.#payload === undefined) {
         const need = this.#headNeed();
         const take = Math.min(need - this.#headLen, chunk.length - i);
@@ -194,6 +198,7 @@ export class WsParser {
     this.#headLen = 0;
     unmask(p, p, this.#mask);
     const op = this.#opcode;
+    if (op === 0x8) this.#closed = true; // even bytes of the same chunk are not frames any more
     if (op >= 0x8) return this.#sink.control(op as 0x8 | 0x9 | 0xa, p);
     if (op !== 0x0 && this.#fin) return this.#sink.message(p, op === 0x2);
     if (op !== 0x0) this.#fragmentOpcode = op;

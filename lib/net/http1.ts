@@ -101,7 +101,13 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
     headers.push([name.toLowerCase(), value]);
   }
   const minor = minorText === "1" ? 1 : 0;
-  return { method: method!, target: target!, minor, headers, ...framing(headers, minor) };
+  const f = framing(headers, minor);
+  // RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host.
+  const hosts = headers.filter(([k]) => k === "host").length;
+  if (hosts > 1 || (hosts === 0 && minor === 1)) {
+    throw new HttpError(400, "Cannot parse request: an HTTP/1.1 request has exactly one Host");
+  }
+  return { method: method!, target: target!, minor, headers, ...f };
 }
 
 function framing(

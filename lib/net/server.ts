@@ -302,17 +302,17 @@ class Connection {
 
   evict(): void {
     this.ctx.emit({ kind: "evicted" });
-    this.close();
+    this.close(true);
   }
 
-  close(): void {
+  close(evicted = false): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeConn();
     this.ctx.gate.release(this, this.admitted);
     this.ctx.open.delete(this);
     this.#paused?.resolve();
-    this.#ws?.transportClosed();
+    this.#ws?.transportClosed(evicted);
     if (this.ctx.stopping && this.ctx.open.size === 0) this.ctx.onEmpty?.();
   }
 
@@ -381,7 +381,9 @@ class Connection {
       if (e instanceof HttpError && !this.#closed) {
         this.ctx.emit({ kind: "bad_request", status: e.status, message: e.message });
         const body = enc.encode(`${e.message}\n`);
-        const head = encodeResponseHead(e.status, [["content-type", "text/plain"]], {
+        const headers: [string, string][] = [["content-type", "text/plain"]];
+        if (e.status === 426) headers.push(["sec-websocket-version", "13"]);
+        const head = encodeResponseHead(e.status, headers, {
           length: body.length,
           keepAlive: false,
         });
@@ -409,15 +411,15 @@ class Connection {
       }
       if (this.#len > 0 && this.#phase === "idle") this.#setDeadline("head", l.headTimeoutMs);
       const end = findHeadEnd(this.#buf, this.#len, Math.max(0, scanned - 3));
+      if (end > l.maxHeadBytes || (end < 0 && this.#len >= l.maxHeadBytes)) {
+        throw new HttpError(431, `Request head exceeds ${l.maxHeadBytes} bytes`);
+      }
       if (end >= 0) {
         const head = parseRequestHead(this.#buf.subarray(0, end));
         this.#consume(end);
         return head;
       }
       scanned = this.#len;
-      if (this.#len >= l.maxHeadBytes) {
-        throw new HttpError(431, `Request head exceeds ${l.maxHeadBytes} bytes`);
-      }
       if (!await this.#fill(l.maxHeadBytes)) {
         if (this.#len > 0) throw new HttpError(400, "Connection closed in the middle of a head");
         return null;
@@ -453,21 +455,41 @@ class Connection {
       try {
         res = await this.ctx.handler(req, { remoteAddr: this.remoteAddr, source: this.source });
       } catch (e) {
+        // A refused upgrade or a bad body (413, 400) is the client's fault: answer it.
+        if (e instanceof HttpError) throw e;
+        if (body.error()) throw body.error();
         this.ctx.emit({ kind: "handler_error", error: e });
         res = new Response("Internal Server Error\n", { status: 500 });
       }
       if (this.#closed) return;
+      // The body failed (over the limit, malformed) whatever the handler made of it.
+      if (body.error() && !upgrades.has(res)) throw body.error();
       const ws = upgrades.get(res);
       if (ws && ws === this.#ws) return this.#startWebSocket(res);
       this.#ws = undefined; // an upgrade the handler started but did not answer with
-      const keepAlive = await this.#respond(head, res) && head.keepAlive && body.done();
+      // A body the handler left unread cannot be skipped reliably: say so, then close.
+      const keep = head.keepAlive && body.done() && !this.ctx.stopping;
+      const keepAlive = await this.#respond(head, res, keep) && keep;
       this.#busy = false;
       if (!keepAlive || this.#eof) return;
     }
   }
 
-  #bodyStream(head: RequestHead): { stream: ReadableStream<Uint8Array> | null; done(): boolean } {
-    if (head.body.kind === "none") return { stream: null, done: () => true };
+  #bodyStream(
+    head: RequestHead,
+  ): {
+    stream: ReadableStream<Uint8Array> | null;
+    done(): boolean;
+    error(): HttpError | undefined;
+  } {
+    if (head.body.kind === "none") {
+      return { stream: null, done: () => true, error: () => undefined };
+    }
+    let failed: HttpError | undefined;
+    const fail = (ctl: ReadableStreamDefaultController<Uint8Array>, e: unknown) => {
+      failed = e instanceof HttpError ? e : new HttpError(400, String(e));
+      ctl.error(failed);
+    };
     const l = this.ctx.limits;
     let continued = !head.expectContinue;
     let finished = false;
@@ -481,7 +503,7 @@ class Connection {
         }
         while (true) {
           if (this.#len === 0 && !await this.#fill(MAX_READ_BUFFER)) {
-            ctl.error(new HttpError(400, "Connection closed in the middle of a body"));
+            fail(ctl, new HttpError(400, "Connection closed in the middle of a body"));
             return;
           }
           if (chunked) {
@@ -489,11 +511,12 @@ class Connection {
             try {
               step = chunked.push(this.#buf.subarray(0, this.#len));
             } catch (e) {
-              ctl.error(e);
+              fail(ctl, e);
               return;
             }
             const total = step.data.reduce((n, d) => n + d.length, 0);
-            if (total > 0) ctl.enqueue(concat(...step.data));
+            // A copy: the data are views into the read buffer, which the next read reuses.
+            if (total > 0) ctl.enqueue(copyOf(step.data, total));
             this.#consume(step.consumed);
             if (step.done) {
               finished = true;
@@ -514,31 +537,37 @@ class Connection {
           }
         }
       },
-    });
-    return { stream, done: () => finished };
+      // highWaterMark 0: nothing is pulled (and no 100 Continue sent) before the handler reads.
+    }, { highWaterMark: 0 });
+    return { stream, done: () => finished, error: () => failed };
   }
 
-  async #respond(head: RequestHead, res: Response): Promise<boolean> {
+  async #respond(head: RequestHead, res: Response, keep: boolean): Promise<boolean> {
     const l = this.ctx.limits;
     const isHead = head.method === "HEAD";
     const streaming = res.body !== null && STREAMING.test(res.headers.get("content-type") ?? "");
-    if (!streaming || isHead) {
-      const body = res.body && !isHead ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array();
-      if (isHead) await res.body?.cancel().catch(() => {});
-      const length = isHead ? Number(res.headers.get("content-length") ?? 0) : body.length;
-      const text = encodeResponseHead(res.status, res.headers, {
-        length,
-        keepAlive: head.keepAlive,
-      });
+    if (!streaming) {
+      // HEAD: the length GET would have (RFC 9110 8.6), without the body.
+      const body = res.body ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array();
+      const declared = res.headers.get("content-length");
+      const length = isHead && res.body === null && declared ? Number(declared) : body.length;
+      const text = encodeResponseHead(res.status, res.headers, { length, keepAlive: keep });
       this.#setDeadline("write", l.writeTimeoutMs);
-      await this.#write(concat(enc.encode(text), body));
+      await this.#write(isHead ? enc.encode(text) : concat(enc.encode(text), body));
+      return true;
+    }
+    if (isHead) {
+      await res.body!.cancel().catch(() => {});
+      const text = encodeResponseHead(res.status, res.headers, { chunked: true, keepAlive: keep });
+      this.#setDeadline("write", l.writeTimeoutMs);
+      await this.#write(enc.encode(text));
       return true;
     }
     const chunked = head.minor === 1;
     this.#setDeadline("write", l.writeTimeoutMs);
     await this.#write(enc.encode(encodeResponseHead(res.status, res.headers, {
       chunked,
-      keepAlive: head.keepAlive && chunked,
+      keepAlive: keep && chunked,
       raw: !chunked,
     })));
     const reader = res.body!.getReader();
@@ -590,6 +619,7 @@ class Connection {
           }
         },
         trust: () => this.trust(),
+        report: (e) => this.ctx.emit({ kind: "handler_error", error: e }),
       },
       o,
       Date.now(),
@@ -608,6 +638,7 @@ class Connection {
     } catch {
       return this.close();
     }
+    ws.started(); // frames the handler queued before returning go after the 101
     // Bytes that came with the upgrade request belong to the WebSocket.
     if (this.#len > 0) {
       const early = this.#buf.slice(0, this.#len);
@@ -632,6 +663,16 @@ class Connection {
     }
     this.close();
   }
+}
+
+function copyOf(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {

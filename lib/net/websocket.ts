@@ -11,6 +11,7 @@
  */
 import {
   closePayload,
+  decodeText,
   frameHeaderLength,
   parseClosePayload,
   writeFrameHeader,
@@ -31,6 +32,8 @@ export interface WsTransport {
   setPaused(paused: boolean): void;
   /** Marks the connection trusted (not evicted at the connection cap). */
   trust(): void;
+  /** Reports an exception thrown by an application callback. */
+  report(e: unknown): void;
 }
 
 /** Why a WebSocket ended, as the server saw it. */
@@ -41,6 +44,8 @@ export type WsCloseCause =
   | "too_big" // a message over maxMessage
   | "idle" // no pong within the idle timeout
   | "write_timeout" // a write made no progress within the write timeout
+  | "evicted" // the connection cap made room for a newcomer
+  | "error" // an application callback threw
   | "terminated"; // the owner dropped it
 
 /** Options of a WebSocket. */
@@ -85,6 +90,11 @@ export class ServerWebSocket {
   #paused = false;
   #reported = false;
   #lastProgress: number;
+  /** Messages parsed but not handed over yet (paused, or handed over one by one). */
+  #inbox: [Uint8Array, boolean][] = [];
+  #draining = false;
+  /** Writes wait until the server has written the 101 response. */
+  #started = false;
 
   /** Made by upgradeWebSocket (server.ts); not constructed by applications. */
   constructor(transport: WsTransport, o: WsOptions, now: number) {
@@ -94,9 +104,21 @@ export class ServerWebSocket {
     this.#lastReceived = now;
     this.#lastProgress = now;
     this.#parser = new WsParser(o.maxMessage ?? 65536, {
-      message: (d, binary) => this.onmessage?.(d, binary),
+      message: (d, binary) => {
+        if (!binary) decodeText(d); // text must be UTF-8 (1007 otherwise)
+        this.#inbox.push([d, binary]);
+      },
       control: (op, p) => this.#control(op, p),
     });
+  }
+
+  /** From the server: the 101 response is written; queued frames may go. */
+  started(): void {
+    this.#started = true;
+    if (this.#queue.length > 0 && !this.#writing) {
+      this.#writing = true;
+      queueMicrotask(() => void this.#flush());
+    }
   }
 
   /** Largest incoming data message, in bytes; takes effect for the next frame. */
@@ -135,6 +157,7 @@ export class ServerWebSocket {
     if (this.#paused === p) return;
     this.#paused = p;
     this.#t.setPaused(p);
+    if (!p) this.#drain();
   }
   get paused(): boolean {
     return this.#paused;
@@ -168,7 +191,7 @@ export class ServerWebSocket {
     if (this.#queued === 0 && !this.#writing) this.#lastProgress = Date.now();
     this.#queue.push(h, payload);
     this.#queued += h.length + payload.length;
-    if (!this.#writing) {
+    if (!this.#writing && this.#started) {
       this.#writing = true;
       queueMicrotask(() => void this.#flush());
     }
@@ -238,6 +261,7 @@ export class ServerWebSocket {
     try {
       this.#parser.push(bytes);
     } catch (e) {
+      this.#drain(); // what came before the violation is still handed over
       if (!(e instanceof WsProtocolError)) throw e;
       const code = e.tooBig ? this.tooBig.code : e.code;
       const reason = e.tooBig ? this.tooBig.reason : e.message;
@@ -250,7 +274,42 @@ export class ServerWebSocket {
       this.#peerClosed = true;
       this.#closeDeadline = now + CLOSE_WAIT_MS;
       if (!this.#writing) this.#t.close();
+      return;
     }
+    this.#drain();
+  }
+
+  /** Hands parsed messages to onmessage, one by one, stopping as soon as it pauses. */
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#inbox.length > 0 && !this.#paused && this.readyState !== 3) {
+        const [d, binary] = this.#inbox.shift()!;
+        try {
+          this.onmessage?.(d, binary);
+        } catch (e) {
+          // An application bug must not leave the socket unread and silent: report, close.
+          this.#t.report(e);
+          this.#inbox = [];
+          this.#closeInfo = { code: WS_CLOSE.internal, reason: "internal error", cause: "error" };
+          if (this.readyState === 1) {
+            this.readyState = 2;
+            this.#enqueue(0x8, closePayload(WS_CLOSE.internal, "internal error"));
+          }
+          this.#peerClosed = true;
+          this.#closeDeadline = Date.now() + CLOSE_WAIT_MS;
+          return;
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** Messages parsed and waiting (while paused). */
+  get held(): number {
+    return this.#inbox.length;
   }
 
   /** From the connection's timer: pings, the idle timeout, stalled writes and close waits. */
@@ -268,8 +327,9 @@ export class ServerWebSocket {
     }
   }
 
-  /** From the connection: the TCP connection is gone. */
-  transportClosed(): void {
+  /** From the connection: the TCP connection is gone (`evicted`: to make room for another). */
+  transportClosed(evicted = false): void {
+    if (evicted) this.#closeInfo ??= { code: WS_CLOSE.abnormal, reason: "", cause: "evicted" };
     if (this.readyState === 3) return;
     this.readyState = 3;
     this.#queue = [];
@@ -277,6 +337,10 @@ export class ServerWebSocket {
     const info = this.#closeInfo ?? { code: WS_CLOSE.abnormal, reason: "", cause: "eof" as const };
     if (this.#reported) return;
     this.#reported = true;
-    this.onclose?.(info.code, info.reason, info.cause);
+    try {
+      this.onclose?.(info.code, info.reason, info.cause);
+    } catch (e) {
+      this.#t.report(e);
+    }
   }
 }
