@@ -75,6 +75,22 @@ export const SCHEMAS: Record<string, Json> = {
     name: { type: "string", maxLength: MAX_NAME_LEN, description: "A unique local name" },
   }, ["id"]),
   VerifyRequest: obj({ verified: { type: "boolean", default: true } }, []),
+  MessageRequest: obj({
+    id: str,
+    identity_key: nullable("string"),
+    safety_number: nullable("string"),
+    received_at: { type: "integer", description: "When it first wrote (ms since epoch)" },
+    messages: { type: "integer", description: "Messages kept from it" },
+    last_text: nullable("string"),
+  }),
+  RequestList: obj({
+    requests: { type: "array", items: { $ref: "#/components/schemas/MessageRequest" } },
+  }),
+  AcceptRequest: obj({
+    name: { type: "string", maxLength: MAX_NAME_LEN, description: "A unique local name" },
+  }, []),
+  Blocked: obj({ id: str }),
+  BlockedList: obj({ blocked: { type: "array", items: str } }),
   Me: obj({
     id: str,
     identity_key: str,
@@ -97,7 +113,10 @@ export const SCHEMAS: Record<string, Json> = {
   }),
   StreamedEvent: obj({
     id: int,
-    event: { type: "string", enum: ["message", "status", "presence", "relay", "error"] },
+    event: {
+      type: "string",
+      enum: ["message", "request", "status", "presence", "relay", "error"],
+    },
     data: { type: "object" },
   }),
 };

@@ -135,6 +135,22 @@ export function createApi(opts: ApiOptions): Hono<ApiEnv> {
     service.removeContact(c.req.param("idOrName"));
     return c.body(null, 204);
   });
+  app.post("/contacts/:idOrName/block", (c) => json(service.block(c.req.param("idOrName"))));
+  app.get("/blocked", () => json({ blocked: service.blocked() }));
+  app.delete("/blocked/:id", (c) => {
+    service.unblock(c.req.param("id"));
+    return c.body(null, 204);
+  });
+  app.get("/requests", () => json({ requests: service.requests() }));
+  app.delete("/requests/:id", (c) => {
+    service.declineRequest(c.req.param("id"));
+    return c.body(null, 204);
+  });
+  app.post("/requests/:id/accept", (c) => {
+    const name = contactName(jsonObject(c, true));
+    const id = c.req.param("id");
+    return json(service.acceptRequest(name === undefined ? { id } : { id, name }));
+  });
   app.post("/contacts/:idOrName/verify", (c) => {
     const v = jsonObject(c, true).verified ?? true;
     if (typeof v !== "boolean") throw new ApiFailure("bad_request", '"verified" must be a boolean');

@@ -13,6 +13,7 @@ import type {
   JournalEvent,
   Me,
   MessageRecord,
+  MessageRequest,
   MessageStatus,
 } from "../daemon/service.ts";
 import type { ApiErrorCode } from "./errors.ts";
@@ -179,6 +180,39 @@ export class ApiClient {
   verifyContact(idOrName: string, verified = true): Promise<Contact> {
     const path = `/contacts/${encodeURIComponent(idOrName)}/verify`;
     return this.#json("POST", path, { json: { verified } });
+  }
+
+  /** `GET /requests`: message requests, oldest first. */
+  async requests(): Promise<MessageRequest[]> {
+    return (await this.#json<{ requests: MessageRequest[] }>("GET", "/requests")).requests;
+  }
+
+  /** `POST /requests/{id}/accept`: the requester becomes a contact. */
+  acceptRequest(id: string, name?: string): Promise<Contact> {
+    const path = `/requests/${encodeURIComponent(id)}/accept`;
+    return this.#json("POST", path, { json: name === undefined ? {} : { name } });
+  }
+
+  /** `DELETE /requests/{id}`: declines a request. */
+  async declineRequest(id: string): Promise<void> {
+    const res = await this.#fetch("DELETE", `/requests/${encodeURIComponent(id)}`);
+    await res.body?.cancel();
+  }
+
+  /** `POST /contacts/{idOrName}/block`. */
+  block(idOrName: string): Promise<{ id: string }> {
+    return this.#json("POST", `/contacts/${encodeURIComponent(idOrName)}/block`);
+  }
+
+  /** `GET /blocked`. */
+  async blocked(): Promise<string[]> {
+    return (await this.#json<{ blocked: string[] }>("GET", "/blocked")).blocked;
+  }
+
+  /** `DELETE /blocked/{id}`: unblocks an id. */
+  async unblock(id: string): Promise<void> {
+    const res = await this.#fetch("DELETE", `/blocked/${encodeURIComponent(id)}`);
+    await res.body?.cancel();
   }
 
   /** `GET /health` (needs no token). */

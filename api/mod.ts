@@ -24,6 +24,7 @@ export type {
   JournalEvent,
   Me,
   MessageRecord,
+  MessageRequest,
   MessageStatus,
   ServiceErrorCode,
 } from "../daemon/service.ts";

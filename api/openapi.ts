@@ -56,6 +56,7 @@ const path = (name: string, description: string): Json => ({
 const body = (schema: Json, required = true): Json => ({ required, content: json(schema) });
 const BODY_ERRORS: ApiErrorCode[] = ["invalid_json", "body_too_large", "unsupported_media_type"];
 const CONTACT = path("idOrName", "A contact's client id or name");
+const REQUESTER = path("id", "The requester's client id");
 
 const PATHS: Record<string, Record<string, Json>> = {
   "/health": {
@@ -206,6 +207,60 @@ const PATHS: Record<string, Record<string, Json>> = {
       responses: {
         ...ok(204, "Removed"),
         ...errors("not_found", "recipient_ambiguous", "body_too_large"),
+      },
+    },
+  },
+  "/contacts/{idOrName}/block": {
+    post: {
+      summary: "Blocks an id (a contact, a requester or a stranger): its envelopes are dropped " +
+        "unread; a requester's or stranger's messages are forgotten, a contact's history kept",
+      parameters: [CONTACT],
+      responses: {
+        ...ok(200, "Blocked", ref("Blocked")),
+        ...errors("bad_request", "recipient_unknown", "body_too_large"),
+      },
+    },
+  },
+  "/blocked": {
+    get: {
+      summary: "Blocked ids",
+      responses: { ...ok(200, "Blocked ids", ref("BlockedList")), ...errors() },
+    },
+  },
+  "/blocked/{id}": {
+    delete: {
+      summary: "Unblocks an id (it is a stranger again)",
+      parameters: [path("id", "The blocked client id")],
+      responses: {
+        ...ok(204, "Unblocked"),
+        ...errors("bad_request", "not_found", "body_too_large"),
+      },
+    },
+  },
+  "/requests": {
+    get: {
+      summary: "Message requests: ids that wrote first and are not contacts, oldest first",
+      responses: { ...ok(200, "Requests", ref("RequestList")), ...errors() },
+    },
+  },
+  "/requests/{id}": {
+    delete: {
+      summary: "Declines a request: it and its messages are forgotten",
+      parameters: [REQUESTER],
+      responses: {
+        ...ok(204, "Declined"),
+        ...errors("bad_request", "not_found", "body_too_large"),
+      },
+    },
+  },
+  "/requests/{id}/accept": {
+    post: {
+      summary: "Accepts a request: the id becomes a contact (optionally named)",
+      parameters: [REQUESTER],
+      requestBody: body(ref("AcceptRequest"), false),
+      responses: {
+        ...ok(200, "The new contact", ref("Contact")),
+        ...errors("bad_request", "not_found", "name_taken", ...BODY_ERRORS),
       },
     },
   },

@@ -1,8 +1,9 @@
 /**
- * Reads a passphrase from the terminal without echo.
+ * Where a passphrase comes from: a file, the environment, or the terminal (without echo).
  *
  * @module
  */
+import { CliError, EXIT } from "./_output.ts";
 
 /** Prompts on stderr and reads one line from a TTY stdin with echo off. */
 export async function readPassphrase(prompt = "schied: passphrase: "): Promise<string> {
@@ -24,4 +25,43 @@ export async function readPassphrase(prompt = "schied: passphrase: "): Promise<s
     await Deno.stderr.write(new TextEncoder().encode("\n"));
   }
   return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/** Help lines of the passphrase sources, with descriptions starting at column `col`. */
+export function passphraseHelp(col: number): string {
+  const pad = " ".repeat(col);
+  const flag = "  --passphrase-file FILE";
+  const head = flag.length < col ? flag.padEnd(col) : `${flag}\n${pad}`;
+  return `${head}read the passphrase from FILE's first line
+${pad}(SCHIED_PASSPHRASE_FILE); SCHIED_PASSPHRASE works too, but
+${pad}the environment of a process can be read by its user`;
+}
+
+/**
+ * The passphrase from `--passphrase-file`, `SCHIED_PASSPHRASE_FILE` or `SCHIED_PASSPHRASE`
+ * (in that order), or undefined. A file's first line is the passphrase (a trailing newline is
+ * not part of it). Throws CliError when the file cannot be read or is empty.
+ */
+export async function passphraseOf(
+  values: Record<string, unknown>,
+  env: (k: string) => string | undefined,
+): Promise<string | undefined> {
+  const file = (values["passphrase-file"] as string | undefined) ?? env("SCHIED_PASSPHRASE_FILE");
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (e) {
+      throw new CliError(
+        `cannot read the passphrase file: ${(e as Error).message}`,
+        EXIT.error,
+        "check the path given with --passphrase-file (or SCHIED_PASSPHRASE_FILE)",
+      );
+    }
+    const line = text.split(/\r?\n/)[0]!;
+    if (line === "") throw new CliError(`the passphrase file ${file} is empty`, EXIT.usage);
+    return line;
+  }
+  const v = env("SCHIED_PASSPHRASE");
+  return v === "" ? undefined : v;
 }

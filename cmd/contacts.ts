@@ -1,5 +1,6 @@
 /**
- * `schied contacts add|ls|rm|verify`: names for ids, pinned keys, the verified flag.
+ * `schied contacts add|ls|rm|verify|block|unblock|blocked`: names for ids, pinned keys, the
+ * verified flag, blocked ids.
  *
  * @module
  */
@@ -8,13 +9,16 @@ import { connectApi, GLOBAL_HELP, parseVerb, withApi } from "./_context.ts";
 import { escapeText, EXIT, usage } from "./_output.ts";
 
 /** Help of the verb. */
-export const HELP = `Usage: schied contacts <add|ls|rm|verify> …
+export const HELP = `Usage: schied contacts <add|ls|rm|verify|block|unblock|blocked> …
 
   schied contacts add <id> [name]      add a contact (the relay must know the id)
   schied contacts ls [--json]          list contacts: name, id, online, verified
-  schied contacts rm <id|name>         remove a contact
+  schied contacts rm <id|name>         remove a contact (a later message is a request)
   schied contacts verify <id|name>     mark as verified after comparing the safety number
                                        out of band (--no to clear the mark)
+  schied contacts block <id|name>      drop everything this id sends, unread
+  schied contacts unblock <id>         stop blocking it
+  schied contacts blocked [--json]     list blocked ids
 
 ${GLOBAL_HELP}`;
 
@@ -37,8 +41,9 @@ export async function run(args: string[], env: (k: string) => string | undefined
     console.log(HELP);
     return values.help ? EXIT.ok : EXIT.usage;
   }
-  if (!["add", "ls", "list", "rm", "remove", "verify"].includes(sub)) {
-    throw usage(`unknown contacts command "${sub}" (add, ls, rm, verify)`);
+  const SUBS = ["add", "ls", "list", "rm", "remove", "verify", "block", "unblock", "blocked"];
+  if (!SUBS.includes(sub)) {
+    throw usage(`unknown contacts command "${sub}" (add, ls, rm, verify, block, unblock, blocked)`);
   }
   const api = await connectApi(values, env);
   switch (sub) {
@@ -71,7 +76,24 @@ export async function run(args: string[], env: (k: string) => string | undefined
       if (c.safety_number) console.log(`safety number: ${c.safety_number}`);
       return EXIT.ok;
     }
+    case "block": {
+      if (!a || b) throw usage("usage: schied contacts block <id|name>");
+      const r = await withApi(() => api.block(a));
+      console.log(`${r.id}  blocked`);
+      return EXIT.ok;
+    }
+    case "unblock": {
+      if (!a || b) throw usage("usage: schied contacts unblock <id>");
+      await withApi(() => api.unblock(a));
+      return EXIT.ok;
+    }
+    case "blocked": {
+      const ids = await withApi(() => api.blocked());
+      if (values.json) console.log(JSON.stringify(ids));
+      else for (const id of ids) console.log(id);
+      return EXIT.ok;
+    }
     default:
-      throw usage(`unknown contacts command "${sub}" (add, ls, rm, verify)`);
+      throw usage(`unknown contacts command "${sub}"`);
   }
 }

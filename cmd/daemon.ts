@@ -4,12 +4,13 @@
  * @module
  */
 import { parseRelayAddress } from "../protocol/address.ts";
-import { KeystoreError, startDaemon } from "../daemon/mod.ts";
+import { KeystoreError, startDaemon, StateDirLocked } from "../daemon/mod.ts";
+import { SchemaTooNewError } from "../lib/sqlite_schema.ts";
 import { parseVerb, printHelp, stateDirOf } from "./_context.ts";
 import { flagOrEnv, intFlag } from "./_flags.ts";
 import { untilSignal } from "./_signals.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
-import { readPassphrase } from "./_passphrase.ts";
+import { passphraseHelp, passphraseOf, readPassphrase } from "./_passphrase.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied daemon [--relay ADDRESS] [flags]
@@ -28,10 +29,12 @@ Flags (each also as an environment variable, e.g. --relay ↔ SCHIED_RELAY):
   --give-up SECONDS         undelivered messages fail after this long (default 604800, 7 days)
   --journal-retention N     events kept for resuming /events (default 100000)
   --state-dir DIR           the state dir (default $XDG_STATE_HOME/schied)
+${passphraseHelp(28)}
   -h, --help                this help
 
-The identity may be sealed with a passphrase: set SCHIED_PASSPHRASE (or you are asked on a TTY
-when the identity is sealed).`;
+With a passphrase, the identity and everything secret in the state dir (message texts, session
+keys, contact names) is sealed with it; on a terminal you are asked when it is needed. One
+daemon per state dir: a second one exits with an error.`;
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
@@ -41,6 +44,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     "give-up": { type: "string" },
     "journal-retention": { type: "string" },
     "api-non-loopback": { type: "boolean" },
+    "passphrase-file": { type: "string" },
   });
   if (values.help) return printHelp(HELP);
   if (positionals.length > 0) {
@@ -83,6 +87,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     100_000_000,
   );
   const stateDir = stateDirOf(values, env);
+  const given = await passphraseOf(values, env);
   let d;
   for (let attempt = 0;; attempt++) {
     try {
@@ -92,7 +97,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
         apiHost: m[1]!.startsWith("[") ? m[1]!.slice(1, -1) : m[1]!,
         apiNonLoopback: nonLoopback,
         apiPort: Number(m[2]),
-        passphrase: env("SCHIED_PASSPHRASE") ?? (attempt > 0 ? await readPassphrase() : undefined),
+        passphrase: given ?? (attempt > 0 ? await readPassphrase() : undefined),
         originAllowlist: (values["allow-origin"] as string[] | undefined) ?? [],
         engine: {
           ...(giveUp === undefined ? {} : { giveUpMs: giveUp * 1000 }),
@@ -103,8 +108,18 @@ export async function run(args: string[], env: (k: string) => string | undefined
     } catch (e) {
       if (
         e instanceof KeystoreError && e.code === "locked" && attempt === 0 &&
-        Deno.stdin.isTerminal()
+        given === undefined && Deno.stdin.isTerminal()
       ) continue;
+      if (e instanceof StateDirLocked) {
+        throw new CliError(
+          e.message,
+          EXIT.error,
+          "stop that daemon first, or give this one another --state-dir",
+        );
+      }
+      if (e instanceof SchemaTooNewError) {
+        throw new CliError(e.message, EXIT.error);
+      }
       if (e instanceof KeystoreError && e.code === "corrupt") {
         throw new CliError(
           e.message,
@@ -123,7 +138,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
         throw new CliError(
           e.message,
           EXIT.auth,
-          "set SCHIED_PASSPHRASE to the identity's passphrase",
+          "give the identity's passphrase with --passphrase-file (or SCHIED_PASSPHRASE)",
         );
       }
       if (e instanceof Deno.errors.AddrInUse) {

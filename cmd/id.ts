@@ -4,19 +4,23 @@
  * @module
  */
 import { Keystore, KeystoreError } from "../daemon/keystore.ts";
+import { lockStateDir, StateDirLocked } from "../daemon/lock.ts";
 import { formatId } from "../protocol/identity.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, stateDirOf, withApi } from "./_context.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
+import { passphraseHelp, passphraseOf } from "./_passphrase.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied id [--rotate | --remove ID] [--json]
 
 Prints this daemon's client_id (a UUID derived from its identity key; give it to people who
-should reach you). Works without a running daemon too.
+should reach you). Works without a running daemon too; so does --rotate (it then takes the
+state dir's lock, as the daemon does).
 
   --rotate      make a new identity (a new id); the old one is kept, listed as retired
   --remove ID   delete a retired identity for good (its keys are gone afterwards)
   --json        print id, identity key, safety number and retired ids as JSON
+${passphraseHelp(16)}
 
 ${GLOBAL_HELP}`;
 
@@ -26,6 +30,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     rotate: { type: "boolean" },
     remove: { type: "string" },
     json: { type: "boolean" },
+    "passphrase-file": { type: "string" },
   });
   if (values.help) return printHelp(HELP);
   if (positionals.length > 0) throw usage(`schied id takes no arguments, got "${positionals[0]}"`);
@@ -36,8 +41,13 @@ export async function run(args: string[], env: (k: string) => string | undefined
     return EXIT.ok;
   }
   if (values.rotate) {
-    const api = await connectApi(values, env);
-    const me = await withApi(() => api.rotate());
+    const api = await connectApi(values, env).catch(() => undefined);
+    const alive = api ? await api.health().then(() => true, () => false) : false;
+    if (!alive) {
+      const passphrase = await passphraseOf(values, env);
+      return await rotateOffline(stateDirOf(values, env), passphrase, !!values.json);
+    }
+    const me = await withApi(() => api!.rotate());
     console.log(values.json ? JSON.stringify(me) : me.id);
     return EXIT.ok;
   }
@@ -52,7 +62,8 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (!(await Keystore.exists(dir))) {
     throw new CliError(`no identity in ${dir}`, EXIT.error, "run 'schied init' or 'schied daemon'");
   }
-  const { keys } = await Keystore.open(dir, { passphrase: env("SCHIED_PASSPHRASE") }).catch((e) => {
+  const passphrase = await passphraseOf(values, env);
+  const { keys } = await Keystore.open(dir, { passphrase }).catch((e) => {
     // Only a missing or wrong passphrase is an authentication failure; a bad file is an error.
     if (!(e instanceof KeystoreError) || e.code === "corrupt" || e.code === "insecure") {
       throw new CliError((e as Error).message, EXIT.error);
@@ -60,7 +71,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     throw new CliError(
       (e as Error).message,
       EXIT.auth,
-      "start the daemon, or set SCHIED_PASSPHRASE",
+      "start the daemon, or give the passphrase with --passphrase-file (or SCHIED_PASSPHRASE)",
     );
   });
   const id = formatId(keys.current.id);
@@ -68,4 +79,44 @@ export async function run(args: string[], env: (k: string) => string | undefined
     values.json ? JSON.stringify({ id, retired: keys.retired.map((r) => formatId(r.id)) }) : id,
   );
   return EXIT.ok;
+}
+
+/** `--rotate` with no daemon running: under the state dir's lock, in the keystore itself. */
+async function rotateOffline(
+  dir: string,
+  passphrase: string | undefined,
+  json: boolean,
+): Promise<number> {
+  if (!(await Keystore.exists(dir))) {
+    throw new CliError(`no identity in ${dir}`, EXIT.error, "run 'schied init' or 'schied daemon'");
+  }
+  let lock;
+  try {
+    lock = lockStateDir(dir);
+  } catch (e) {
+    if (e instanceof StateDirLocked) {
+      throw new CliError(
+        `${e.message}, and its API did not answer`,
+        EXIT.daemon_unreachable,
+        "wait for it to start, or stop it",
+      );
+    }
+    throw e;
+  }
+  try {
+    const { store } = await Keystore.open(dir, { passphrase }).catch((e) => {
+      if (e instanceof KeystoreError && (e.code === "locked" || e.code === "bad_passphrase")) {
+        throw new CliError(e.message, EXIT.auth, "give the passphrase with --passphrase-file");
+      }
+      throw new CliError((e as Error).message, EXIT.error);
+    });
+    const keys = await store.rotate();
+    const id = formatId(keys.current.id);
+    console.log(
+      json ? JSON.stringify({ id, retired: keys.retired.map((r) => formatId(r.id)) }) : id,
+    );
+    return EXIT.ok;
+  } finally {
+    lock.release();
+  }
 }

@@ -18,7 +18,8 @@ Prints incoming messages to stdout as they arrive, one per line ("12:00:01 alice
 characters escaped). Reconnects to the daemon by itself and resumes where it left off.
 
   --json        JSON Lines: {"id": EVENT_ID, "event": "message", "data": {...}} per message
-  --all         every event (status, presence, relay, error), not only messages
+  --all         every event (request, status, presence, relay, error), not only messages;
+                without it, a message request is a one-line notice on stderr
   --since ID    start after event ID (0: from the oldest kept event); default: from now
   --exec CMD    run CMD (with sh -c) for each message, one at a time, with the message in
                 SCHIED_FROM, SCHIED_FROM_NAME, SCHIED_TEXT, SCHIED_MESSAGE_ID, SCHIED_TS,
@@ -47,6 +48,11 @@ export async function run(args: string[], env: (k: string) => string | undefined
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   const handle = async (e: JournalEvent) => {
+    if (e.type === "request" && !values.all && !values.json) {
+      // Not a contact: a notice on stderr, never the text on stdout (a script reads stdout).
+      console.error(`schied: message request from ${e.data.from} (see 'schied requests')`);
+      return;
+    }
     if (e.type !== "message" && !values.all) return;
     if (values.json) console.log(JSON.stringify({ id: e.id, event: e.type, data: e.data }));
     else if (e.type === "message") console.log(messageLine(e, color));

@@ -12,6 +12,7 @@ import {
   startRelay,
 } from "../relay/mod.ts";
 import { defaultRelayStateDir } from "../relay/state.ts";
+import { SchemaTooNewError } from "../lib/sqlite_schema.ts";
 import { boolFlagOrEnv, flagOrEnv, intFlag } from "./_flags.ts";
 import { untilSignal } from "./_signals.ts";
 import { CliError, usage } from "./_output.ts";
@@ -206,6 +207,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
       metricsListen,
     });
   } catch (e) {
+    if (e instanceof SchemaTooNewError) throw new CliError(e.message, 1);
     if (e instanceof MetricsListenError) {
       throw new CliError(
         e.message,

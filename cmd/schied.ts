@@ -20,7 +20,8 @@ Verbs:
   send       send a message: schied send <id|name> [text…]   (no text: stdin lines)
   listen     print incoming messages as they arrive (--json, --exec CMD)
   chat       chat interactively with one peer
-  contacts   add, ls, rm, verify contacts
+  contacts   add, ls, rm, verify, block contacts
+  requests   message requests from ids that are not contacts (accept, decline)
   status     the daemon's relay state and outbox
 
 Run 'schied <verb> --help' for a verb's flags.
@@ -42,6 +43,7 @@ const VERBS: Record<string, () => Promise<{ run: Verb }>> = {
   listen: () => import("./listen.ts"),
   chat: () => import("./chat.ts"),
   contacts: () => import("./contacts.ts"),
+  requests: () => import("./requests.ts"),
   status: () => import("./status.ts"),
 };
 

@@ -1,19 +1,33 @@
 /**
- * Contacts: id → local name, pinned identity key, verified flag. A key is pinned on first
- * contact (a handshake or a registry lookup that hashes to the id). Since an id is the hash of
- * its key, a different key for a known id cannot pass the checks; a rotated identity is simply
- * a new id, so a new contact.
+ * Contacts, message requests and blocked ids: id → local name, pinned identity key, verified
+ * flag, and a kind.
+ *
+ * - A **contact** is someone you added, wrote to, or whose request you accepted. Only contacts
+ *   have names, are watched for presence, and are listed by `GET /contacts`.
+ * - A **request** is an id that wrote to you first. Its messages are kept (bounded), but it is
+ *   not a contact until you accept it; pending requests are capped, the oldest dropped first.
+ * - A **blocked** id's envelopes are dropped before any handshake or decryption work.
+ *
+ * A key is pinned on first contact (a handshake or a registry lookup that hashes to the id).
+ * Since an id is the hash of its key, a different key for a known id cannot pass the checks; a
+ * rotated identity is simply a new id. Names are stored sealed, with a blind index for lookup.
  *
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
 import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
 import { idMatchesKey, isIdText, parseId, safetyNumber } from "../protocol/identity.ts";
+import { SEALED } from "./_migrations.ts";
+import type { Sealer } from "./sealer.ts";
 import { ServiceError } from "./service.ts";
+
+/** What an id is to this daemon. */
+export type ContactKind = "contact" | "request" | "blocked";
 
 /** A contact row. */
 export interface ContactRow {
   id: string;
+  kind: ContactKind;
   name: string | null;
   identityKey: Uint8Array | null;
   verified: boolean;
@@ -22,6 +36,11 @@ export interface ContactRow {
 
 /** Longest contact name. */
 export const MAX_NAME_LEN = 64;
+/**
+ * Pending message requests kept; a new one beyond drops the oldest with its messages. Why 256:
+ * far more strangers than anyone reads, and a bound on what strangers can make you store.
+ */
+export const MAX_REQUESTS = 256;
 const NAME_RE = /^[\p{L}\p{N}][\p{L}\p{N}._-]*$/u;
 
 /** Checks a contact name: letters, digits, `.`, `_`, `-`; not an id. */
@@ -38,42 +57,68 @@ export function checkName(name: string): string {
   return n;
 }
 
-function row(r: Record<string, unknown>): ContactRow {
-  return {
-    id: r.id as string,
-    name: (r.name as string | null) ?? null,
-    identityKey: r.identity_key ? fromBase64Url(r.identity_key as string) : null,
-    verified: Number(r.verified) === 1,
-    addedAt: Number(r.added_at),
-  };
-}
-
 /** The contacts of one identity (`me`). */
 export class Contacts {
-  /** Binds to the database and the current identity's id text. */
+  /** Binds to the database, the sealer and the current identity's id text. */
   constructor(
     readonly db: DatabaseSync,
+    readonly sealer: Sealer,
     public me: string,
     readonly now: () => number = Date.now,
   ) {}
 
-  /** Every contact, by name then id. */
-  list(): ContactRow[] {
-    return (this.db.prepare("SELECT * FROM contacts WHERE me = ? ORDER BY name IS NULL, name, id")
-      .all(this.me) as Record<string, unknown>[]).map(row);
+  #row(r: Record<string, unknown>): ContactRow {
+    const id = r.id as string;
+    const name = r.name as Uint8Array | null;
+    return {
+      id,
+      kind: r.kind as ContactKind,
+      name: name === null ? null : this.sealer.openText(name, SEALED.name, `${this.me}/${id}`),
+      identityKey: r.identity_key ? fromBase64Url(r.identity_key as string) : null,
+      verified: Number(r.verified) === 1,
+      addedAt: Number(r.added_at),
+    };
   }
 
-  /** A contact by id text. */
+  /** Every row of a kind: contacts by name then id; requests and blocked ids oldest first. */
+  list(kind: ContactKind = "contact"): ContactRow[] {
+    const rows = (this.db.prepare(
+      "SELECT * FROM contacts WHERE me = ? AND kind = ? ORDER BY added_at, id",
+    ).all(this.me, kind) as Record<string, unknown>[]).map((r) => this.#row(r));
+    if (kind !== "contact") return rows;
+    // Named contacts first, by name; then unnamed ones, by id (names are sealed: sorted here).
+    return rows.sort((a, b) => {
+      if ((a.name === null) !== (b.name === null)) return a.name === null ? 1 : -1;
+      return cmp(a.name ?? "", b.name ?? "") || cmp(a.id, b.id);
+    });
+  }
+
+  /** Rows of a kind. */
+  count(kind: ContactKind = "contact"): number {
+    return Number(
+      (this.db.prepare("SELECT count(*) AS n FROM contacts WHERE me = ? AND kind = ?")
+        .get(this.me, kind) as { n: number }).n,
+    );
+  }
+
+  /** The row of an id text, whatever its kind. */
   get(id: string): ContactRow | undefined {
     const r = this.db.prepare("SELECT * FROM contacts WHERE me = ? AND id = ?").get(this.me, id);
-    return r ? row(r as Record<string, unknown>) : undefined;
+    return r ? this.#row(r as Record<string, unknown>) : undefined;
   }
 
-  /** Resolves an id or a name to an id text; throws recipient_unknown. */
+  /** The kind of an id, or undefined for a stranger. */
+  kindOf(id: string): ContactKind | undefined {
+    const r = this.db.prepare("SELECT kind FROM contacts WHERE me = ? AND id = ?").get(this.me, id);
+    return (r as { kind: ContactKind } | undefined)?.kind;
+  }
+
+  /** Resolves an id or a contact's name to an id text; throws recipient_unknown. */
   resolve(idOrName: string): string {
     if (isIdText(idOrName)) return idOrName.toLowerCase();
-    const r = this.db.prepare("SELECT id FROM contacts WHERE me = ? AND name = ?")
-      .get(this.me, idOrName.normalize("NFC")) as { id: string } | undefined;
+    const r = this.db.prepare(
+      "SELECT id FROM contacts WHERE me = ? AND name_idx = ? AND kind = 'contact'",
+    ).get(this.me, this.sealer.index(idOrName.normalize("NFC"))) as { id: string } | undefined;
     if (!r) {
       throw new ServiceError(
         "recipient_unknown",
@@ -83,57 +128,114 @@ export class Contacts {
     return r.id;
   }
 
-  /** Adds a contact (or names an existing unnamed one). */
+  #setName(id: string, name: string | null): void {
+    this.db.prepare("UPDATE contacts SET name = ?, name_idx = ? WHERE me = ? AND id = ?").run(
+      name === null ? null : this.sealer.sealText(name, SEALED.name, `${this.me}/${id}`),
+      name === null ? null : this.sealer.index(name),
+      this.me,
+      id,
+    );
+  }
+
+  /** Adds a contact, names an existing unnamed one, or accepts a request (any blocked id too). */
   add(id: string, name: string | null): ContactRow {
     const idText = id.toLowerCase();
     parseId(idText);
     if (name !== null) {
       name = checkName(name);
-      const other = this.db.prepare("SELECT id FROM contacts WHERE me = ? AND name = ?").get(
-        this.me,
-        name,
-      ) as
-        | { id: string }
-        | undefined;
+      const other = this.db.prepare("SELECT id FROM contacts WHERE me = ? AND name_idx = ?")
+        .get(this.me, this.sealer.index(name)) as { id: string } | undefined;
       if (other && other.id !== idText) {
         throw new ServiceError("name_taken", `The name "${name}" is taken`);
       }
     }
     const existing = this.get(idText);
-    if (existing) {
+    if (existing?.kind === "contact") {
       if (name === null || existing.name === name) {
         throw new ServiceError("contact_exists", `${idText} is already a contact`);
       }
-      this.db.prepare("UPDATE contacts SET name = ? WHERE me = ? AND id = ?").run(
-        name,
-        this.me,
-        idText,
-      );
+    } else if (existing) {
+      this.db.prepare("UPDATE contacts SET kind = 'contact', added_at = ? WHERE me = ? AND id = ?")
+        .run(this.now(), this.me, idText);
     } else {
-      this.db.prepare("INSERT INTO contacts (me, id, name, added_at) VALUES (?, ?, ?, ?)")
-        .run(this.me, idText, name, this.now());
+      this.db.prepare("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'contact', ?)")
+        .run(this.me, idText, this.now());
     }
+    if (name !== null) this.#setName(idText, name);
     return this.get(idText)!;
   }
 
-  /** Makes sure `id` is a contact (unnamed if new). */
+  /**
+   * Makes sure `id` is a contact (unnamed if new): writing to someone makes them one, and
+   * answers their request. A blocked id is refused.
+   */
   ensure(id: string): ContactRow {
-    this.db.prepare(
-      "INSERT INTO contacts (me, id, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-    )
-      .run(this.me, id, this.now());
+    const kind = this.kindOf(id);
+    if (kind === "blocked") {
+      throw new ServiceError("bad_request", `${id} is blocked; unblock it first`);
+    }
+    if (kind === "request") {
+      this.db.prepare("UPDATE contacts SET kind = 'contact' WHERE me = ? AND id = ?").run(
+        this.me,
+        id,
+      );
+    } else if (kind === undefined) {
+      this.db.prepare("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'contact', ?)")
+        .run(this.me, id, this.now());
+    }
     return this.get(id)!;
   }
 
   /**
-   * Pins `key` for `id` if none is pinned. Throws key_mismatch if the key does not hash to the
-   * id or differs from the pinned one (impossible for a key that hashes to the id, checked anyway).
+   * Records a stranger who wrote first as a request (no-op for a contact or a request). When
+   * the requests are at MAX_REQUESTS, the oldest is dropped: returns its id, for the caller to
+   * drop its messages and sessions too.
+   */
+  request(id: string): { dropped: string | undefined } {
+    if (this.kindOf(id) !== undefined) return { dropped: undefined };
+    let dropped: string | undefined;
+    if (this.count("request") >= MAX_REQUESTS) {
+      const oldest = this.db.prepare(
+        "SELECT id FROM contacts WHERE me = ? AND kind = 'request' ORDER BY added_at, id LIMIT 1",
+      ).get(this.me) as { id: string } | undefined;
+      if (oldest) {
+        dropped = oldest.id;
+        this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ?").run(this.me, dropped);
+      }
+    }
+    this.db.prepare("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'request', ?)")
+      .run(this.me, id, this.now());
+    return { dropped };
+  }
+
+  /** Blocks an id (a contact, a request or a stranger): its name is forgotten. */
+  block(id: string): ContactRow {
+    parseId(id);
+    this.db.prepare(
+      `INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'blocked', ?)
+       ON CONFLICT (me, id) DO UPDATE SET kind = 'blocked', name = NULL, name_idx = NULL`,
+    ).run(this.me, id, this.now());
+    return this.get(id)!;
+  }
+
+  /** Unblocks an id: it is a stranger again. False if it was not blocked. */
+  unblock(id: string): boolean {
+    const r = this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'blocked'")
+      .run(this.me, id);
+    return Number(r.changes) === 1;
+  }
+
+  /**
+   * Pins `key` for `id` if none is pinned (a stranger's key is pinned once it is a request).
+   * Throws key_mismatch if the key does not hash to the id or differs from the pinned one
+   * (impossible for a key that hashes to the id, checked anyway).
    */
   pin(id: string, key: Uint8Array): void {
     if (!idMatchesKey(parseId(id), key)) {
       throw new ServiceError("key_mismatch", `The identity key does not match ${id}`);
     }
-    const c = this.ensure(id);
+    const c = this.get(id);
+    if (!c) return;
     if (c.identityKey) {
       if (toBase64Url(c.identityKey) !== toBase64Url(key)) {
         throw new ServiceError("key_mismatch", `A different key is pinned for ${id}`);
@@ -148,19 +250,30 @@ export class Contacts {
   }
 
   /** Removes a contact by id or name; throws recipient_unknown. */
-  remove(idOrName: string): void {
+  remove(idOrName: string): string {
     const id = this.resolve(idOrName);
-    const r = this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ?").run(this.me, id);
+    const r = this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'contact'")
+      .run(this.me, id);
     if (Number(r.changes) === 0) {
       throw new ServiceError("recipient_unknown", `${id} is not a contact`);
     }
+    return id;
+  }
+
+  /** Forgets a request (declined, or dropped to make room). */
+  forgetRequest(id: string): boolean {
+    const r = this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'request'")
+      .run(this.me, id);
+    return Number(r.changes) === 1;
   }
 
   /** Sets the verified flag. */
   verify(idOrName: string, verified: boolean): ContactRow {
     const id = this.resolve(idOrName);
     const c = this.get(id);
-    if (!c) throw new ServiceError("recipient_unknown", `${id} is not a contact`);
+    if (!c || c.kind !== "contact") {
+      throw new ServiceError("recipient_unknown", `${id} is not a contact`);
+    }
     if (verified && !c.identityKey) {
       throw new ServiceError(
         "bad_request",
@@ -179,4 +292,8 @@ export class Contacts {
   static safety(myKey: Uint8Array, c: ContactRow): string | null {
     return c.identityKey ? safetyNumber(myKey, c.identityKey) : null;
   }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

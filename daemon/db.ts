@@ -1,57 +1,57 @@
 /**
- * The daemon's database (`daemon.db`, SQLite via node:sqlite, WAL, synchronous=FULL): contacts,
+ * The daemon's database (`daemon.db`, SQLite via node:sqlite): contacts and message requests,
  * end-to-end sessions, per-peer sequence numbers, messages (journal and outbox) and events.
- * One writer (this process), every change in a transaction.
+ * One writer (this process, which holds the state dir's lock), every change in a transaction.
+ *
+ * Durability: WAL with synchronous=FULL, so a commit is on disk before the API answers.
+ * Secrets: sealed per value (sealer.ts). Deleted secrets: secure_delete=ON zeroes freed content
+ * in the database file, and `checkpoint()` (run by the engine within a second of a session key
+ * being superseded) copies the WAL back and truncates it, so superseded keys do not linger in
+ * `daemon.db-wal` either. Schema: numbered migrations (_migrations.ts).
  *
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
+import { migrate } from "../lib/sqlite_schema.ts";
+import { daemonMigrations } from "./_migrations.ts";
+import type { Sealer } from "./sealer.ts";
 
 /** File name of the database inside the state dir. */
 export const DB_FILE = "daemon.db";
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS contacts (
-  me TEXT NOT NULL, id TEXT NOT NULL, name TEXT, identity_key TEXT,
-  verified INTEGER NOT NULL DEFAULT 0, added_at INTEGER NOT NULL,
-  PRIMARY KEY (me, id));
-CREATE UNIQUE INDEX IF NOT EXISTS contacts_name ON contacts(me, name) WHERE name IS NOT NULL;
-CREATE TABLE IF NOT EXISTS sessions (
-  me TEXT NOT NULL, peer TEXT NOT NULL, sid TEXT NOT NULL, state TEXT NOT NULL,
-  created_at INTEGER NOT NULL, PRIMARY KEY (me, peer, sid));
-CREATE TABLE IF NOT EXISTS peers (
-  me TEXT NOT NULL, peer TEXT NOT NULL,
-  next_send_seq INTEGER NOT NULL DEFAULT 1, next_recv_seq INTEGER NOT NULL DEFAULT 1,
-  PRIMARY KEY (me, peer));
-CREATE TABLE IF NOT EXISTS messages (
-  id TEXT PRIMARY KEY, me TEXT NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL,
-  seq INTEGER NOT NULL, text TEXT NOT NULL, ts INTEGER NOT NULL, status TEXT NOT NULL,
-  reason TEXT, idem_key TEXT, event_id INTEGER, created_at INTEGER NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_idem ON messages(me, idem_key) WHERE idem_key IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages(me, peer, direction, seq);
-CREATE INDEX IF NOT EXISTS messages_pending ON messages(me, peer, seq) WHERE direction = 'out' AND status IN ('queued', 'sent');
-CREATE INDEX IF NOT EXISTS messages_event ON messages(event_id);
-CREATE TABLE IF NOT EXISTS events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL);
-`;
-
 /**
- * Opens (creating) the database.
+ * Opens (creating or migrating) the database. A database newer than this release is refused
+ * (SchemaTooNewError) before anything is changed.
  *
  * @example
  * ```ts
- * const db = openDb("/home/me/.local/state/schied");
+ * const db = openDb("/home/me/.local/state/schied", new Sealer(keys.dataKey));
  * ```
  */
-export function openDb(dir: string): DatabaseSync {
+export function openDb(dir: string, sealer: Sealer): DatabaseSync {
   const db = new DatabaseSync(`${dir}/${DB_FILE}`);
-  db.exec("PRAGMA journal_mode=WAL");
-  db.exec("PRAGMA synchronous=FULL");
-  db.exec("PRAGMA busy_timeout=5000");
-  db.exec("PRAGMA foreign_keys=ON");
-  db.exec(SCHEMA);
+  try {
+    db.exec("PRAGMA busy_timeout=5000");
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec("PRAGMA synchronous=FULL");
+    db.exec("PRAGMA foreign_keys=ON");
+    // Deleted and overwritten content is zeroed, not left in free space.
+    db.exec("PRAGMA secure_delete=ON");
+    const { from, to } = migrate(db, daemonMigrations(sealer), DB_FILE);
+    if (from !== to) checkpoint(db); // the old plaintext pages leave the WAL at once
+  } catch (e) {
+    db.close();
+    throw e;
+  }
   return db;
+}
+
+/**
+ * Copies the WAL into the database and truncates it to zero bytes: superseded pages (old
+ * session keys among them) are then in neither file.
+ */
+export function checkpoint(db: DatabaseSync): void {
+  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 /** Runs `fn` in one transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on a throw). */

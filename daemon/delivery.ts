@@ -17,8 +17,11 @@ import { type Envelope, pad, parseEnvelope, unpad } from "../protocol/envelope.t
 import { ProtocolError } from "../protocol/errors.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
 import { encodePayload, parsePayload, type Payload } from "../protocol/payload.ts";
-import type { E2ESession } from "../protocol/session.ts";
+import { MAX_SKIP } from "../protocol/constants.ts";
+import { E2ESession } from "../protocol/session.ts";
+import type { WorkBudget } from "./budget.ts";
 import type { Contacts } from "./contacts.ts";
+import type { Requests } from "./requests.ts";
 import type { Journal } from "./journal.ts";
 import type { Messages } from "./messages.ts";
 import type { RelayClient } from "./relay_client.ts";
@@ -37,6 +40,11 @@ interface PeerState {
   peer: string;
   peerId: Uint8Array;
   online: boolean | null;
+  /**
+   * Back from offline without news: send one message (a probe) rather than a window, so a
+   * peer that is still away does not cost the session a window of counters per retry.
+   */
+  probe: boolean;
   sentUpTo: number;
   ackedUpTo: number;
   lastProgress: number;
@@ -50,6 +58,11 @@ export interface DeliveryDeps {
   contacts: Contacts;
   sessions: SessionManager;
   journal: Journal;
+  requests: Requests;
+  /** Budgets of unauthenticated work (handshakes, skipped keys). */
+  budget: WorkBudget;
+  /** Yields to the event loop between slices of key derivation. */
+  pause: () => Promise<void>;
   serial: Serial;
   /** Runs `fn` in one transaction and then publishes its journal events. */
   write<T>(fn: () => T): T;
@@ -85,6 +98,7 @@ export class Delivery {
         peer,
         peerId: parseId(peer),
         online: null,
+        probe: false,
         sentUpTo: acked,
         ackedUpTo: acked,
         lastProgress: this.#d.now(),
@@ -125,6 +139,7 @@ export class Delivery {
     }
     s.online = online;
     if (online) {
+      s.probe = false;
       this.#rewind(s);
       this.kick(peer);
     } else s.offlineSince = this.#d.now();
@@ -138,6 +153,7 @@ export class Delivery {
       if (s.online === false) {
         if (now - s.offlineSince < OFFLINE_RETRY_MS) continue;
         s.online = null;
+        s.probe = true;
       }
       if (now - s.lastProgress >= RETRY_MS) {
         this.#rewind(s);
@@ -164,7 +180,7 @@ export class Delivery {
       }
       return;
     }
-    const room = WINDOW - (s.sentUpTo - s.ackedUpTo);
+    const room = Math.min(s.probe ? 1 : WINDOW, WINDOW - (s.sentUpTo - s.ackedUpTo));
     if (room <= 0) return;
     const batch = d.messages.pending(peer, s.sentUpTo, room);
     if (batch.length === 0) return;
@@ -187,6 +203,10 @@ export class Delivery {
     if (!rc) return;
     rc.send(s.peerId, envelope).then((r) => {
       if (r.status === "delivered") {
+        if (s.probe) {
+          s.probe = false; // the peer is reachable again: the whole window may go
+          this.kick(s.peer);
+        }
         if (msgId) this.#markSent(msgId);
         return;
       }
@@ -227,6 +247,10 @@ export class Delivery {
     const kick = new Set<string>();
     for (const { from, envelope } of batch) {
       const peer = formatId(from);
+      const kind = d.contacts.kindOf(peer);
+      // A blocked id costs nothing: dropped before parsing, handshakes or decryption.
+      if (kind === "blocked") continue;
+      const stranger = kind !== "contact";
       let env: Envelope;
       try {
         env = parseEnvelope(envelope);
@@ -235,19 +259,26 @@ export class Delivery {
       }
       try {
         if (env.kind !== "msg") {
-          await this.#onHandshake(peer, from, env);
+          await this.#onHandshake(peer, from, env, stranger);
           kick.add(peer);
           continue;
         }
         const session = d.sessions.bySid(peer, env.id);
         if (!session) {
           // The peer has a session we lost: start a new one; it resends after.
-          if (!d.sessions.handshakePending(peer) && d.relay()?.state === "online") {
-            this.#send(this.#state(peer), await d.sessions.startHandshake(peer, from), null, true);
-          }
+          await this.#rehandshake(peer, from, stranger);
           continue;
         }
-        const plain = await session.open(env, this.#ad(from, d.me()));
+        const n = E2ESession.counterOf(env);
+        const gap = n < 0 ? 0 : session.gapTo(n);
+        // Too far ahead to bridge: a fresh session, not a long derivation.
+        if (gap > MAX_SKIP) {
+          await this.#rehandshake(peer, from, stranger);
+          continue;
+        }
+        // Each skipped key is work done before the MSG authenticates: it is budgeted.
+        if (gap > 0 && !d.budget.skip(peer, gap)) continue;
+        const plain = await session.open(env, this.#ad(from, d.me()), d.pause);
         opened.push({ peer, session, p: parsePayload(unpad(plain)) });
       } catch (e) {
         // Tampered, replayed or malformed: rejected, the session stays as it was.
@@ -262,14 +293,18 @@ export class Delivery {
       for (const { peer, session, p } of opened) {
         d.sessions.save(peer, session);
         if (p.t === "m") {
-          d.contacts.ensure(peer);
-          d.messages.receive(peer, p, now);
-          needAck.add(peer);
+          const kind = d.contacts.kindOf(peer);
+          if (kind === "blocked") continue;
+          // Someone who is not a contact writes: a message request, not a new contact.
+          if (kind === undefined) d.requests.admit(peer);
+          const outcome = d.messages.receive(peer, p, now, kind !== "contact");
+          if (outcome !== "held") needAck.add(peer);
         } else if (p.t === "a") {
           const s = this.#state(peer);
           if (p.upto > s.ackedUpTo) {
             d.messages.markDelivered(peer, p.upto);
             s.ackedUpTo = p.upto;
+            s.probe = false;
             if (s.sentUpTo < s.ackedUpTo) s.sentUpTo = s.ackedUpTo;
             s.lastProgress = now;
           } else if (s.sentUpTo > s.ackedUpTo && now - s.lastProgress > 500) {
@@ -284,12 +319,29 @@ export class Delivery {
     for (const peer of kick) await this.#pump(peer);
   }
 
-  async #onHandshake(peer: string, from: Uint8Array, env: Envelope): Promise<void> {
+  /** Starts a handshake the peer's envelope asked for (an unknown session), within budget. */
+  async #rehandshake(peer: string, from: Uint8Array, stranger: boolean): Promise<void> {
     const d = this.#d;
+    if (d.sessions.handshakePending(peer) || d.relay()?.state !== "online") return;
+    if (!d.budget.handshake(peer, stranger)) return;
+    this.#send(this.#state(peer), await d.sessions.startHandshake(peer, from), null, true);
+  }
+
+  async #onHandshake(
+    peer: string,
+    from: Uint8Array,
+    env: Envelope,
+    stranger: boolean,
+  ): Promise<void> {
+    const d = this.#d;
+    // Answering an HS1 costs a key generation and DHs: budgeted (HS2 and HS3 are only read
+    // for a handshake this daemon is waiting for).
+    if (env.kind === "hs1" && !d.budget.handshake(peer, stranger)) return;
     const out = await d.sessions.handshake(peer, from, env);
     if (out.established) {
       const { session, peerIdentityKey } = out.established;
       d.write(() => {
+        if (d.contacts.kindOf(peer) === undefined) d.requests.admit(peer);
         d.contacts.pin(peer, peerIdentityKey);
         d.sessions.install(peer, session);
       });

@@ -10,12 +10,15 @@ import { toBase64Url } from "../protocol/bytes.ts";
 import { formatId, parseId, safetyNumber } from "../protocol/identity.ts";
 import { Contacts } from "./contacts.ts";
 import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
-import { getSetting, setSetting, tx } from "./db.ts";
+import { checkpoint, getSetting, setSetting, tx } from "./db.ts";
+import { WorkBudget } from "./budget.ts";
 import { Delivery } from "./delivery.ts";
 import { Journal } from "./journal.ts";
 import type { Identity, KeyFile, Keystore } from "./keystore.ts";
 import { Messages } from "./messages.ts";
 import { RelayClient } from "./relay_client.ts";
+import { Requests } from "./requests.ts";
+import type { Sealer } from "./sealer.ts";
 import { Serial } from "./_serial.ts";
 import { SessionManager } from "./sessions.ts";
 import {
@@ -25,6 +28,7 @@ import {
   type JournalEvent,
   type Me,
   type MessageRecord,
+  type MessageRequest,
   ServiceError,
 } from "./service.ts";
 
@@ -33,9 +37,17 @@ export const DAEMON_VERSION = "0.1.0";
 /** Undelivered messages fail after this long by default (7 days). */
 export const DEFAULT_GIVE_UP_MS = 7 * 24 * 3600 * 1000;
 
+/**
+ * How soon superseded secrets leave the files: within this long of a write, the WAL is copied
+ * back and truncated (db.ts checkpoint), so an old session key is gone from daemon.db-wal too.
+ */
+export const CHECKPOINT_MS = 1000;
+
 /** Options of the engine. */
 export interface EngineOptions {
   db: DatabaseSync;
+  /** Seals the secrets stored in `db`. */
+  sealer: Sealer;
   keystore: Keystore;
   keys: KeyFile;
   /** The relay address, or undefined to stay offline until one is configured. */
@@ -60,7 +72,12 @@ export class Engine implements DaemonService {
   #contacts: Contacts;
   #messages: Messages;
   #sessions: SessionManager;
+  #requests: Requests;
+  readonly #budget: WorkBudget;
+  readonly #sealer: Sealer;
   #delivery: Delivery;
+  #dirty = false;
+  #checkpointTimer: ReturnType<typeof setInterval> | undefined;
   #relay: RelayClient | undefined;
   #relayAddress: string | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -80,11 +97,19 @@ export class Engine implements DaemonService {
     this.#now = o.now ?? Date.now;
     this.#started = this.#now();
     this.#giveUpMs = o.giveUpMs ?? DEFAULT_GIVE_UP_MS;
-    this.#journal = new Journal(o.db, this.#now, o.journalRetention);
+    this.#sealer = o.sealer;
+    this.#budget = new WorkBudget(this.#now);
+    this.#journal = new Journal(o.db, o.sealer, this.#now, o.journalRetention);
     this.#idText = formatId(o.keys.current.id);
-    this.#contacts = new Contacts(o.db, this.#idText, this.#now);
-    this.#messages = new Messages(o.db, this.#journal, this.#idText);
-    this.#sessions = new SessionManager(o.db, this.#e2eKeys(o.keys.current), this.#now);
+    this.#contacts = new Contacts(o.db, o.sealer, this.#idText, this.#now);
+    this.#messages = new Messages(o.db, this.#journal, o.sealer, this.#idText);
+    this.#sessions = new SessionManager(
+      o.db,
+      o.sealer,
+      this.#e2eKeys(o.keys.current),
+      this.#now,
+    );
+    this.#requests = this.#makeRequests();
     this.#delivery = this.#makeDelivery();
     const relay = o.relay ?? getSetting(o.db, "relay");
     if (relay !== undefined) {
@@ -98,6 +123,15 @@ export class Engine implements DaemonService {
     return { id: i.id, idText: formatId(i.id), staticKey: i.e2eKey, vouch: i.vouch };
   }
 
+  #makeRequests(): Requests {
+    return new Requests({
+      contacts: this.#contacts,
+      messages: this.#messages,
+      sessions: this.#sessions,
+      myKey: () => this.#keys.current.signing.publicKey,
+    });
+  }
+
   #makeDelivery(): Delivery {
     return new Delivery({
       db: this.#db,
@@ -105,6 +139,10 @@ export class Engine implements DaemonService {
       contacts: this.#contacts,
       sessions: this.#sessions,
       journal: this.#journal,
+      requests: this.#requests,
+      budget: this.#budget,
+      // A macrotask, so that sockets (the API's /health among them) are served in between.
+      pause: () => new Promise((r) => setTimeout(r, 0)),
       serial: this.#serial,
       write: (fn) => this.#write(fn),
       relay: () => this.#relay,
@@ -116,6 +154,7 @@ export class Engine implements DaemonService {
   #write<T>(fn: () => T): T {
     try {
       const r = tx(this.#db, fn);
+      this.#dirty = true;
       this.#journal.publish();
       return r;
     } catch (e) {
@@ -146,8 +185,19 @@ export class Engine implements DaemonService {
       this.#relay.start();
     }
     this.#timer ??= setInterval(() => this.#tick(), 1000);
+    this.#checkpointTimer ??= setInterval(() => this.#checkpoint(), CHECKPOINT_MS);
   }
 
+  /** Moves what the last writes superseded out of the WAL (see CHECKPOINT_MS). */
+  #checkpoint(): void {
+    if (!this.#dirty) return;
+    void this.#serial.run(() => {
+      this.#dirty = false;
+      checkpoint(this.#db);
+    }).catch(() => {}); // busy (a reader): the next tick tries again
+  }
+
+  /** Whom to watch: contacts only (never requests or strangers), those with mail first. */
   #watchList(): Uint8Array[] {
     const ids = new Set([
       ...this.#contacts.list().map((c) => c.id),
@@ -173,9 +223,12 @@ export class Engine implements DaemonService {
   /** Disconnects and stops the timers. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    this.#timer = undefined;
+    clearInterval(this.#checkpointTimer);
+    this.#timer = this.#checkpointTimer = undefined;
     await this.#relay?.stop();
-    await this.#serial.run(() => {});
+    await this.#serial.run(() => {
+      if (this.#dirty) checkpoint(this.#db);
+    });
   }
 
   me(): Me {
@@ -199,7 +252,7 @@ export class Engine implements DaemonService {
       relay: { address: this.#relayAddress ?? null, state: this.#relay?.state ?? "offline" },
       outbox: this.#messages.outboxStats(),
       sessions: this.#sessions.count(),
-      contacts: this.#contacts.list().length,
+      contacts: this.#contacts.count("contact"),
       uptime_ms: this.#now() - this.#started,
       last_event_id: this.#journal.lastId(),
     };
@@ -319,7 +372,50 @@ export class Engine implements DaemonService {
   }
 
   removeContact(idOrName: string): void {
-    this.#write(() => this.#contacts.remove(idOrName));
+    const id = this.#write(() => this.#contacts.remove(idOrName));
+    this.#relay?.unwatch([parseId(id)]);
+  }
+
+  requests(): MessageRequest[] {
+    return this.#requests.list();
+  }
+
+  acceptRequest(req: { id: string; name?: string }): Contact {
+    const id = this.#requestId(req.id);
+    const c = this.#write(() => this.#contacts.add(id, req.name ?? null));
+    this.#relay?.watch([parseId(c.id)]);
+    return this.#contact(c.id);
+  }
+
+  #requestId(id: string): string {
+    let idText: string;
+    try {
+      idText = formatId(parseId(id));
+    } catch (e) {
+      throw new ServiceError("bad_request", (e as Error).message);
+    }
+    if (this.#contacts.kindOf(idText) !== "request") {
+      throw new ServiceError("not_found", `No message request from ${idText}`);
+    }
+    return idText;
+  }
+
+  declineRequest(id: string): void {
+    this.#write(() => this.#requests.decline(id));
+  }
+
+  block(idOrName: string): { id: string } {
+    const id = this.#write(() => this.#requests.block(idOrName));
+    this.#relay?.unwatch([parseId(id)]);
+    return { id };
+  }
+
+  unblock(id: string): void {
+    this.#write(() => this.#requests.unblock(id));
+  }
+
+  blocked(): string[] {
+    return this.#contacts.list("blocked").map((c) => c.id);
   }
 
   verifyContact(idOrName: string, verified: boolean): Contact {

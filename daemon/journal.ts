@@ -1,10 +1,13 @@
 /**
  * The local event journal: every event the API streams, with a monotonic id, so a consumer that
- * reconnects with Last-Event-ID misses nothing. Bounded by a retention count.
+ * reconnects with Last-Event-ID misses nothing. Bounded by a retention count. Event data (which
+ * holds message texts and names) is sealed at rest (sealer.ts).
  *
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { SEALED } from "./_migrations.ts";
+import type { Sealer } from "./sealer.ts";
 import type { JournalEvent } from "./service.ts";
 
 /** Events kept by default (older ones are pruned). */
@@ -15,7 +18,7 @@ export const DEFAULT_RETENTION = 100_000;
  *
  * @example
  * ```ts
- * const j = new Journal(db);
+ * const j = new Journal(db, sealer);
  * const id = j.append("relay", { state: "online" });
  * ```
  */
@@ -30,6 +33,7 @@ export class Journal {
   /** Binds to the database; `now` is the clock. */
   constructor(
     readonly db: DatabaseSync,
+    readonly sealer: Sealer,
     readonly now: () => number = Date.now,
     readonly retention = DEFAULT_RETENTION,
   ) {
@@ -43,7 +47,8 @@ export class Journal {
    * when the caller calls `publish()` after committing.
    */
   append(type: JournalEvent["type"], data: Record<string, unknown>): number {
-    const r = this.#insert.run(this.now(), type, JSON.stringify(data));
+    const sealed = this.sealer.sealText(JSON.stringify(data), SEALED.event, "");
+    const r = this.#insert.run(this.now(), type, sealed);
     const id = Number(r.lastInsertRowid);
     this.#uncommitted.push({ id, type, data });
     if (++this.#appended % 1000 === 0) this.#prune(id);
@@ -60,11 +65,11 @@ export class Journal {
 
   /** Events after `since`, oldest first. */
   since(since: number, limit: number): JournalEvent[] {
-    const rows = this.#since.all(since, limit) as { id: number; type: string; data: string }[];
+    const rows = this.#since.all(since, limit) as { id: number; type: string; data: Uint8Array }[];
     return rows.map((r) => ({
       id: Number(r.id),
       type: r.type as JournalEvent["type"],
-      data: JSON.parse(r.data),
+      data: JSON.parse(this.sealer.openText(r.data, SEALED.event, "")),
     }));
   }
 

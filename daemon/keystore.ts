@@ -1,14 +1,21 @@
 /**
  * The daemon's keys at rest: `identity.json` (0600) in the state dir. It holds the current
- * identity (Ed25519 seed, link X25519 key, end-to-end X25519 static key) and retired identities
- * kept after `schied id --rotate` until the user removes them. All keys come from the CSPRNG.
+ * identity (Ed25519 seed, link X25519 key, end-to-end X25519 static key), retired identities
+ * kept after `schied id --rotate` until the user removes them, and the _data key_ that seals the
+ * secrets in daemon.db (sealer.ts). All keys come from the CSPRNG.
  *
- * Optionally sealed with a passphrase: scrypt (N=2^16, r=8, p=1; memory-hard, so guessing costs
- * 64 MiB per try) derives an AES-256-GCM key; the salt and nonce are random per write.
+ * Optionally sealed with a passphrase: scrypt (N=2^17, r=8, p=1; memory-hard, so each guess
+ * costs 128 MiB and ≈0.45 s here) derives an AES-256-GCM key; the salt and nonce are random per
+ * write. scrypt runs in node:crypto's thread pool, so the event loop is not blocked.
+ *
+ * File versions: 1 (no data key; sealed files at N=2^16) is upgraded to 2 when it is opened: a
+ * data key is added, and a sealed file is sealed again at the current cost. The upgraded file is
+ * on disk before the database is opened, so the database is never sealed under a key that a
+ * crash could lose.
  *
  * @module
  */
-import { scryptAsync } from "@noble/hashes/scrypt.js";
+import { scrypt } from "node:crypto";
 import {
   dhFromSecret,
   type DhKeyPair,
@@ -24,7 +31,11 @@ import { assertPrivateFile, readTextIfExists, writeFileAtomic } from "../lib/pri
 /** File name of the keys inside the state dir. */
 export const IDENTITY_FILE = "identity.json";
 
-const SCRYPT = { N: 2 ** 16, r: 8, p: 1, dkLen: 32 };
+/** The scrypt cost of new seals (RFC 7914 parameters). */
+export const SCRYPT = { N: 2 ** 17, r: 8, p: 1, dkLen: 32 };
+
+/** The current file version. */
+export const KEYSTORE_VERSION = 2;
 
 /** One identity's secrets, as stored. */
 interface StoredIdentity {
@@ -35,13 +46,15 @@ interface StoredIdentity {
 }
 
 interface Plain {
-  version: 1;
+  version: 1 | 2;
   current: StoredIdentity;
   retired: StoredIdentity[];
+  /** The data key (version 2). */
+  dataKey?: string;
 }
 
 interface Sealed {
-  version: 1;
+  version: 1 | 2;
   sealed: { kdf: "scrypt"; N: number; r: number; p: number; salt: string; iv: string; ct: string };
 }
 
@@ -65,6 +78,8 @@ export interface Identity {
 export interface KeyFile {
   current: Identity;
   retired: Identity[];
+  /** The 32-byte key that seals the secrets in daemon.db. */
+  dataKey: Uint8Array;
 }
 
 function newStored(now: Date): StoredIdentity {
@@ -90,12 +105,42 @@ async function load(s: StoredIdentity): Promise<Identity> {
   };
 }
 
+/** Largest scrypt cost accepted from a file (a forged file must not make us use gigabytes). */
+const MAX_N = 2 ** 20;
+
 async function kek(passphrase: string, salt: Uint8Array, p = SCRYPT): Promise<CryptoKey> {
-  const k = await scryptAsync(utf8.encode(passphrase.normalize("NFC")), salt, p);
+  if (
+    !Number.isInteger(p.N) || p.N < 2 || p.N > MAX_N || (p.N & (p.N - 1)) !== 0 || p.r !== 8 ||
+    p.p !== 1
+  ) {
+    throw new KeystoreError("corrupt", `Unsupported scrypt parameters N=${p.N} r=${p.r} p=${p.p}`);
+  }
+  const k = await new Promise<Uint8Array>((resolve, reject) =>
+    scrypt(
+      utf8.encode(passphrase.normalize("NFC")),
+      salt,
+      32,
+      { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r + (1 << 20) },
+      (e, key) => (e ? reject(e) : resolve(new Uint8Array(key))),
+    )
+  );
   return crypto.subtle.importKey("raw", k as BufferSource, "AES-GCM", false, [
     "encrypt",
     "decrypt",
   ]);
+}
+
+function checkPlain(p: Plain, path: string): Plain {
+  if (typeof p?.version === "number" && p.version > KEYSTORE_VERSION) {
+    throw new KeystoreError("corrupt", `${path} is version ${p.version}, newer than this release`);
+  }
+  if ((p?.version !== 1 && p?.version !== 2) || !p.current?.seed || !Array.isArray(p.retired)) {
+    throw new KeystoreError("corrupt", `${path} is malformed`);
+  }
+  if (p.dataKey !== undefined && fromBase64Url(p.dataKey).length !== 32) {
+    throw new KeystoreError("corrupt", `${path} has a malformed data key`);
+  }
+  return p;
 }
 
 /** Errors of the keystore. */
@@ -131,26 +176,46 @@ export class Keystore {
     let created = false;
     if (text === undefined) {
       if (!o.create) throw new KeystoreError("corrupt", `No identity in ${dir}; run 'schied init'`);
-      store.#plain = { version: 1, current: newStored(o.now ?? new Date()), retired: [] };
+      store.#plain = {
+        version: KEYSTORE_VERSION,
+        current: newStored(o.now ?? new Date()),
+        retired: [],
+        dataKey: toBase64Url(randomSecret()),
+      };
       await store.#save();
       created = true;
     } else {
       await assertPrivateFile(store.path).catch((e) => {
         throw new KeystoreError("insecure", (e as Error).message);
       });
+      let upgrade: boolean;
       try {
-        store.#plain = await store.#decode(text);
-        return { store, keys: await store.keys(), created };
+        const { plain, sealedN } = await store.#decode(text);
+        store.#plain = plain;
+        // Old version, a passphrase given for an unsealed file (seal it now), or a seal made
+        // at a lower cost than today's: write the file again.
+        upgrade = plain.version !== KEYSTORE_VERSION || !plain.dataKey ||
+          (store.passphrase !== undefined && sealedN !== SCRYPT.N);
+        const keys = await store.keys();
+        if (!upgrade) return { store, keys, created };
       } catch (e) {
         // Valid JSON of the wrong shape (null, a missing list, a short key) is corrupt too.
         if (e instanceof KeystoreError) throw e;
         throw new KeystoreError("corrupt", `${store.path} is malformed: ${(e as Error).message}`);
       }
+      store.#plain!.version = KEYSTORE_VERSION;
+      store.#plain!.dataKey ??= toBase64Url(randomSecret());
+      await store.#save();
     }
     return { store, keys: await store.keys(), created };
   }
 
-  async #decode(text: string): Promise<Plain> {
+  /** True if the file on disk is sealed with a passphrase. */
+  get sealed(): boolean {
+    return this.passphrase !== undefined;
+  }
+
+  async #decode(text: string): Promise<{ plain: Plain; sealedN: number | null }> {
     let j: Plain | Sealed;
     try {
       j = JSON.parse(text);
@@ -177,15 +242,14 @@ export class Keystore {
           key,
           fromBase64Url(s.ct) as BufferSource,
         );
-        return JSON.parse(new TextDecoder().decode(pt)) as Plain;
-      } catch {
+        const plain = JSON.parse(new TextDecoder().decode(pt)) as Plain;
+        return { plain: checkPlain(plain, this.path), sealedN: s.N };
+      } catch (e) {
+        if (e instanceof KeystoreError) throw e;
         throw new KeystoreError("bad_passphrase", "Wrong passphrase for the identity");
       }
     }
-    if (j.version !== 1 || !j.current?.seed) {
-      throw new KeystoreError("corrupt", `${this.path} is malformed`);
-    }
-    return j;
+    return { plain: checkPlain(j, this.path), sealedN: null };
   }
 
   async #save(): Promise<void> {
@@ -199,7 +263,7 @@ export class Keystore {
         await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, plain as BufferSource),
       );
       const sealed: Sealed = {
-        version: 1,
+        version: KEYSTORE_VERSION,
         sealed: {
           kdf: "scrypt",
           N: SCRYPT.N,
@@ -218,7 +282,12 @@ export class Keystore {
   /** The loaded identities. */
   async keys(): Promise<KeyFile> {
     const p = this.#plain!;
-    return { current: await load(p.current), retired: await Promise.all(p.retired.map(load)) };
+    const dataKey = p.dataKey ? fromBase64Url(p.dataKey) : new Uint8Array();
+    return {
+      current: await load(p.current),
+      retired: await Promise.all(p.retired.map(load)),
+      dataKey,
+    };
   }
 
   /** Makes a new current identity; the old one joins the retired list. */

@@ -296,6 +296,11 @@ export class LinkClient {
     (this.#ws as unknown as { _socket?: { pause(): void } })._socket?.pause();
   }
 
+  /** Reads from the socket again after pauseReading(). */
+  resumeReading(): void {
+    (this.#ws as unknown as { _socket?: { resume(): void } })._socket?.resume();
+  }
+
   /** Sends a raw WebSocket message past the record layer (attack tests). */
   sendRawWire(bytes: Uint8Array): void {
     this.#ws.send(bytes);

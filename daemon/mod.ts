@@ -11,17 +11,21 @@
  * ```
  * @module
  */
-import { serveApi } from "../api/mod.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { type ApiServer, serveApi } from "../api/mod.ts";
 import { createToken, writeTokenFiles } from "../api/token.ts";
 import { formatId } from "../protocol/identity.ts";
 import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
 import { DB_FILE, openDb } from "./db.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
-import { Keystore } from "./keystore.ts";
+import { type KeyFile, Keystore } from "./keystore.ts";
+import { lockStateDir } from "./lock.ts";
+import { Sealer } from "./sealer.ts";
 import { API_ADDRESS_FILE, RELAY_ADDRESS_FILE } from "./state_dir.ts";
 
 export { defaultStateDir } from "./state_dir.ts";
 export { Keystore, KeystoreError } from "./keystore.ts";
+export { lockStateDir, StateDirLocked } from "./lock.ts";
 
 /** How to run a daemon. */
 export interface DaemonOptions {
@@ -34,7 +38,7 @@ export interface DaemonOptions {
   apiNonLoopback?: boolean;
   /** API port (default 7777; 0 picks a free one). */
   apiPort?: number;
-  /** Passphrase sealing the identity (optional). */
+  /** Passphrase sealing the identity and the data key (optional). */
   passphrase?: string;
   /** Origins allowed to call the API (empty by default: browsers are refused). */
   originAllowlist?: string[];
@@ -54,57 +58,67 @@ export interface RunningDaemon {
 /** Starts a daemon: keys (created on first run), database, relay connection, API. */
 export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   await ensurePrivateDir(o.stateDir);
-  const { store, keys } = await Keystore.open(o.stateDir, {
-    passphrase: o.passphrase,
-    create: true,
-  });
-  await ensurePrivateFile(`${o.stateDir}/${DB_FILE}`);
-  const db = openDb(o.stateDir);
+  // Before anything in the dir is written: one daemon per state dir (StateDirLocked).
+  const lock = lockStateDir(o.stateDir);
+  let db: DatabaseSync | undefined;
+  let server: ApiServer | undefined;
   let engine: Engine;
+  let keys: KeyFile;
+  let token: string;
   try {
-    engine = new Engine({ db, keystore: store, keys, relay: o.relay, ...o.engine });
-  } catch (e) {
-    db.close();
-    throw e;
-  }
-  const relay = engine.status().relay.address;
-  if (relay) {
+    const opened = await Keystore.open(o.stateDir, { passphrase: o.passphrase, create: true });
+    keys = opened.keys;
+    const sealer = new Sealer(keys.dataKey);
+    await ensurePrivateFile(`${o.stateDir}/${DB_FILE}`);
+    db = openDb(o.stateDir, sealer);
+    engine = new Engine({ db, sealer, keystore: opened.store, keys, relay: o.relay, ...o.engine });
+    const relay = engine.status().relay.address;
+    if (relay) {
+      await writeFileAtomic(
+        `${o.stateDir}/${RELAY_ADDRESS_FILE}`,
+        new TextEncoder().encode(relay + "\n"),
+        0o600,
+      );
+    }
+    // A fresh token at every start: a leaked one dies with the daemon.
+    token = createToken();
+    await writeTokenFiles(o.stateDir, token);
+    server = serveApi({
+      service: engine,
+      token,
+      port: o.apiPort ?? 7777,
+      hostname: o.apiHost ?? "127.0.0.1",
+      allowNonLoopback: o.apiNonLoopback ?? false,
+      originAllowlist: o.originAllowlist ?? [],
+    });
     await writeFileAtomic(
-      `${o.stateDir}/${RELAY_ADDRESS_FILE}`,
-      new TextEncoder().encode(relay + "\n"),
+      `${o.stateDir}/${API_ADDRESS_FILE}`,
+      new TextEncoder().encode(server.url + "\n"),
       0o600,
     );
+  } catch (e) {
+    await server?.shutdown().catch(() => {});
+    db?.close();
+    lock.release();
+    throw e;
   }
-  // A fresh token at every start: a leaked one dies with the daemon.
-  const token = createToken();
-  await writeTokenFiles(o.stateDir, token);
-  const server = serveApi({
-    service: engine,
-    token,
-    port: o.apiPort ?? 7777,
-    hostname: o.apiHost ?? "127.0.0.1",
-    allowNonLoopback: o.apiNonLoopback ?? false,
-    originAllowlist: o.originAllowlist ?? [],
-  });
-  await writeFileAtomic(
-    `${o.stateDir}/${API_ADDRESS_FILE}`,
-    new TextEncoder().encode(server.url + "\n"),
-    0o600,
-  );
+  const api = server;
+  const database = db;
   engine.start();
   let closed = false;
   return {
     id: formatId(keys.current.id),
-    apiUrl: server.url,
+    apiUrl: api.url,
     token,
     engine,
     async close() {
       if (closed) return;
       closed = true;
-      await server.shutdown();
+      await api.shutdown();
       await engine.stop();
       await Deno.remove(`${o.stateDir}/${API_ADDRESS_FILE}`).catch(() => {});
-      db.close();
+      database.close();
+      lock.release();
     },
   };
 }

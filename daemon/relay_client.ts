@@ -12,6 +12,12 @@ import { LinkClient, type SendResult } from "./link_client.ts";
 import type { Identity } from "./keystore.ts";
 import type { RelayState } from "./service.ts";
 
+function hexId(id: Uint8Array): string {
+  let s = "";
+  for (const b of id) s += (b < 16 ? "0" : "") + b.toString(16);
+  return s;
+}
+
 /** Backoff parameters. */
 export const BACKOFF = { initialMs: 1000, factor: 1.5, maxMs: 60_000, jitter: 0.2 };
 
@@ -47,6 +53,8 @@ export class RelayClient {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  /** Ids the relay watches for this link, least recently used first (at most max_watches). */
+  readonly #watching = new Map<string, Uint8Array>();
 
   /** Parses the address (throws a TypeError saying what is wrong). */
   constructor(o: RelayClientOptions) {
@@ -96,9 +104,9 @@ export class RelayClient {
         }
         this.#link = link;
         this.#delay = this.#o.initialBackoffMs ?? BACKOFF.initialMs;
-        const ids = this.#o.watchList();
-        if (ids.length > 0) link.watch(ids.slice(0, link.welcome.maxWatches));
+        this.#watching.clear();
         this.#set("online");
+        this.#arm(link, this.#o.watchList());
         closedInfo = await link.closed();
         this.#link = undefined;
       } catch (e) {
@@ -128,9 +136,41 @@ export class RelayClient {
     return link.send(to, envelope);
   }
 
-  /** Adds presence watches now (they are re-armed after every login). */
+  /**
+   * Adds presence watches now (they are re-armed after every login). Never more than the
+   * relay's max_watches: beyond, the least recently watched ids are unwatched to make room, so
+   * a daemon with many contacts never has its link cut for watching too many.
+   */
   watch(ids: Uint8Array[]): void {
-    this.link?.watch(ids);
+    const link = this.link;
+    if (link) this.#arm(link, ids);
+  }
+
+  /** Drops presence watches (a contact removed or blocked). */
+  unwatch(ids: Uint8Array[]): void {
+    const link = this.link;
+    const gone = ids.filter((id) => this.#watching.delete(hexId(id)));
+    if (link && gone.length > 0) link.unwatch(gone);
+  }
+
+  #arm(link: LinkClient, ids: Uint8Array[]): void {
+    const max = link.welcome.maxWatches;
+    const fresh = new Map<string, Uint8Array>();
+    for (const id of ids) {
+      const k = hexId(id);
+      if (this.#watching.delete(k)) this.#watching.set(k, id); // refreshed, still watched
+      else fresh.set(k, id);
+    }
+    const take = [...fresh].slice(-max); // the newest ids win
+    const evict: Uint8Array[] = [];
+    for (const [k, id] of this.#watching) {
+      if (this.#watching.size + take.length <= max) break;
+      evict.push(id);
+      this.#watching.delete(k);
+    }
+    if (evict.length > 0) link.unwatch(evict);
+    for (const [k, id] of take) this.#watching.set(k, id);
+    if (take.length > 0) link.watch(take.map(([, id]) => id));
   }
 
   /** Drops the connection and reconnects now (after an identity change). */

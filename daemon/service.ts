@@ -80,12 +80,28 @@ export interface Contact {
   safety_number: string | null;
 }
 
+/** A message request: an id that wrote first and is not a contact (yet). */
+export interface MessageRequest {
+  /** The requester's client_id. */
+  id: string;
+  /** Its identity key (base64url), once a handshake pinned it. */
+  identity_key: string | null;
+  /** The safety number with it, once its key is known. */
+  safety_number: string | null;
+  /** When it first wrote (ms since epoch). */
+  received_at: number;
+  /** Messages kept from it. */
+  messages: number;
+  /** The text of its latest message, if any. */
+  last_text: string | null;
+}
+
 /** A journal event, as streamed on /events. */
 export interface JournalEvent {
   /** Monotonic event id. */
   id: number;
-  /** Event type. */
-  type: "message" | "status" | "presence" | "relay" | "error";
+  /** Event type (`request`: a message from an id that is not a contact). */
+  type: "message" | "request" | "status" | "presence" | "relay" | "error";
   /** One-line JSON-able data. */
   data: Record<string, unknown>;
 }
@@ -126,6 +142,18 @@ export interface DaemonService {
   addContact(req: { id: string; name?: string }): Promise<Contact>;
   removeContact(idOrName: string): void;
   verifyContact(idOrName: string, verified: boolean): Contact;
+  /** Pending message requests, oldest first. */
+  requests(): MessageRequest[];
+  /** Accepts a request: the id becomes a contact (optionally named); its messages stay. */
+  acceptRequest(req: { id: string; name?: string }): Contact;
+  /** Declines a request: it and its messages are forgotten (the id may write again). */
+  declineRequest(id: string): void;
+  /** Blocks an id (or a contact's name): its envelopes are dropped before any work. */
+  block(idOrName: string): { id: string };
+  /** Unblocks an id: it is a stranger again. */
+  unblock(id: string): void;
+  /** Blocked ids. */
+  blocked(): string[];
   /** Makes a new identity; the old one is kept as retired until removed. */
   rotateIdentity(): Promise<Me>;
   /** Removes a retired identity for good (its keys are deleted). */

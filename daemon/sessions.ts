@@ -16,6 +16,8 @@ import { E2EInitiator, type E2EKeys, E2EResponder } from "../protocol/e2e_handsh
 import type { Envelope } from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { E2ESession, type SessionJson } from "../protocol/session.ts";
+import { SEALED } from "./_migrations.ts";
+import type { Sealer } from "./sealer.ts";
 
 /** How long a handshake we started may take before we start another. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -42,12 +44,22 @@ export class SessionManager {
   readonly #responders = new Map<string, E2EResponder>();
   readonly #cache = new Map<string, E2ESession[]>(); // newest first
 
-  /** Binds to the database, our keys and the clock. */
+  /** Binds to the database, the sealer, our keys and the clock. */
   constructor(
     readonly db: DatabaseSync,
+    readonly sealer: Sealer,
     public me: E2EKeys & { idText: string },
     readonly now: () => number,
   ) {}
+
+  #seal(peer: string, s: E2ESession): Uint8Array {
+    const sid = toBase64Url(s.sid);
+    return this.sealer.sealText(
+      JSON.stringify(s.toJSON()),
+      SEALED.session,
+      `${this.me.idText}/${peer}/${sid}`,
+    );
+  }
 
   /** Forgets everything in memory (after an identity change). */
   reset(me: E2EKeys & { idText: string }): void {
@@ -61,9 +73,15 @@ export class SessionManager {
     let list = this.#cache.get(peer);
     if (!list) {
       const rows = this.db.prepare(
-        "SELECT state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
-      ).all(this.me.idText, peer, KEEP) as { state: string }[];
-      list = rows.map((r) => E2ESession.fromJSON(JSON.parse(r.state) as SessionJson));
+        "SELECT sid, state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+      ).all(this.me.idText, peer, KEEP) as { sid: string; state: Uint8Array }[];
+      list = rows.map((r) =>
+        E2ESession.fromJSON(
+          JSON.parse(
+            this.sealer.openText(r.state, SEALED.session, `${this.me.idText}/${peer}/${r.sid}`),
+          ) as SessionJson,
+        )
+      );
       this.#cache.set(peer, list);
     }
     return list;
@@ -147,8 +165,16 @@ export class SessionManager {
     );
     const t = this.now();
     list.forEach((s, i) =>
-      ins.run(this.me.idText, peer, toBase64Url(s.sid), JSON.stringify(s.toJSON()), t - i)
+      ins.run(this.me.idText, peer, toBase64Url(s.sid), this.#seal(peer, s), t - i)
     );
+  }
+
+  /** Forgets every session and handshake with `peer` (a request dropped, an id blocked). */
+  forget(peer: string): void {
+    this.#cache.delete(peer);
+    this.#initiators.delete(peer);
+    this.#responders.delete(peer);
+    this.db.prepare("DELETE FROM sessions WHERE me = ? AND peer = ?").run(this.me.idText, peer);
   }
 
   /** The session of `peer` with id `sid`, if we still have it. */
@@ -160,6 +186,6 @@ export class SessionManager {
   /** Stores a session's advanced state (inside the caller's transaction). */
   save(peer: string, session: E2ESession): void {
     this.db.prepare("UPDATE sessions SET state = ? WHERE me = ? AND peer = ? AND sid = ?")
-      .run(JSON.stringify(session.toJSON()), this.me.idText, peer, toBase64Url(session.sid));
+      .run(this.#seal(peer, session), this.me.idText, peer, toBase64Url(session.sid));
   }
 }

@@ -14,7 +14,7 @@
  * @module
  */
 import { concat, fromBase64Url, toBase64Url } from "./bytes.ts";
-import { MAX_SKIP, MAX_SKIPPED_KEYS } from "./constants.ts";
+import { MAX_SKIP, MAX_SKIPPED_KEYS, SKIP_SLICE } from "./constants.ts";
 import { hmacSha256 } from "./_crypto.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import { encodeEnvelope, type Envelope } from "./envelope.ts";
@@ -109,6 +109,22 @@ export class E2ESession {
     return this.#sendN;
   }
 
+  /** The counter of the next message expected (keys below it are used or skipped). */
+  get recvN(): number {
+    return this.#recvN;
+  }
+
+  /** How many keys opening a MSG with counter `n` would derive (0 for the next one or older). */
+  gapTo(n: number): number {
+    return n > this.#recvN ? n - this.#recvN : 0;
+  }
+
+  /** The counter of a MSG envelope's body, or -1 if it is too short to have one. */
+  static counterOf(env: Envelope): number {
+    if (env.body.length < 4 + 16) return -1;
+    return new DataView(env.body.buffer, env.body.byteOffset, 4).getUint32(0);
+  }
+
   /**
    * Seals a padded inner payload into a MSG envelope. `ad` binds sender and recipient ids.
    * The chain advances before the ciphertext exists: the caller must persist the session
@@ -126,8 +142,16 @@ export class E2ESession {
     return concat(header, nb, ct);
   }
 
-  /** Opens a MSG envelope. The state changes only when decryption succeeds. */
-  async open(env: Envelope, ad: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Opens a MSG envelope. The state changes only when decryption succeeds. Skipped keys are
+   * derived SKIP_SLICE at a time, awaiting `pause` (if given) between slices, so that a caller
+   * can keep its event loop responsive; the caller must not use the session meanwhile.
+   */
+  async open(
+    env: Envelope,
+    ad: Uint8Array,
+    pause?: () => Promise<void>,
+  ): Promise<Uint8Array> {
     if (env.body.length < 4 + 16) throw authFailed();
     const n = new DataView(env.body.buffer, env.body.byteOffset, 4).getUint32(0);
     const aad = concat(env.header, env.body.subarray(0, 4), ad);
@@ -145,6 +169,7 @@ export class E2ESession {
     let ck = this.#recvCk;
     const skipped: [number, Uint8Array][] = [];
     for (let i = this.#recvN; i < n; i++) {
+      if (pause && i > this.#recvN && (i - this.#recvN) % SKIP_SLICE === 0) await pause();
       const s = chainStep(ck);
       skipped.push([i, s.mk]);
       ck = s.next;

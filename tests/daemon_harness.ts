@@ -126,6 +126,9 @@ export async function startPair(): Promise<
   const a = await startDaemonProcess({ relay: relay.address });
   const b = await startDaemonProcess({ relay: relay.address });
   await Promise.all([waitOnline(a), waitOnline(b)]);
+  // A and B are each other's contacts (a stranger's first message would be a request).
+  await a.api.addContact({ id: b.id });
+  await b.api.addContact({ id: a.id });
   return {
     a,
     b,

@@ -56,13 +56,33 @@ export interface RelayProcess {
   exited: Promise<Deno.CommandStatus>;
 }
 
-/** Starts `schied relay` on a free port in `stateDir` (a new temp dir by default). */
+/**
+ * A `wrap` for startRelayProcess: runs the launcher under `ulimit -n limit` (soft and hard, so
+ * the launcher cannot raise it and passes `limit` as SCHIED_FD_LIMIT).
+ */
+export function underFdLimit(limit: number): string[] {
+  return ["bash", "-c", `ulimit -n ${limit} && exec "$0" "$@"`];
+}
+
+/**
+ * Starts `schied relay` on a free port in `stateDir` (a new temp dir by default). With `wrap`,
+ * runs `wrap[0] ...wrap[1..] scripts/schied relay ...` instead (e.g. underFdLimit(1024)); the
+ * wrapper must exec, so that the child's pid stays the relay's.
+ */
 export async function startRelayProcess(
-  opts: { stateDir?: string; args?: string[]; env?: Record<string, string>; port?: number } = {},
+  opts: {
+    stateDir?: string;
+    args?: string[];
+    env?: Record<string, string>;
+    port?: number;
+    wrap?: string[];
+  } = {},
 ): Promise<RelayProcess> {
   const stateDir = opts.stateDir ?? await Deno.makeTempDir({ prefix: "schied-relay-" });
-  const child = new Deno.Command(SCHIED, {
+  const [program, ...pre] = opts.wrap?.length ? [...opts.wrap, SCHIED] : [SCHIED];
+  const child = new Deno.Command(program!, {
     args: [
+      ...pre,
       "relay",
       "--port",
       String(opts.port ?? 0),
@@ -94,8 +114,9 @@ export async function startRelayProcess(
   ]);
   void lines;
   const port = new URL(address).port;
-  // The metrics address is in the relay_listening log line (unless --quiet or off).
-  const listening = await waitFor(
+  // The metrics address is in the relay_listening log line (which --quiet leaves out).
+  const quiet = (opts.args ?? []).includes("--quiet");
+  const listening = quiet ? undefined : await waitFor(
     () => log.find((l) => l.includes('"relay_listening"')),
     "the relay_listening log line",
     5000,

@@ -117,6 +117,9 @@ const REFUSED = new TextEncoder().encode(
 );
 const enc = new TextEncoder();
 const INITIAL_BUFFER = 4096;
+/** How long, and how much, a connection closed for a violation reads and discards first. */
+const LINGER_MS = 1000;
+const LINGER_BYTES = 4 * 1024 * 1024;
 const MAX_READ_BUFFER = 64 * 1024;
 
 const connections = new WeakMap<Request, Connection>();
@@ -276,6 +279,8 @@ class Connection {
   #ws: ServerWebSocket | undefined;
   #paused: { promise: Promise<void>; resolve: () => void } | undefined;
   #busy = false; // a request is being handled
+  #lingerUntil = 0;
+  #lingered = 0;
 
   constructor(readonly ctx: ServerContext, readonly conn: Deno.Conn) {
     this.remoteAddr = conn.remoteAddr as Deno.NetAddr;
@@ -316,11 +321,29 @@ class Connection {
     if (this.ctx.stopping && this.ctx.open.size === 0) this.ctx.onEmpty?.();
   }
 
+  /**
+   * Closes after a violation without resetting: the sending side is shut (the close frame is
+   * out), and what the peer still sends is read and discarded for up to LINGER_MS or
+   * LINGER_BYTES, then the connection closes. Its WebSocket reports the close at once.
+   */
+  #linger(): void {
+    if (this.#closed || this.#lingerUntil > 0) return;
+    this.#lingerUntil = Date.now() + LINGER_MS;
+    try {
+      (this.conn as Deno.TcpConn).closeWrite();
+    } catch { /* already shut */ }
+    this.#ws?.transportClosed();
+  }
+
   closeIfIdle(): void {
     if (!this.#busy && !this.#ws) this.close();
   }
 
   tick(now: number): void {
+    if (this.#lingerUntil > 0) {
+      if (now >= this.#lingerUntil) this.close();
+      return;
+    }
     if (this.#ws) return this.#ws.tick(now, this.ctx.limits.writeTimeoutMs);
     if (now >= this.#deadline) {
       this.ctx.emit({ kind: "timeout", phase: this.#phase });
@@ -610,7 +633,7 @@ class Connection {
           if (this.#closed) return Promise.reject(new Deno.errors.BrokenPipe("closed"));
           return this.#write(b);
         },
-        close: () => this.close(),
+        close: (linger) => (linger ? this.#linger() : this.close()),
         setPaused: (p) => {
           if (p) this.#paused ??= Promise.withResolvers<void>();
           else {
@@ -650,8 +673,12 @@ class Connection {
       if (this.#paused) await this.#paused.promise;
       if (this.#closed || !await this.#fill(MAX_READ_BUFFER)) break;
       const n = this.#len;
-      ws.receive(this.#buf.subarray(0, n), Date.now());
       this.#len = 0;
+      if (this.#lingerUntil > 0) {
+        if ((this.#lingered += n) > LINGER_BYTES) break; // discarded enough
+        continue;
+      }
+      ws.receive(this.#buf.subarray(0, n), Date.now());
       // Grow the read buffer for a busy link, shrink it back for an idle one: idle links hold
       // a small buffer each (4 KiB), busy ones read up to 64 KiB per call.
       if (n === this.#buf.length && this.#buf.length < MAX_READ_BUFFER) {

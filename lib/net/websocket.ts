@@ -26,8 +26,12 @@ export { WS_CLOSE } from "./_ws_frames.ts";
 export interface WsTransport {
   /** Writes all of `bytes`; rejects if the connection fails. */
   write(bytes: Uint8Array): Promise<void>;
-  /** Closes the TCP connection at once. */
-  close(): void;
+  /**
+   * Closes the TCP connection: at once, or (`linger`) after shutting down the sending side and
+   * reading and discarding what the peer still sends for a moment, so that it receives the
+   * close frame instead of a reset.
+   */
+  close(linger?: boolean): void;
   /** Stops or resumes reading from the socket (backpressure). */
   setPaused(paused: boolean): void;
   /** Marks the connection trusted (not evicted at the connection cap). */
@@ -229,10 +233,11 @@ export class ServerWebSocket {
       this.#writing = false;
     }
     // Both close frames are out (or the peer broke the rules): drop the connection.
-    if (this.readyState === 2 && this.#peerClosed) this.#t.close();
+    if (this.readyState === 2 && this.#peerClosed) this.#t.close(this.#violated);
   }
 
   #peerClosed = false;
+  #violated = false; // the peer broke the rules: close with a linger (see WsTransport.close)
 
   #control(op: 0x8 | 0x9 | 0xa, p: Uint8Array): void {
     if (op === 0x9) {
@@ -272,8 +277,9 @@ export class ServerWebSocket {
         this.#enqueue(0x8, closePayload(code, reason));
       }
       this.#peerClosed = true;
+      this.#violated = true;
       this.#closeDeadline = now + CLOSE_WAIT_MS;
-      if (!this.#writing) this.#t.close();
+      if (!this.#writing) this.#t.close(true);
       return;
     }
     this.#drain();

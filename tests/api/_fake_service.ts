@@ -11,6 +11,7 @@ import {
   type JournalEvent,
   type Me,
   type MessageRecord,
+  type MessageRequest,
   ServiceError,
 } from "../../daemon/service.ts";
 
@@ -180,6 +181,51 @@ export class FakeService implements DaemonService {
     if (!c) throw new ServiceError("not_found", "No such contact");
     c.verified = verified;
     return c;
+  }
+
+  /** Pending requests the fake answers with. */
+  requests_: MessageRequest[] = [];
+  /** Blocked ids. */
+  blocked_: string[] = [];
+
+  requests(): MessageRequest[] {
+    this.#call("requests");
+    return this.requests_;
+  }
+
+  acceptRequest(req: { id: string; name?: string }): Contact {
+    this.#call("acceptRequest");
+    const r = this.requests_.find((r) => r.id === req.id);
+    if (!r) throw new ServiceError("not_found", "No such request");
+    this.requests_ = this.requests_.filter((x) => x !== r);
+    const c = contact(req.id, req.name ?? null);
+    this.contacts_.push(c);
+    return c;
+  }
+
+  declineRequest(id: string): void {
+    this.#call("declineRequest");
+    const before = this.requests_.length;
+    this.requests_ = this.requests_.filter((r) => r.id !== id);
+    if (this.requests_.length === before) throw new ServiceError("not_found", "No such request");
+  }
+
+  block(idOrName: string): { id: string } {
+    this.#call("block");
+    const id = this.contacts_.find((c) => c.name === idOrName)?.id ?? idOrName;
+    this.blocked_.push(id);
+    return { id };
+  }
+
+  unblock(id: string): void {
+    this.#call("unblock");
+    if (!this.blocked_.includes(id)) throw new ServiceError("not_found", "Not blocked");
+    this.blocked_ = this.blocked_.filter((b) => b !== id);
+  }
+
+  blocked(): string[] {
+    this.#call("blocked");
+    return this.blocked_;
   }
 
   removeRetired(id: string): Promise<Me> {

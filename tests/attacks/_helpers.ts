@@ -5,6 +5,7 @@
  *
  * @module
  */
+import net from "node:net";
 import WebSocket from "ws";
 import type { LinkClient, LinkClosed } from "../../daemon/link_client.ts";
 import { parseRelayAddress } from "../../protocol/address.ts";
@@ -122,9 +123,16 @@ export class RawClient {
     });
   }
 
-  /** Opens a socket; rejects with UpgradeRefused when the server answers with an HTTP error. */
-  static open(url: string): Promise<RawClient> {
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 5000 });
+  /**
+   * Opens a socket (from `localAddress`, e.g. an attacker's 127.0.0.2); rejects with
+   * UpgradeRefused when the server answers with an HTTP error.
+   */
+  static open(url: string, o: { localAddress?: string } = {}): Promise<RawClient> {
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      handshakeTimeout: 5000,
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    });
     ws.binaryType = "nodebuffer";
     return new Promise((resolve, reject) => {
       ws.once("open", () => resolve(new RawClient(ws)));
@@ -225,4 +233,242 @@ export function containsBytes(hay: Uint8Array, needle: Uint8Array): boolean {
 /** Waits until the relay has no handshake in progress (all sockets of a test settled). */
 export async function settled(r: TestRelay): Promise<void> {
   await waitFor(async () => (await r.scrape("handshakes_pending")) === 0, "no pending handshake");
+}
+
+/**
+ * The attacker's source address in these tests. The test task's --allow-net grants
+ * 127.0.0.1, 127.0.0.2 and localhost only, and Deno checks a node:net `localAddress` against that
+ * list, so 127.0.0.2 is the one address told apart from the legitimate clients on 127.0.0.1.
+ */
+export const ATTACKER = "127.0.0.2";
+
+const LATIN1 = new TextDecoder("latin1");
+
+/**
+ * A raw TCP connection (node:net, so that it can connect from `localAddress`) that keeps the
+ * first `keep` bytes it reads and records when it ended. Writes never throw: an attack goes on
+ * writing into a socket the server may already have reset.
+ */
+export class TcpPeer {
+  #buf: Uint8Array;
+  #len = 0;
+  #wakers = new Set<() => void>();
+  /** When the connection was established (ms since the epoch). */
+  readonly connectedAt = Date.now();
+  /** When it closed, either side. */
+  endedAt: number | undefined;
+  /** The socket error, if one came (ECONNRESET, EPIPE…). */
+  error: string | undefined;
+  /** Resolves once the connection is closed. */
+  readonly ended: Promise<void>;
+
+  private constructor(readonly socket: net.Socket, keep: number) {
+    this.#buf = new Uint8Array(keep);
+    this.ended = new Promise((resolve) => {
+      socket.once("close", () => {
+        this.endedAt = Date.now();
+        resolve();
+        this.#wake();
+      });
+    });
+    socket.on("data", (d: Uint8Array) => {
+      const n = Math.min(d.length, this.#buf.length - this.#len);
+      this.#buf.set(d.subarray(0, n), this.#len);
+      this.#len += n;
+      this.#wake();
+    });
+    socket.on("error", (e: Error) => (this.error = e.message));
+  }
+
+  /** Connects to 127.0.0.1:`port` from `localAddress`; rejects on error or after `timeoutMs`. */
+  static connect(
+    port: number,
+    o: { localAddress?: string; timeoutMs?: number; keep?: number } = {},
+  ): Promise<TcpPeer> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({
+        host: "127.0.0.1",
+        port,
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+      });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`connect timed out after ${o.timeoutMs ?? 5000} ms`));
+      }, o.timeoutMs ?? 5000);
+      s.once("error", (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      s.once("connect", () => {
+        clearTimeout(timer);
+        resolve(new TcpPeer(s, o.keep ?? 4096));
+      });
+    });
+  }
+
+  #wake(): void {
+    for (const w of this.#wakers) w();
+  }
+
+  /** The bytes read so far (at most `keep`). */
+  get bytes(): Uint8Array {
+    return this.#buf.subarray(0, this.#len);
+  }
+
+  /** The bytes read so far as latin1 text. */
+  text(): string {
+    return LATIN1.decode(this.bytes);
+  }
+
+  /** True once closed. */
+  get isEnded(): boolean {
+    return this.endedAt !== undefined;
+  }
+
+  /** Drops the first `n` bytes read. */
+  skip(n: number): void {
+    this.#buf.copyWithin(0, n, this.#len);
+    this.#len -= n;
+  }
+
+  /** Waits until `cond()` holds (checked on every read and at the close), or rejects. */
+  async until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    if (cond()) return;
+    let wake!: () => void;
+    const check = new Promise<void>((resolve) => {
+      wake = () => {
+        if (cond()) resolve();
+      };
+    });
+    this.#wakers.add(wake);
+    try {
+      await within(check, what, timeoutMs);
+    } finally {
+      this.#wakers.delete(wake);
+    }
+  }
+
+  /** Writes `bytes`; resolves true once they are handed to the kernel, false on an error. */
+  write(bytes: Uint8Array): Promise<boolean> {
+    if (this.socket.destroyed) return Promise.resolve(false);
+    return new Promise((resolve) => this.socket.write(bytes, (e) => resolve(!e)));
+  }
+
+  /** Closes the connection at once. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** The bytes of a latin1 string. */
+export function latin1Bytes(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+/** An upgrade request head for `/` (a fixed key: the server does not care which). */
+export function upgradeHead(port: number): string {
+  return `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+    "Sec-WebSocket-Version: 13\r\n\r\n";
+}
+
+/**
+ * A WebSocket opened by hand over a TcpPeer: the upgrade request is written and its 101 read;
+ * what the peer reads afterwards are WebSocket frames (serverFrames). Rejects with
+ * UpgradeRefused on another status.
+ */
+export async function rawWebSocket(
+  port: number,
+  o: { localAddress?: string; keep?: number } = {},
+): Promise<TcpPeer> {
+  const p = await TcpPeer.connect(port, o);
+  await p.write(latin1Bytes(upgradeHead(port)));
+  await p.until(() => p.text().includes("\r\n\r\n") || p.isEnded, "the upgrade response");
+  const text = p.text();
+  const end = text.indexOf("\r\n\r\n");
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+  if (end < 0 || status !== 101) {
+    p.destroy();
+    throw new UpgradeRefused(status);
+  }
+  p.skip(end + 4);
+  return p;
+}
+
+/**
+ * A client frame header (FIN set, masked with `mask`) announcing `length` payload bytes: what
+ * an attacker sends to claim a huge message without sending it.
+ */
+export function clientFrameHeader(
+  opcode: number,
+  length: number,
+  mask: Uint8Array = Uint8Array.of(1, 2, 3, 4),
+): Uint8Array {
+  const ext = length < 126 ? 0 : length < 65536 ? 2 : 8;
+  const h = new Uint8Array(2 + ext + 4);
+  const v = new DataView(h.buffer);
+  h[0] = 0x80 | opcode;
+  if (ext === 0) h[1] = 0x80 | length;
+  else if (ext === 2) {
+    h[1] = 0x80 | 126;
+    v.setUint16(2, length);
+  } else {
+    h[1] = 0x80 | 127;
+    v.setBigUint64(2, BigInt(length));
+  }
+  h.set(mask, 2 + ext);
+  return h;
+}
+
+/** One frame from the server (servers do not mask). */
+export interface ServerFrame {
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/** The complete server frames in `bytes` (an incomplete last one is left out). */
+export function serverFrames(bytes: Uint8Array): ServerFrame[] {
+  const out: ServerFrame[] = [];
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let i = 0;
+  while (i + 2 <= bytes.length) {
+    let len = bytes[i + 1]! & 0x7f, head = 2;
+    if (len === 126) {
+      if (i + 4 > bytes.length) break;
+      len = v.getUint16(i + 2);
+      head = 4;
+    } else if (len === 127) {
+      if (i + 10 > bytes.length) break;
+      len = Number(v.getBigUint64(i + 2));
+      head = 10;
+    }
+    if (i + head + len > bytes.length) break;
+    out.push({ opcode: bytes[i]! & 0x0f, payload: bytes.subarray(i + head, i + head + len) });
+    i += head + len;
+  }
+  return out;
+}
+
+/** The close frame among `frames`, decoded; undefined if none came. */
+export function closeFrameOf(frames: ServerFrame[]): CloseInfo | undefined {
+  const f = frames.find((x) => x.opcode === 0x8);
+  if (!f) return undefined;
+  if (f.payload.length < 2) return { code: 1005, reason: "" };
+  const code = (f.payload[0]! << 8) | f.payload[1]!;
+  return { code, reason: new TextDecoder().decode(f.payload.subarray(2)) };
+}
+
+/** Reads a gauge or counter (`schied_<name>`) from a relay process's metrics listener. */
+export async function scrapeProcess(metricsUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const m = new RegExp(`^schied_${name} (\\d+)$`, "m").exec(text);
+  if (!m) throw new Error(`No metric schied_${name}`);
+  return Number(m[1]);
+}
+
+/** True while a relay process has not exited. */
+export function aliveFlag(exited: Promise<unknown>): () => boolean {
+  let alive = true;
+  exited.then(() => (alive = false), () => (alive = false));
+  return () => alive;
 }

@@ -29,13 +29,12 @@ export class Scene {
     s.relay = await startRelayProcess({ args: ["--quiet"] });
     s.port = Number(new URL(s.relay.address).port);
     s.a = await startDaemonProcess({ relay: s.relay.address });
-    if (o.startB !== false) s.b = await startDaemonProcess({ relay: s.relay.address });
-    else {s.b = await startDaemonProcess({ relay: s.relay.address }).then(async (b) => {
-        await b.stop();
-        return b;
-      });}
-    await waitOnline(s.a);
-    if (o.startB !== false) await waitOnline(s.b);
+    s.b = await startDaemonProcess({ relay: s.relay.address });
+    await Promise.all([waitOnline(s.a), waitOnline(s.b)]);
+    // A and B are each other's contacts (a stranger's messages would be a message request).
+    await s.a.api.addContact({ id: s.b.id });
+    await s.b.api.addContact({ id: s.a.id });
+    if (o.startB === false) await s.b.stop();
     s.watchA();
     return s;
   }

@@ -8,7 +8,8 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { DB_FILE } from "../../daemon/db.ts";
-import { type RunningDaemon, startDaemon } from "../../daemon/mod.ts";
+import { Keystore, type RunningDaemon, startDaemon } from "../../daemon/mod.ts";
+import { Sealer } from "../../daemon/sealer.ts";
 import type { JournalEvent, MessageRecord } from "../../daemon/service.ts";
 import { parseId } from "../../protocol/identity.ts";
 import type { SessionJson } from "../../protocol/session.ts";
@@ -105,8 +106,15 @@ export interface World {
   close(): Promise<void>;
 }
 
-/** Starts a relay with a MaliciousHub and `n` daemons, all online. */
-export async function startWorld(n: number): Promise<World> {
+/**
+ * Starts a relay (with a MaliciousHub) and `n` daemons, all online. `contacts(i, j)` says whether
+ * peer i has peer j as a contact (default: everyone knows everyone, as these tests are about
+ * the end-to-end layer rather than message requests).
+ */
+export async function startWorld(
+  n: number,
+  contacts: (i: number, j: number) => boolean = () => true,
+): Promise<World> {
   const dirs: string[] = [await Deno.makeTempDir({ prefix: "schied-e2e-attack-relay-" })];
   const hub = new MaliciousHub();
   const wire: Uint8Array[] = [];
@@ -142,6 +150,12 @@ export async function startWorld(n: number): Promise<World> {
       () => peers.every((p) => p.d.engine.status().relay.state === "online"),
       "every daemon to be online",
     );
+    // Everyone knows everyone: these tests are about the end-to-end layer, not message requests.
+    for (const [i, p] of peers.entries()) {
+      for (const [j, q] of peers.entries()) {
+        if (i !== j && contacts(i, j)) await p.d.engine.addContact({ id: q.id });
+      }
+    }
   } catch (e) {
     await close();
     throw e;
@@ -175,14 +189,23 @@ export async function waitDelivered(a: Peer, ids: string[], ms = 20_000): Promis
   );
 }
 
-/** The stored end-to-end session states of `p` with `peer`, newest first (from its database). */
-export function storedSessions(p: Peer, peer: Peer): SessionJson[] {
+/**
+ * The stored end-to-end session states of `p` with `peer`, newest first, read from its database
+ * and opened with its data key (the state is sealed at rest).
+ */
+export async function storedSessions(p: Peer, peer: Peer): Promise<SessionJson[]> {
+  const { keys } = await Keystore.open(p.stateDir);
+  const sealer = new Sealer(keys.dataKey);
   const db = new DatabaseSync(`${p.stateDir}/${DB_FILE}`, { readOnly: true });
   try {
     const rows = db.prepare(
-      "SELECT state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC",
-    ).all(p.id, peer.id) as { state: string }[];
-    return rows.map((r) => JSON.parse(r.state) as SessionJson);
+      "SELECT sid, state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC",
+    ).all(p.id, peer.id) as { sid: string; state: Uint8Array }[];
+    return rows.map((r) =>
+      JSON.parse(
+        sealer.openText(r.state, "sessions.state", `${p.id}/${peer.id}/${r.sid}`),
+      ) as SessionJson
+    );
   } finally {
     db.close();
   }
@@ -204,8 +227,12 @@ export function onMsgs(
       : undefined;
 }
 
-/** The texts of the message events `p` journaled from `from`, in order. */
-export function journaled(p: Peer, from: Peer): string[] {
-  return p.events.filter((e) => e.type === "message" && e.data.from === from.id)
+/** The texts of the message (or request) events `p` journaled from `from`, in order. */
+export function journaled(
+  p: Peer,
+  from: Peer,
+  type: "message" | "request" = "message",
+): string[] {
+  return p.events.filter((e) => e.type === type && e.data.from === from.id)
     .map((e) => String(e.data.text));
 }

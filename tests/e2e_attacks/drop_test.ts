@@ -41,7 +41,7 @@ Deno.test("relay drops a MSG envelope: later ones decrypt, all arrive once, in o
 
     // B opened envelopes beyond the gap in the same session: the gap's key is kept, skipped.
     const n = counterOf(dropped);
-    const [state, ...older] = storedSessions(b, a);
+    const [state, ...older] = await storedSessions(b, a);
     assertEquals(older.length, 0, "one session");
     assertOk(state!.recvN > n + 1, `B decrypted past ${n} (recvN ${state!.recvN})`);
     assertOk(state!.skipped.some(([k]) => k === n), "the dropped message's key is skipped");
@@ -50,7 +50,7 @@ Deno.test("relay drops a MSG envelope: later ones decrypt, all arrive once, in o
     w.hub.rule = undefined;
     assertEquals(w.hub.inject(b.key, a.key, dropped), "delivered");
     await waitFor(
-      () => !storedSessions(b, a)[0]!.skipped.some(([k]) => k === n),
+      async () => !(await storedSessions(b, a))[0]!.skipped.some(([k]) => k === n),
       "B to use the skipped key on the late envelope",
     );
     await waitDelivered(a, await sendAll(a, b, ["drop 6"]));

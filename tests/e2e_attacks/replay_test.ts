@@ -52,7 +52,7 @@ Deno.test("relay replays MSG envelopes at once and later: B stores each message 
 
     // B's own session state rejects each replayed envelope at the crypto layer.
     const ad = concat(parseId(a.id), parseId(b.id));
-    const states = storedSessions(b, a);
+    const states = await storedSessions(b, a);
     assertEquals(states.length, 1, "one session, never replaced");
     const atB = E2ESession.fromJSON(states[0]!);
     for (const env of old) {
@@ -63,7 +63,7 @@ Deno.test("relay replays MSG envelopes at once and later: B stores each message 
       );
     }
     // Positive control: that same state opens a fresh envelope from A's session.
-    const atA = E2ESession.fromJSON(storedSessions(a, b)[0]!);
+    const atA = E2ESession.fromJSON((await storedSessions(a, b))[0]!);
     const fresh = await atA.seal(pad(encodePayload({ t: "a", upto: 0 })), ad);
     assertEquals((await atB.open(parseEnvelope(fresh), ad)).length, 256);
   } finally {

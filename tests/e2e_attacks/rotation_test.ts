@@ -60,9 +60,14 @@ Deno.test("a rotated identity is a new contact; the relay cannot merge it into t
     const oldContact = b.d.engine.contacts().find((c) => c.id === oldId);
     assertEquals(oldContact?.identity_key, pinnedOld, "the old pin is unchanged");
 
-    // An honest relay: the message arrives from the new id, as a separate contact.
+    // An honest relay: the message arrives from the new id, a stranger to B: a message request,
+    // which B accepts to make it a separate contact.
     w.hub.rule = undefined;
     await waitDelivered(a, [after.id]);
+    assertEquals(b.d.engine.contacts().map((c) => c.id), [oldId], "the new id is no contact yet");
+    assertEquals(b.d.engine.requests().map((r) => r.id), [newId], "but a message request");
+    assertEquals(b.d.engine.requests()[0]!.identity_key, me.identity_key);
+    b.d.engine.acceptRequest({ id: newId });
     const contacts = b.d.engine.contacts();
     assertEquals(contacts.map((c) => c.id).sort(), [oldId, newId].sort(), "two contacts");
     const oldNow = contacts.find((c) => c.id === oldId)!;
@@ -74,7 +79,7 @@ Deno.test("a rotated identity is a new contact; the relay cannot merge it into t
     assertOk(idMatchesKey(parseId(newId), newPk) && !idMatchesKey(parseId(oldId), newPk));
     assertEquals(received(b, oldId), ["before rotation"]);
     assertEquals(received(b, newId), ["after rotation"]);
-    assertEquals(journaled(b, { ...a, id: newId }), ["after rotation"]);
+    assertEquals(journaled(b, { ...a, id: newId }, "request"), ["after rotation"]);
     assertEquals(b.d.engine.status().sessions, 2, "one session per id");
 
     // B answers the new id; A gets it under its new identity.

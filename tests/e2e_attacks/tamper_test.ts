@@ -54,7 +54,7 @@ Deno.test("relay flips a byte in MSG envelopes: rejected, session intact, all ar
 
     // One session throughout: every MSG envelope names it, B still holds it, and the keys of
     // the tampered messages sit unused among the skipped ones (later messages opened past them).
-    const [state, ...older] = storedSessions(b, a);
+    const [state, ...older] = await storedSessions(b, a);
     assertEquals(older.length, 0);
     const sids = new Set(
       w.hub.seen(a.key, b.key, MSG).map((e) => e.subarray(2, 10).toString()),
@@ -67,8 +67,8 @@ Deno.test("relay flips a byte in MSG envelopes: rejected, session intact, all ar
     w.hub.rule = undefined;
     for (const env of originals) assertEquals(w.hub.inject(b.key, a.key, env), "delivered");
     await waitFor(
-      () => {
-        const left = storedSessions(b, a)[0]!.skipped.map(([k]) => k);
+      async () => {
+        const left = (await storedSessions(b, a))[0]!.skipped.map(([k]) => k);
         return ns.every((n) => !left.includes(n));
       },
       "B to open the untampered originals with the kept keys",

@@ -1,0 +1,155 @@
+/**
+ * The schema of `daemon.db`, step by step (lib/sqlite_schema.ts runs the pending steps in one
+ * transaction when the database opens).
+ *
+ * 1. The release without versions (commit 44d41ba): plaintext texts, names, session states.
+ * 2. Secrets sealed (sealer.ts): `messages.text` → `messages.body`, `events.data`,
+ *    `sessions.state` and `contacts.name` become sealed blobs; contact names get a blind index
+ *    for uniqueness and lookup; contacts get a `kind` (contact, request, blocked) for message
+ *    requests. Tables are rebuilt rather than altered and secure_delete is on, so the plaintext
+ *    of version 1 is zeroed, not left in free pages.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type { Migration } from "../lib/sqlite_schema.ts";
+import type { Sealer } from "./sealer.ts";
+
+/** Columns of sealed values, as `Sealer` column labels (part of each blob's binding). */
+export const SEALED = {
+  body: "messages.body",
+  event: "events.data",
+  session: "sessions.state",
+  name: "contacts.name",
+} as const;
+
+const V1 = `
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+  me TEXT NOT NULL, id TEXT NOT NULL, name TEXT, identity_key TEXT,
+  verified INTEGER NOT NULL DEFAULT 0, added_at INTEGER NOT NULL,
+  PRIMARY KEY (me, id));
+CREATE UNIQUE INDEX IF NOT EXISTS contacts_name ON contacts(me, name) WHERE name IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sessions (
+  me TEXT NOT NULL, peer TEXT NOT NULL, sid TEXT NOT NULL, state TEXT NOT NULL,
+  created_at INTEGER NOT NULL, PRIMARY KEY (me, peer, sid));
+CREATE TABLE IF NOT EXISTS peers (
+  me TEXT NOT NULL, peer TEXT NOT NULL,
+  next_send_seq INTEGER NOT NULL DEFAULT 1, next_recv_seq INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY (me, peer));
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY, me TEXT NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL,
+  seq INTEGER NOT NULL, text TEXT NOT NULL, ts INTEGER NOT NULL, status TEXT NOT NULL,
+  reason TEXT, idem_key TEXT, event_id INTEGER, created_at INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_idem ON messages(me, idem_key) WHERE idem_key IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_seq ON messages(me, peer, direction, seq);
+CREATE INDEX IF NOT EXISTS messages_pending ON messages(me, peer, seq) WHERE direction = 'out' AND status IN ('queued', 'sent');
+CREATE INDEX IF NOT EXISTS messages_event ON messages(event_id);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL);
+`;
+
+const V2_TABLES = `
+CREATE TABLE contacts (
+  me TEXT NOT NULL, id TEXT NOT NULL,
+  kind TEXT NOT NULL DEFAULT 'contact' CHECK (kind IN ('contact', 'request', 'blocked')),
+  name BLOB, name_idx BLOB, identity_key TEXT,
+  verified INTEGER NOT NULL DEFAULT 0, added_at INTEGER NOT NULL,
+  PRIMARY KEY (me, id));
+CREATE TABLE sessions (
+  me TEXT NOT NULL, peer TEXT NOT NULL, sid TEXT NOT NULL, state BLOB NOT NULL,
+  created_at INTEGER NOT NULL, PRIMARY KEY (me, peer, sid));
+CREATE TABLE messages (
+  id TEXT PRIMARY KEY, me TEXT NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL,
+  seq INTEGER NOT NULL, body BLOB NOT NULL, ts INTEGER NOT NULL, status TEXT NOT NULL,
+  reason TEXT, idem_key TEXT, event_id INTEGER, created_at INTEGER NOT NULL);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, type TEXT NOT NULL,
+  data BLOB NOT NULL);
+`;
+
+const V2_INDEXES = `
+CREATE UNIQUE INDEX contacts_name ON contacts(me, name_idx) WHERE name_idx IS NOT NULL;
+CREATE INDEX contacts_kind ON contacts(me, kind, added_at);
+CREATE UNIQUE INDEX messages_idem ON messages(me, idem_key) WHERE idem_key IS NOT NULL;
+CREATE UNIQUE INDEX messages_seq ON messages(me, peer, direction, seq);
+CREATE INDEX messages_pending ON messages(me, peer, seq) WHERE direction = 'out' AND status IN ('queued', 'sent');
+CREATE INDEX messages_event ON messages(event_id);
+`;
+
+type Row = Record<string, unknown>;
+
+function sealV1(db: DatabaseSync, s: Sealer): void {
+  for (const t of ["contacts", "sessions", "messages", "events"]) {
+    db.exec(`ALTER TABLE ${t} RENAME TO ${t}_v1`);
+  }
+  db.exec(V2_TABLES);
+  const contacts = db.prepare(
+    `INSERT INTO contacts (me, id, kind, name, name_idx, identity_key, verified, added_at)
+     VALUES (?, ?, 'contact', ?, ?, ?, ?, ?)`,
+  );
+  for (const r of db.prepare("SELECT * FROM contacts_v1").all() as Row[]) {
+    const me = r.me as string, id = r.id as string, name = r.name as string | null;
+    contacts.run(
+      me,
+      id,
+      name === null ? null : s.sealText(name, SEALED.name, `${me}/${id}`),
+      name === null ? null : s.index(name),
+      (r.identity_key as string | null) ?? null,
+      Number(r.verified),
+      Number(r.added_at),
+    );
+  }
+  const sessions = db.prepare(
+    "INSERT INTO sessions (me, peer, sid, state, created_at) VALUES (?, ?, ?, ?, ?)",
+  );
+  for (const r of db.prepare("SELECT * FROM sessions_v1").all() as Row[]) {
+    const me = r.me as string, peer = r.peer as string, sid = r.sid as string;
+    const state = s.sealText(r.state as string, SEALED.session, `${me}/${peer}/${sid}`);
+    sessions.run(me, peer, sid, state, Number(r.created_at));
+  }
+  const messages = db.prepare(
+    `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, reason, idem_key,
+     event_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  for (const r of db.prepare("SELECT * FROM messages_v1").all() as Row[]) {
+    const id = r.id as string;
+    messages.run(
+      id,
+      r.me as string,
+      r.direction as string,
+      r.peer as string,
+      Number(r.seq),
+      s.sealText(r.text as string, SEALED.body, id),
+      Number(r.ts),
+      r.status as string,
+      (r.reason as string | null) ?? null,
+      (r.idem_key as string | null) ?? null,
+      r.event_id === null ? null : Number(r.event_id),
+      Number(r.created_at),
+    );
+  }
+  const events = db.prepare("INSERT INTO events (id, ts, type, data) VALUES (?, ?, ?, ?)");
+  for (const r of db.prepare("SELECT * FROM events_v1").all() as Row[]) {
+    events.run(
+      Number(r.id),
+      Number(r.ts),
+      r.type as string,
+      s.sealText(r.data as string, SEALED.event, ""),
+    );
+  }
+  // Keep AUTOINCREMENT's high-water mark, so event ids never go back (SSE resume points).
+  db.exec(`DELETE FROM sqlite_sequence WHERE name = 'events';
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'events', seq FROM sqlite_sequence
+    WHERE name = 'events_v1';`);
+  for (const t of ["contacts", "sessions", "messages", "events"]) db.exec(`DROP TABLE ${t}_v1`);
+  db.exec(V2_INDEXES);
+}
+
+/** The migrations of daemon.db; version 2 seals what version 1 kept in clear. */
+export function daemonMigrations(sealer: Sealer): Migration[] {
+  return [
+    { version: 1, name: "tables of the unversioned release", up: (db) => db.exec(V1) },
+    { version: 2, name: "sealed secrets, message requests", up: (db) => sealV1(db, sealer) },
+  ];
+}
