@@ -1,7 +1,13 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { toHex } from "../../protocol/bytes.ts";
 import { Channel } from "../../protocol/channel.ts";
-import { MAX_ENVELOPE, MAX_RECORD, MAX_WIRE_MESSAGE } from "../../protocol/constants.ts";
+import {
+  LINK_REKEY_AFTER,
+  LINK_REKEY_AFTER_BYTES,
+  MAX_ENVELOPE,
+  MAX_RECORD,
+  MAX_WIRE_MESSAGE,
+} from "../../protocol/constants.ts";
 import { generateDh, randomSecret, signingKeyFromSeed } from "../../protocol/_crypto.ts";
 import { type ErrorCode, type ProtocolError } from "../../protocol/errors.ts";
 import { encodeFrame, type Frame, type Sender } from "../../protocol/frames.ts";
@@ -28,6 +34,8 @@ interface LinkOptions {
   relayRekey?: number;
   /** The relay end's frame handler throws. */
   relayThrows?: boolean;
+  /** The daemon side's byte limit (rekeyAfterBytes). */
+  daemonRekeyBytes?: number;
 }
 
 /** Runs a real XK handshake and builds a daemon channel and a relay channel on its keys. */
@@ -39,7 +47,12 @@ async function link(opts: LinkOptions = {}): Promise<{ daemon: End; relay: End }
   const { msg3, keys } = await init.finish(await resp.accept(await init.start()));
   const login = await resp.complete(msg3);
   const ends: End[] = [];
-  const make = (k: { send: CipherState; recv: CipherState }, peer: Sender, rekeyAfter?: number) => {
+  const make = (
+    k: { send: CipherState; recv: CipherState },
+    peer: Sender,
+    rekeyAfter?: number,
+    rekeyAfterBytes?: number,
+  ) => {
     const failed = Promise.withResolvers<ProtocolError>();
     let waiter: { n: number; resolve: () => void } | undefined;
     const wake = () => {
@@ -61,6 +74,7 @@ async function link(opts: LinkOptions = {}): Promise<{ daemon: End; relay: End }
         recv: k.recv,
         peer,
         rekeyAfter,
+        rekeyAfterBytes,
         write: (r) => {
           end.wire.push(r);
           if (opts.wired) ends[peer === "relay" ? 1 : 0]!.ch.receive(r);
@@ -79,7 +93,7 @@ async function link(opts: LinkOptions = {}): Promise<{ daemon: End; relay: End }
     };
     return end;
   };
-  ends.push(make(keys, "relay", opts.daemonRekey));
+  ends.push(make(keys, "relay", opts.daemonRekey, opts.daemonRekeyBytes));
   ends.push(make(login, "daemon", opts.relayRekey));
   return { daemon: ends[0]!, relay: ends[1]! };
 }
@@ -285,4 +299,31 @@ Deno.test("channel: the receiver allows 1024 records of slack past rekeyAfter, t
   const e = await relay.failed;
   assertEquals([e.code, e.message], ["rekey", "Peer did not renew the link key"]);
   assertEquals(relay.frames.length, 1024);
+});
+
+Deno.test("channel: the sender stops with rekey once rekeyAfterBytes of records are out", async () => {
+  // One SEND of a 1000-byte envelope: a record of 5 + 20 + 1000 + 16 bytes on the wire.
+  const recordLen = 5 + 20 + 1000 + 16;
+  const { daemon, relay } = await link({ wired: true, daemonRekeyBytes: 2 * recordLen + 1 });
+  for (let i = 0; i < 3; i++) {
+    daemon.ch.push(send(i, 1000));
+    await daemon.ch.drained();
+  }
+  assertEquals(daemon.errors, [], "three records: the third starts below the limit");
+  daemon.ch.push(send(3, 1000));
+  const e = await daemon.failed;
+  assertEquals([e.code, e.message], ["rekey", "Link key due for renewal"]);
+  assertEquals(daemon.wire.map((r) => r.length), [recordLen, recordLen, recordLen]);
+  await relay.opened(3);
+});
+
+Deno.test("rekey limits keep AES-GCM's distinguishing advantage at or below 2^-60 per key", () => {
+  // (blocks + records + 1)² / 2^129 (CFRG AEAD limits), with blocks = bytes / 16.
+  const blocks = LINK_REKEY_AFTER_BYTES / 16;
+  const log2 = 2 * Math.log2(blocks + LINK_REKEY_AFTER + 1) - 129;
+  assertOk(log2 <= -60, `2^${log2.toFixed(2)}`);
+  assertEquals(Math.round(log2), -63);
+  // Without the byte limit, 2^24 records of 256 KiB would give 2^-53.
+  const old = 2 * Math.log2(LINK_REKEY_AFTER * (MAX_RECORD / 16) + LINK_REKEY_AFTER + 1) - 129;
+  assertEquals(Math.round(old), -53);
 });

@@ -175,3 +175,34 @@ Deno.test("link handshake: the responder refuses calls out of order", async () =
   await resp.accept(m1);
   await assertRejects(() => resp.accept(m1), (e) => e.message.includes("already started"));
 });
+
+Deno.test("link handshake: message 1 must carry an empty payload (section 5.3), else auth_failed", async () => {
+  for (const payload of [Uint8Array.of(0), utf8.encode("hello relay")]) {
+    const hs = new HandshakeState({
+      pattern: "XK",
+      initiator: true,
+      prologue: linkPrologue([1]),
+      s: await generateDh(),
+      rs: relay.publicKey,
+    });
+    const msg1 = concat(Uint8Array.of(1, 1), await hs.writeMessage(payload));
+    await assertRejects(() => new LinkResponder(relay).accept(msg1), isAuthFailed);
+  }
+});
+
+Deno.test("link handshake: message 2 must carry exactly the version byte, else the daemon stops", async () => {
+  for (const payload of [Uint8Array.of(1, 0), Uint8Array.of(1, 1, 1), new Uint8Array()]) {
+    const init = new LinkInitiator(relay.publicKey, await generateDh(), identity);
+    const msg1 = await init.start();
+    // A relay that answers with extra (or no) payload bytes after the version.
+    const hs = new HandshakeState({
+      pattern: "XK",
+      initiator: false,
+      prologue: linkPrologue([1]),
+      s: relay,
+    });
+    await hs.readMessage(msg1.subarray(2));
+    const msg2 = await hs.writeMessage(payload);
+    await assertRejects(() => init.finish(msg2), isAuthFailed, `payload ${toHex(payload)}`);
+  }
+});
