@@ -79,6 +79,9 @@ export async function startRelayProcess(
   } = {},
 ): Promise<RelayProcess> {
   const stateDir = opts.stateDir ?? await Deno.makeTempDir({ prefix: "schied-relay-" });
+  // The metrics listener's port is chosen here, so that it is known even with --quiet (which
+  // leaves out the relay_listening line); a later --metrics-listen in `args` wins.
+  const metricsPort = freePort();
   const [program, ...pre] = opts.wrap?.length ? [...opts.wrap, SCHIED] : [SCHIED];
   const child = new Deno.Command(program!, {
     args: [
@@ -89,7 +92,7 @@ export async function startRelayProcess(
       "--state-dir",
       stateDir,
       "--metrics-listen",
-      "127.0.0.1:0",
+      `127.0.0.1:${metricsPort}`,
       ...(opts.args ?? []),
     ],
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...opts.env },
@@ -114,18 +117,10 @@ export async function startRelayProcess(
   ]);
   void lines;
   const port = new URL(address).port;
-  // The metrics address is in the relay_listening log line (which --quiet leaves out).
-  const quiet = (opts.args ?? []).includes("--quiet");
-  const listening = quiet ? undefined : await waitFor(
-    () => log.find((l) => l.includes('"relay_listening"')),
-    "the relay_listening log line",
-    5000,
-  ).catch(() => undefined);
-  const metricsAt = listening ? String(JSON.parse(listening).metrics) : "off";
   return {
     address,
     http: `http://127.0.0.1:${port}`,
-    metrics: `http://${metricsAt}`,
+    metrics: `http://127.0.0.1:${metricsPort}`,
     stateDir,
     child,
     log,
@@ -197,4 +192,12 @@ export async function rssOf(pid: number): Promise<number> {
   const kib = Number(new TextDecoder().decode(out.stdout).trim());
   if (!out.success || !Number.isFinite(kib)) throw new Error(`No process ${pid}`);
   return kib * 1024;
+}
+
+/** A port that was free a moment ago on 127.0.0.1 (for a listener the child binds itself). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
 }

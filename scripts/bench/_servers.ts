@@ -165,7 +165,7 @@ export async function startSchied(extraArgs: string[] = []): Promise<BenchServer
       };
     },
     async counters() {
-      const text = await (await fetch(`${relay.http}/metrics`)).text();
+      const text = await (await fetch(`${relay.metrics}/metrics`)).text();
       const out: Record<string, number> = {};
       for (const m of text.matchAll(/^schied_(\w+) (\d+)$/gm)) out[m[1]!] = Number(m[2]);
       return out;
