@@ -12,7 +12,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { migrate } from "../lib/sqlite_schema.ts";
+import { migrate, refuseNewer } from "../lib/sqlite_schema.ts";
 import { daemonMigrations } from "./_migrations.ts";
 import type { Sealer } from "./sealer.ts";
 
@@ -32,12 +32,15 @@ export function openDb(dir: string, sealer: Sealer): DatabaseSync {
   const db = new DatabaseSync(`${dir}/${DB_FILE}`);
   try {
     db.exec("PRAGMA busy_timeout=5000");
+    const migrations = daemonMigrations(sealer);
+    // Before the journal mode is set: switching a database to WAL rewrites its header.
+    refuseNewer(db, migrations, DB_FILE);
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=FULL");
     db.exec("PRAGMA foreign_keys=ON");
     // Deleted and overwritten content is zeroed, not left in free space.
     db.exec("PRAGMA secure_delete=ON");
-    const { from, to } = migrate(db, daemonMigrations(sealer), DB_FILE);
+    const { from, to } = migrate(db, migrations, DB_FILE);
     if (from !== to) checkpoint(db); // the old plaintext pages leave the WAL at once
   } catch (e) {
     db.close();

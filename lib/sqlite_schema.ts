@@ -36,6 +36,19 @@ export function schemaVersion(db: DatabaseSync): number {
 }
 
 /**
+ * Throws SchemaTooNewError if `db` was written by a newer release. Call it before any PRAGMA that
+ * writes (switching to WAL rewrites the header), so a refused database is left as it was.
+ */
+export function refuseNewer(
+  db: DatabaseSync,
+  migrations: readonly Migration[],
+  what: string,
+): void {
+  const found = schemaVersion(db);
+  if (found > migrations.length) throw new SchemaTooNewError(what, found, migrations.length);
+}
+
+/**
  * Brings `db` to the newest version of `migrations`; returns the versions before and after.
  *
  * @example

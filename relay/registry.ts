@@ -12,7 +12,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { constantTimeEqual } from "../protocol/bytes.ts";
-import { migrate, type Migration } from "../lib/sqlite_schema.ts";
+import { migrate, type Migration, refuseNewer } from "../lib/sqlite_schema.ts";
 
 /** One registry row. */
 export interface RegistryEntry {
@@ -70,9 +70,11 @@ export class Registry {
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
+    db.exec("PRAGMA busy_timeout=5000");
+    // Before the journal mode is set: switching a database to WAL rewrites its header.
+    refuseNewer(db, REGISTRY_MIGRATIONS, "The registry");
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=FULL");
-    db.exec("PRAGMA busy_timeout=5000");
     db.exec("PRAGMA secure_delete=ON");
     migrate(db, REGISTRY_MIGRATIONS, "The registry");
     this.#insert = db.prepare(

@@ -112,29 +112,33 @@ Deno.test("registry migration: the previous release's registry is migrated to ve
 });
 
 Deno.test("registry migration: a registry with a newer schema (user_version 99) is refused at start, exit 1, naming the version, and left as it was", async () => {
-  const dir = await copyFixture();
-  try {
-    const db = new DatabaseSync(`${dir}/registry.db`);
-    db.exec("PRAGMA user_version = 99");
-    db.close();
-    const bytes = await Deno.readFile(`${dir}/registry.db`);
-    const out = await new Deno.Command(SCHIED, {
-      args: ["relay", "--port", "0", "--state-dir", dir, "--metrics-listen", "127.0.0.1:0"],
-      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(out.code, 1, stderr);
-    assertEquals(new TextDecoder().decode(out.stdout), "", "no relay address printed");
-    assertOk(stderr.includes("schied: error:"), stderr);
-    assertOk(/schema version 99\b/.test(stderr), `names the version: ${stderr}`);
-    assertOk(stderr.includes("newer than this release knows (2)"), stderr);
-    assertEquals(inspect(`${dir}/registry.db`).version, 99, "not rewritten");
-    assertEquals(await Deno.readFile(`${dir}/registry.db`), bytes, "not a byte changed");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  for (const mode of ["wal", "delete"]) {
+    const dir = await copyFixture();
+    try {
+      // Both journal modes: switching a rollback-mode file to WAL would rewrite its header.
+      const db = new DatabaseSync(`${dir}/registry.db`);
+      db.exec(`PRAGMA journal_mode = ${mode}`);
+      db.exec("PRAGMA user_version = 99");
+      db.close();
+      const bytes = await Deno.readFile(`${dir}/registry.db`);
+      const out = await new Deno.Command(SCHIED, {
+        args: ["relay", "--port", "0", "--state-dir", dir, "--metrics-listen", "127.0.0.1:0"],
+        env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assertEquals(out.code, 1, stderr);
+      assertEquals(new TextDecoder().decode(out.stdout), "", "no relay address printed");
+      assertOk(stderr.includes("schied: error:"), stderr);
+      assertOk(/schema version 99\b/.test(stderr), `names the version: ${stderr}`);
+      assertOk(stderr.includes("newer than this release knows (2)"), stderr);
+      assertEquals(inspect(`${dir}/registry.db`).version, 99, "not rewritten");
+      assertEquals(await Deno.readFile(`${dir}/registry.db`), bytes, `${mode}: not a byte changed`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 });
 
