@@ -21,7 +21,9 @@ import type { ApiEnv } from "./guard.ts";
  */
 export const API_LIMITS: Readonly<Partial<ServerLimits>> = {
   maxConnections: 256,
-  maxConnectionsPerSource: 256, // every client is on loopback: one source
+  // Every client is on loopback: one source. No per-source cap, then: one equal to the total
+  // is checked first and would refuse the CLI at the cap instead of evicting for it.
+  maxConnectionsPerSource: Number.POSITIVE_INFINITY,
   headTimeoutMs: 10_000,
   keepAliveTimeoutMs: 75_000,
   requestTimeoutMs: 30_000,

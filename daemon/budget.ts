@@ -3,8 +3,9 @@
  * handshakes (a key generation and several DHs each) and deriving skipped message keys (one
  * HMAC chain step, 8–28 µs here, per key). Any relay user who knows an id can send such
  * envelopes; without a bound, 100 forged MSGs 100,000 counters ahead cost the victim minutes of
- * CPU. Each peer has its own token buckets, and so do all peers together; an envelope over
- * budget is dropped unread, and the state stays as it was.
+ * CPU. Each peer has its own token buckets, and so do all strangers (ids that are not contacts)
+ * together: strangers cannot spend a contact's share. An envelope over budget is dropped
+ * unread, and the state stays as it was.
  *
  * @module
  */
@@ -17,8 +18,12 @@ export const BUDGETS = {
    * (MAX_SKIP = 2,000). Messages that arrive in order cost nothing.
    */
   skipPerPeer: { perMinute: 4000, burst: 4000 },
-  /** Skipped keys all peers together: at ≤ 28 µs a step, at most 0.6 s of CPU a minute. */
-  skipTotal: { perMinute: 20_000, burst: 20_000 },
+  /**
+   * Skipped keys all strangers together: at ≤ 28 µs a step, at most 0.6 s of CPU a minute. Not
+   * spent by contacts (each bounded by skipPerPeer): were it shared, a few strangers with
+   * sessions could keep it empty and stall every contact's message that comes after a gap.
+   */
+  skipStrangers: { perMinute: 20_000, burst: 20_000 },
   /** Handshakes one peer may make us answer or start: a restart or two, and some slack. */
   handshakesPerPeer: { perMinute: 6, burst: 3 },
   /** Handshakes all strangers (ids that are not contacts) together. */
@@ -58,12 +63,12 @@ function total(spec: Spec, now: number): TokenBucket {
  * @example
  * ```ts
  * const b = new WorkBudget(Date.now);
- * if (!b.skip(peer, gap)) return; // dropped, nothing derived
+ * if (!b.skip(peer, gap, stranger)) return; // dropped, nothing derived
  * ```
  */
 export class WorkBudget {
   readonly #skipPeer = new PerPeer(BUDGETS.skipPerPeer);
-  readonly #skipTotal: TokenBucket;
+  readonly #skipStrangers: TokenBucket;
   readonly #hsPeer = new PerPeer(BUDGETS.handshakesPerPeer);
   readonly #hsStrangers: TokenBucket;
   /** Envelopes dropped for want of budget (for status and tests). */
@@ -71,19 +76,23 @@ export class WorkBudget {
 
   /** @param now the clock */
   constructor(readonly now: () => number = Date.now) {
-    this.#skipTotal = total(BUDGETS.skipTotal, now());
+    this.#skipStrangers = total(BUDGETS.skipStrangers, now());
     this.#hsStrangers = total(BUDGETS.handshakesStrangers, now());
   }
 
-  /** Takes `steps` skipped-key derivations for `peer`; false (nothing taken) over budget. */
-  skip(peer: string, steps: number): boolean {
+  /**
+   * Takes `steps` skipped-key derivations for `peer` (a stranger also spends from the strangers'
+   * budget); false (nothing taken) over budget.
+   */
+  skip(peer: string, steps: number, stranger = true): boolean {
     if (steps <= 0) return true;
     const now = this.now();
     const b = this.#skipPeer.bucket(peer, now);
-    const ok = !!b && b.waitMs(now, steps) === 0 && this.#skipTotal.waitMs(now, steps) === 0;
+    const ok = !!b && b.waitMs(now, steps) === 0 &&
+      (!stranger || this.#skipStrangers.waitMs(now, steps) === 0);
     if (ok) {
       b!.take(now, steps);
-      this.#skipTotal.take(now, steps);
+      if (stranger) this.#skipStrangers.take(now, steps);
     } else this.dropped++;
     return ok;
   }

@@ -277,7 +277,7 @@ export class Delivery {
           continue;
         }
         // Each skipped key is work done before the MSG authenticates: it is budgeted.
-        if (gap > 0 && !d.budget.skip(peer, gap)) continue;
+        if (gap > 0 && !d.budget.skip(peer, gap, stranger)) continue;
         const plain = await session.open(env, this.#ad(from, d.me()), d.pause);
         opened.push({ peer, session, p: parsePayload(unpad(plain)) });
       } catch (e) {
