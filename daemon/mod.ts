@@ -13,6 +13,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { type ApiServer, serveApi } from "../api/mod.ts";
+import type { ServerEvent } from "../lib/net/mod.ts";
 import { createToken, writeTokenFiles } from "../api/token.ts";
 import { formatId } from "../protocol/identity.ts";
 import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
@@ -90,6 +91,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       hostname: o.apiHost ?? "127.0.0.1",
       allowNonLoopback: o.apiNonLoopback ?? false,
       originAllowlist: o.originAllowlist ?? [],
+      onServerEvent: apiWarnings(),
     });
     await writeFileAtomic(
       `${o.stateDir}/${API_ADDRESS_FILE}`,
@@ -120,5 +122,25 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       database.close();
       lock.release();
     },
+  };
+}
+
+/**
+ * The API server's failures worth a line on stderr (accept errors: descriptors ran out), at most
+ * one line per minute with the count since the last: the API keeps serving meanwhile.
+ */
+function apiWarnings(): (e: ServerEvent) => void {
+  let count = 0;
+  let last = 0;
+  let error = "";
+  return (e) => {
+    if (e.kind !== "accept_error") return;
+    count++;
+    error = e.error;
+    const now = Date.now();
+    if (now - last < 60_000) return;
+    last = now;
+    console.error(`schied: warning: the API could not accept ${count} connection(s): ${error}`);
+    count = 0;
   };
 }
