@@ -131,30 +131,33 @@ export function createApi(opts: ApiOptions): Hono<ApiEnv> {
     const name = contactName(o);
     return json(await service.addContact(name === undefined ? { id } : { id, name }), 201);
   });
-  app.delete("/contacts/:idOrName", (c) => {
-    service.removeContact(c.req.param("idOrName"));
+  app.delete("/contacts/:idOrName", async (c) => {
+    await service.removeContact(c.req.param("idOrName"));
     return c.body(null, 204);
   });
-  app.post("/contacts/:idOrName/block", (c) => json(service.block(c.req.param("idOrName"))));
+  app.post(
+    "/contacts/:idOrName/block",
+    async (c) => json(await service.block(c.req.param("idOrName"))),
+  );
   app.get("/blocked", () => json({ blocked: service.blocked() }));
-  app.delete("/blocked/:id", (c) => {
-    service.unblock(c.req.param("id"));
+  app.delete("/blocked/:id", async (c) => {
+    await service.unblock(c.req.param("id"));
     return c.body(null, 204);
   });
   app.get("/requests", () => json({ requests: service.requests() }));
-  app.delete("/requests/:id", (c) => {
-    service.declineRequest(c.req.param("id"));
+  app.delete("/requests/:id", async (c) => {
+    await service.declineRequest(c.req.param("id"));
     return c.body(null, 204);
   });
-  app.post("/requests/:id/accept", (c) => {
+  app.post("/requests/:id/accept", async (c) => {
     const name = contactName(jsonObject(c, true));
     const id = c.req.param("id");
-    return json(service.acceptRequest(name === undefined ? { id } : { id, name }));
+    return json(await service.acceptRequest(name === undefined ? { id } : { id, name }));
   });
-  app.post("/contacts/:idOrName/verify", (c) => {
+  app.post("/contacts/:idOrName/verify", async (c) => {
     const v = jsonObject(c, true).verified ?? true;
     if (typeof v !== "boolean") throw new ApiFailure("bad_request", '"verified" must be a boolean');
-    return json(service.verifyContact(c.req.param("idOrName"), v));
+    return json(await service.verifyContact(c.req.param("idOrName"), v));
   });
 
   let routes: { re: RegExp; method: string }[] | undefined;

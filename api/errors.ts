@@ -42,6 +42,7 @@ const TABLE = {
   misdirected_host: [421, "The Host header is not this API's loopback address and port"],
   internal: [500, "Internal error"],
   relay_offline: [503, "The relay is offline and the request needs it"],
+  busy: [503, "The daemon is at capacity (its outbox is full); retry after Retry-After seconds"],
 } as const satisfies Record<ApiErrorCode, readonly [number, string]>;
 
 /**

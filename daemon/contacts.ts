@@ -14,11 +14,11 @@
  *
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
 import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
 import { idMatchesKey, isIdText, parseId, safetyNumber } from "../protocol/identity.ts";
 import { SEALED } from "./_migrations.ts";
-import type { Sealer } from "./sealer.ts";
+import type { Self } from "./self.ts";
+import type { Store } from "./store.ts";
 import { ServiceError } from "./service.ts";
 
 /** What an id is to this daemon. */
@@ -57,15 +57,22 @@ export function checkName(name: string): string {
   return n;
 }
 
-/** The contacts of one identity (`me`). */
+/** The contacts of the current identity. Writes run inside a store operation. */
 export class Contacts {
-  /** Binds to the database, the sealer and the current identity's id text. */
+  /** Binds to the store and the current identity. */
   constructor(
-    readonly db: DatabaseSync,
-    readonly sealer: Sealer,
-    public me: string,
+    readonly store: Store,
+    readonly self: Self,
     readonly now: () => number = Date.now,
   ) {}
+
+  get #me(): string {
+    return this.self.idText;
+  }
+
+  get #sealer() {
+    return this.store.sealer;
+  }
 
   #row(r: Record<string, unknown>): ContactRow {
     const id = r.id as string;
@@ -73,7 +80,7 @@ export class Contacts {
     return {
       id,
       kind: r.kind as ContactKind,
-      name: name === null ? null : this.sealer.openText(name, SEALED.name, `${this.me}/${id}`),
+      name: name === null ? null : this.#sealer.openText(name, SEALED.name, `${this.#me}/${id}`),
       identityKey: r.identity_key ? fromBase64Url(r.identity_key as string) : null,
       verified: Number(r.verified) === 1,
       addedAt: Number(r.added_at),
@@ -82,9 +89,9 @@ export class Contacts {
 
   /** Every row of a kind: contacts by name then id; requests and blocked ids oldest first. */
   list(kind: ContactKind = "contact"): ContactRow[] {
-    const rows = (this.db.prepare(
+    const rows = (this.store.stmt(
       "SELECT * FROM contacts WHERE me = ? AND kind = ? ORDER BY added_at, id",
-    ).all(this.me, kind) as Record<string, unknown>[]).map((r) => this.#row(r));
+    ).all(this.#me, kind) as Record<string, unknown>[]).map((r) => this.#row(r));
     if (kind !== "contact") return rows;
     // Named contacts first, by name; then unnamed ones, by id (names are sealed: sorted here).
     return rows.sort((a, b) => {
@@ -96,29 +103,32 @@ export class Contacts {
   /** Rows of a kind. */
   count(kind: ContactKind = "contact"): number {
     return Number(
-      (this.db.prepare("SELECT count(*) AS n FROM contacts WHERE me = ? AND kind = ?")
-        .get(this.me, kind) as { n: number }).n,
+      (this.store.stmt("SELECT count(*) AS n FROM contacts WHERE me = ? AND kind = ?")
+        .get(this.#me, kind) as { n: number }).n,
     );
   }
 
   /** The row of an id text, whatever its kind. */
   get(id: string): ContactRow | undefined {
-    const r = this.db.prepare("SELECT * FROM contacts WHERE me = ? AND id = ?").get(this.me, id);
+    const r = this.store.stmt("SELECT * FROM contacts WHERE me = ? AND id = ?").get(this.#me, id);
     return r ? this.#row(r as Record<string, unknown>) : undefined;
   }
 
   /** The kind of an id, or undefined for a stranger. */
   kindOf(id: string): ContactKind | undefined {
-    const r = this.db.prepare("SELECT kind FROM contacts WHERE me = ? AND id = ?").get(this.me, id);
+    const r = this.store.stmt("SELECT kind FROM contacts WHERE me = ? AND id = ?").get(
+      this.#me,
+      id,
+    );
     return (r as { kind: ContactKind } | undefined)?.kind;
   }
 
   /** Resolves an id or a contact's name to an id text; throws recipient_unknown. */
   resolve(idOrName: string): string {
     if (isIdText(idOrName)) return idOrName.toLowerCase();
-    const r = this.db.prepare(
+    const r = this.store.stmt(
       "SELECT id FROM contacts WHERE me = ? AND name_idx = ? AND kind = 'contact'",
-    ).get(this.me, this.sealer.index(idOrName.normalize("NFC"))) as { id: string } | undefined;
+    ).get(this.#me, this.#sealer.index(idOrName.normalize("NFC"))) as { id: string } | undefined;
     if (!r) {
       throw new ServiceError(
         "recipient_unknown",
@@ -129,10 +139,10 @@ export class Contacts {
   }
 
   #setName(id: string, name: string | null): void {
-    this.db.prepare("UPDATE contacts SET name = ?, name_idx = ? WHERE me = ? AND id = ?").run(
-      name === null ? null : this.sealer.sealText(name, SEALED.name, `${this.me}/${id}`),
-      name === null ? null : this.sealer.index(name),
-      this.me,
+    this.store.stmt("UPDATE contacts SET name = ?, name_idx = ? WHERE me = ? AND id = ?").run(
+      name === null ? null : this.#sealer.sealText(name, SEALED.name, `${this.#me}/${id}`),
+      name === null ? null : this.#sealer.index(name),
+      this.#me,
       id,
     );
   }
@@ -143,8 +153,8 @@ export class Contacts {
     parseId(idText);
     if (name !== null) {
       name = checkName(name);
-      const other = this.db.prepare("SELECT id FROM contacts WHERE me = ? AND name_idx = ?")
-        .get(this.me, this.sealer.index(name)) as { id: string } | undefined;
+      const other = this.store.stmt("SELECT id FROM contacts WHERE me = ? AND name_idx = ?")
+        .get(this.#me, this.#sealer.index(name)) as { id: string } | undefined;
       if (other && other.id !== idText) {
         throw new ServiceError("name_taken", `The name "${name}" is taken`);
       }
@@ -155,11 +165,11 @@ export class Contacts {
         throw new ServiceError("contact_exists", `${idText} is already a contact`);
       }
     } else if (existing) {
-      this.db.prepare("UPDATE contacts SET kind = 'contact', added_at = ? WHERE me = ? AND id = ?")
-        .run(this.now(), this.me, idText);
+      this.store.stmt("UPDATE contacts SET kind = 'contact', added_at = ? WHERE me = ? AND id = ?")
+        .run(this.now(), this.#me, idText);
     } else {
-      this.db.prepare("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'contact', ?)")
-        .run(this.me, idText, this.now());
+      this.store.stmt("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'contact', ?)")
+        .run(this.#me, idText, this.now());
     }
     if (name !== null) this.#setName(idText, name);
     return this.get(idText)!;
@@ -175,13 +185,13 @@ export class Contacts {
       throw new ServiceError("bad_request", `${id} is blocked; unblock it first`);
     }
     if (kind === "request") {
-      this.db.prepare("UPDATE contacts SET kind = 'contact' WHERE me = ? AND id = ?").run(
-        this.me,
+      this.store.stmt("UPDATE contacts SET kind = 'contact' WHERE me = ? AND id = ?").run(
+        this.#me,
         id,
       );
     } else if (kind === undefined) {
-      this.db.prepare("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'contact', ?)")
-        .run(this.me, id, this.now());
+      this.store.stmt("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'contact', ?)")
+        .run(this.#me, id, this.now());
     }
     return this.get(id)!;
   }
@@ -195,33 +205,33 @@ export class Contacts {
     if (this.kindOf(id) !== undefined) return { dropped: undefined };
     let dropped: string | undefined;
     if (this.count("request") >= MAX_REQUESTS) {
-      const oldest = this.db.prepare(
+      const oldest = this.store.stmt(
         "SELECT id FROM contacts WHERE me = ? AND kind = 'request' ORDER BY added_at, id LIMIT 1",
-      ).get(this.me) as { id: string } | undefined;
+      ).get(this.#me) as { id: string } | undefined;
       if (oldest) {
         dropped = oldest.id;
-        this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ?").run(this.me, dropped);
+        this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ?").run(this.#me, dropped);
       }
     }
-    this.db.prepare("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'request', ?)")
-      .run(this.me, id, this.now());
+    this.store.stmt("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'request', ?)")
+      .run(this.#me, id, this.now());
     return { dropped };
   }
 
   /** Blocks an id (a contact, a request or a stranger): its name is forgotten. */
   block(id: string): ContactRow {
     parseId(id);
-    this.db.prepare(
+    this.store.stmt(
       `INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'blocked', ?)
        ON CONFLICT (me, id) DO UPDATE SET kind = 'blocked', name = NULL, name_idx = NULL`,
-    ).run(this.me, id, this.now());
+    ).run(this.#me, id, this.now());
     return this.get(id)!;
   }
 
   /** Unblocks an id: it is a stranger again. False if it was not blocked. */
   unblock(id: string): boolean {
-    const r = this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'blocked'")
-      .run(this.me, id);
+    const r = this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'blocked'")
+      .run(this.#me, id);
     return Number(r.changes) === 1;
   }
 
@@ -242,9 +252,9 @@ export class Contacts {
       }
       return;
     }
-    this.db.prepare("UPDATE contacts SET identity_key = ? WHERE me = ? AND id = ?").run(
+    this.store.stmt("UPDATE contacts SET identity_key = ? WHERE me = ? AND id = ?").run(
       toBase64Url(key),
-      this.me,
+      this.#me,
       id,
     );
   }
@@ -252,8 +262,8 @@ export class Contacts {
   /** Removes a contact by id or name; throws recipient_unknown. */
   remove(idOrName: string): string {
     const id = this.resolve(idOrName);
-    const r = this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'contact'")
-      .run(this.me, id);
+    const r = this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'contact'")
+      .run(this.#me, id);
     if (Number(r.changes) === 0) {
       throw new ServiceError("recipient_unknown", `${id} is not a contact`);
     }
@@ -262,8 +272,8 @@ export class Contacts {
 
   /** Forgets a request (declined, or dropped to make room). */
   forgetRequest(id: string): boolean {
-    const r = this.db.prepare("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'request'")
-      .run(this.me, id);
+    const r = this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'request'")
+      .run(this.#me, id);
     return Number(r.changes) === 1;
   }
 
@@ -280,9 +290,9 @@ export class Contacts {
         `No key is known for ${id} yet; exchange a message first`,
       );
     }
-    this.db.prepare("UPDATE contacts SET verified = ? WHERE me = ? AND id = ?").run(
+    this.store.stmt("UPDATE contacts SET verified = ? WHERE me = ? AND id = ?").run(
       verified ? 1 : 0,
-      this.me,
+      this.#me,
       id,
     );
     return this.get(id)!;

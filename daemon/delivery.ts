@@ -9,25 +9,27 @@
  * session's next key, so a retry is never a replay. The receiver stores only the next expected
  * sequence number, drops what comes early and re-acknowledges what it already has.
  *
+ * Every state change is a store operation (group commit); what this engine keeps in memory (the
+ * outbox index, each peer's progress) changes only once that operation has committed.
+ *
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
 import { concat } from "../protocol/bytes.ts";
+import { MAX_SKIP } from "../protocol/constants.ts";
 import { type Envelope, pad, parseEnvelope, unpad } from "../protocol/envelope.ts";
-import { ProtocolError } from "../protocol/errors.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
 import { encodePayload, parsePayload, type Payload } from "../protocol/payload.ts";
-import { MAX_SKIP } from "../protocol/constants.ts";
 import { E2ESession } from "../protocol/session.ts";
-import type { WorkBudget } from "./budget.ts";
 import type { Contacts } from "./contacts.ts";
+import type { WorkBudget } from "./budget.ts";
+import type { Messages, PendingMessage } from "./messages.ts";
+import type { Outbox } from "./outbox.ts";
 import type { Requests } from "./requests.ts";
-import type { Journal } from "./journal.ts";
-import type { Messages } from "./messages.ts";
-import type { RelayClient } from "./relay_client.ts";
-import type { Serial } from "./_serial.ts";
+import type { Self } from "./self.ts";
 import type { SessionManager } from "./sessions.ts";
-import { ServiceError } from "./service.ts";
+import type { Serial } from "./_serial.ts";
+import type { Store } from "./store.ts";
+import type { RelayState } from "./service.ts";
 
 /** Most unacknowledged messages in flight per peer. */
 export const WINDOW = 256;
@@ -36,6 +38,18 @@ export const RETRY_MS = 3000;
 /** A peer reported offline is tried again after this long even without a presence event. */
 export const OFFLINE_RETRY_MS = 30_000;
 
+/** The relay's answer to one SEND, as delivery reads it. */
+export interface SendOutcome {
+  status: "delivered" | "offline" | "rejected";
+}
+
+/** What delivery needs of the relay connection (a fake in unit tests). */
+export interface RelayPort {
+  readonly state: RelayState;
+  send(to: Uint8Array, envelope: Uint8Array): Promise<SendOutcome>;
+}
+
+/** One peer's send progress (memory; every field changes after its write committed). */
 interface PeerState {
   peer: string;
   peerId: Uint8Array;
@@ -45,39 +59,43 @@ interface PeerState {
    * peer that is still away does not cost the session a window of counters per retry.
    */
   probe: boolean;
-  sentUpTo: number;
-  ackedUpTo: number;
+  /** Every message up to this seq is acknowledged (delivered). */
+  acked: number;
+  /** The go-back-N pointer: messages up to this seq were handed to the relay in this round. */
+  sent: number;
+  /** A sealed batch is waiting for its write to commit. */
+  sealing: boolean;
   lastProgress: number;
   offlineSince: number;
 }
 
 /** What delivery needs from the daemon. */
 export interface DeliveryDeps {
-  db: DatabaseSync;
+  store: Store;
+  self: Self;
   messages: Messages;
+  outbox: Outbox;
   contacts: Contacts;
   sessions: SessionManager;
-  journal: Journal;
   requests: Requests;
   /** Budgets of unauthenticated work (handshakes, skipped keys). */
   budget: WorkBudget;
   /** Yields to the event loop between slices of key derivation. */
   pause: () => Promise<void>;
   serial: Serial;
-  /** Runs `fn` in one transaction and then publishes its journal events. */
-  write<T>(fn: () => T): T;
-  relay: () => RelayClient | undefined;
-  me: () => Uint8Array;
+  relay: () => RelayPort | undefined;
   now: () => number;
+  /** Records a failure worth an `error` event (a key mismatch, an internal error). */
+  onError: (peer: string | null, e: unknown) => void;
 }
 
-/** The delivery engine of one identity. */
+/** The delivery engine of the current identity. */
 export class Delivery {
   readonly #d: DeliveryDeps;
   readonly #peers = new Map<string, PeerState>();
   #incoming: { from: Uint8Array; envelope: Uint8Array }[] = [];
   #incomingScheduled = false;
-  #sentIds: string[] = [];
+  #sentQueue: PendingMessage[] = [];
 
   /** Binds to the daemon's parts. */
   constructor(d: DeliveryDeps) {
@@ -92,15 +110,16 @@ export class Delivery {
   #state(peer: string): PeerState {
     let s = this.#peers.get(peer);
     if (!s) {
-      const first = this.#d.messages.pending(peer, 0, 1)[0];
+      const first = this.#d.outbox.first(peer);
       const acked = first ? first.seq - 1 : 0;
       s = {
         peer,
         peerId: parseId(peer),
         online: null,
         probe: false,
-        sentUpTo: acked,
-        ackedUpTo: acked,
+        acked,
+        sent: acked,
+        sealing: false,
         lastProgress: this.#d.now(),
         offlineSince: 0,
       };
@@ -110,7 +129,7 @@ export class Delivery {
   }
 
   #rewind(s: PeerState): void {
-    s.sentUpTo = s.ackedUpTo;
+    s.sent = s.acked;
     s.lastProgress = this.#d.now();
   }
 
@@ -121,34 +140,32 @@ export class Delivery {
 
   /** Sends what is pending for `peer` (call after accepting a message, or any change). */
   kick(peer: string): void {
-    void this.#d.serial.run(() => this.#pump(peer)).catch((e) => this.#error(peer, e));
+    void this.#d.serial.run(() => this.#pump(peer)).catch((e) => this.#d.onError(peer, e));
   }
 
   /** After (re)connecting to the relay: everything unacknowledged goes again. */
   onRelayOnline(): void {
     for (const s of this.#peers.values()) this.#rewind(s);
-    for (const peer of this.#d.messages.peersWithPending()) this.kick(peer);
+    for (const peer of this.#d.outbox.peers()) this.kick(peer);
   }
 
-  /** A presence event from the relay. */
-  onPresence(id: Uint8Array, online: boolean): void {
-    const peer = formatId(id);
-    const s = this.#state(peer);
-    if (s.online !== online) {
-      this.#d.write(() => this.#d.journal.append("presence", { id: peer, online }));
-    }
+  /** A presence event from the relay; returns true if it changed what was known. */
+  onPresence(id: Uint8Array, online: boolean): boolean {
+    const s = this.#state(formatId(id));
+    const changed = s.online !== online;
     s.online = online;
     if (online) {
       s.probe = false;
       this.#rewind(s);
-      this.kick(peer);
+      this.kick(s.peer);
     } else s.offlineSince = this.#d.now();
+    return changed;
   }
 
-  /** Periodic work: resend after RETRY_MS without progress, retry offline peers now and then. */
+  /** Periodic work: resend after RETRY_MS without progress, probe offline peers now and then. */
   tick(): void {
     const now = this.#d.now();
-    for (const peer of this.#d.messages.peersWithPending()) {
+    for (const peer of this.#d.outbox.peers()) {
       const s = this.#state(peer);
       if (s.online === false) {
         if (now - s.offlineSince < OFFLINE_RETRY_MS) continue;
@@ -171,34 +188,41 @@ export class Delivery {
     const rc = d.relay();
     if (!rc || rc.state !== "online") return;
     const s = this.#state(peer);
-    if (s.online === false) return;
+    if (s.online === false || s.sealing) return;
     const session = d.sessions.current(peer);
     if (!session) {
-      if (!d.sessions.handshakePending(peer) && d.messages.pending(peer, 0, 1).length > 0) {
+      if (!d.sessions.handshakePending(peer) && d.outbox.first(peer)) {
         const hs1 = await d.sessions.startHandshake(peer, s.peerId);
         this.#send(s, hs1, null, true);
       }
       return;
     }
-    const room = Math.min(s.probe ? 1 : WINDOW, WINDOW - (s.sentUpTo - s.ackedUpTo));
-    if (room <= 0) return;
-    const batch = d.messages.pending(peer, s.sentUpTo, room);
+    const room = Math.min(s.probe ? 1 : WINDOW, WINDOW - (s.sent - s.acked));
+    const batch = d.outbox.pending(peer, s.sent, room);
     if (batch.length === 0) return;
-    const envs: Uint8Array[] = [];
-    const ad = this.#ad(d.me(), s.peerId);
+    const ad = this.#ad(d.self.id, s.peerId);
     // Everything below the oldest undelivered message was delivered or given up.
-    const floor = d.messages.pending(peer, 0, 1)[0]?.seq ?? batch[0]!.seq;
-    for (const m of batch) {
-      const p = encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text, floor });
-      envs.push(await session.seal(pad(p), ad));
-    }
+    const floor = d.outbox.first(peer)!.seq;
+    const envs = batch.map((m) =>
+      session.sealSync(
+        pad(encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text, floor })),
+        ad,
+      )
+    );
     // The advanced chain is on disk before any of these envelopes leaves (no key reuse on crash).
-    d.write(() => d.sessions.save(peer, session));
-    s.sentUpTo = batch[batch.length - 1]!.seq;
-    batch.forEach((m, i) => this.#send(s, envs[i]!, m.id));
+    s.sealing = true;
+    d.store.write(() => d.sessions.save(peer, session)).then(() => {
+      s.sealing = false;
+      s.sent = Math.max(s.sent, batch[batch.length - 1]!.seq);
+      batch.forEach((m, i) => this.#send(s, envs[i]!, m));
+      if (batch.length === room && !s.probe) this.kick(peer);
+    }, (e) => {
+      s.sealing = false;
+      d.onError(peer, e);
+    });
   }
 
-  #send(s: PeerState, envelope: Uint8Array, msgId: string | null, hs1 = false): void {
+  #send(s: PeerState, envelope: Uint8Array, m: PendingMessage | null, hs1 = false): void {
     const rc = this.#d.relay();
     if (!rc) return;
     rc.send(s.peerId, envelope).then((r) => {
@@ -207,7 +231,7 @@ export class Delivery {
           s.probe = false; // the peer is reachable again: the whole window may go
           this.kick(s.peer);
         }
-        if (msgId) this.#markSent(msgId);
+        if (m && m.status === "queued") this.#markSent(m);
         return;
       }
       // A first handshake message that never reached the peer: start afresh next time.
@@ -216,18 +240,22 @@ export class Delivery {
         if (s.online !== false) s.offlineSince = this.#d.now();
         s.online = false;
       }
-      this.#rewind(s);
+      this.#rewind(s); // offline, or rejected (recipient_busy, …): retried later
     });
   }
 
-  #markSent(id: string): void {
-    this.#sentIds.push(id);
-    if (this.#sentIds.length > 1) return; // a flush is already queued
-    void this.#d.serial.run(() => {
-      const ids = this.#sentIds;
-      this.#sentIds = [];
-      this.#d.write(() => this.#d.messages.markSent(ids));
-    });
+  #markSent(m: PendingMessage): void {
+    this.#sentQueue.push(m);
+    if (this.#sentQueue.length > 1) return; // joins the write already queued
+    const d = this.#d;
+    void d.store.write(() => {
+      const ms = this.#sentQueue;
+      this.#sentQueue = [];
+      d.messages.markSent(ms);
+      return ms;
+    }).then((ms) => {
+      for (const x of ms) x.status = "sent";
+    }, (e) => d.onError(null, e));
   }
 
   /** An envelope from the relay: queued and handled in batches, in arrival order. */
@@ -238,7 +266,7 @@ export class Delivery {
     void this.#d.serial.run(async () => {
       this.#incomingScheduled = false;
       await this.#processIncoming(this.#incoming.splice(0));
-    }).catch((e) => this.#error(null, e));
+    }).catch((e) => this.#d.onError(null, e));
   }
 
   async #processIncoming(batch: { from: Uint8Array; envelope: Uint8Array }[]): Promise<void> {
@@ -264,32 +292,33 @@ export class Delivery {
           continue;
         }
         const session = d.sessions.bySid(peer, env.id);
-        if (!session) {
-          // The peer has a session we lost: start a new one; it resends after.
-          await this.#rehandshake(peer, from, stranger);
-          continue;
-        }
         const n = E2ESession.counterOf(env);
-        const gap = n < 0 ? 0 : session.gapTo(n);
-        // Too far ahead to bridge: a fresh session, not a long derivation.
-        if (gap > MAX_SKIP) {
+        const gap = session && n >= 0 ? session.gapTo(n) : 0;
+        // A session we lost, or a counter too far ahead to bridge: a fresh session.
+        if (!session || gap > MAX_SKIP) {
           await this.#rehandshake(peer, from, stranger);
           continue;
         }
         // Each skipped key is work done before the MSG authenticates: it is budgeted.
         if (gap > 0 && !d.budget.skip(peer, gap, stranger)) continue;
-        const plain = await session.open(env, this.#ad(from, d.me()), d.pause);
+        const plain = await session.open(env, this.#ad(from, d.self.id), d.pause);
         opened.push({ peer, session, p: parsePayload(unpad(plain)) });
       } catch (e) {
         // Tampered, replayed or malformed: rejected, the session stays as it was.
-        const code = (e as { code?: string }).code;
-        if (code === "key_mismatch") this.#error(peer, e);
+        if ((e as { code?: string }).code === "key_mismatch") d.onError(peer, e);
       }
     }
-    if (opened.length === 0 && kick.size === 0) return;
-    const needAck = new Set<string>();
+    if (opened.length > 0) this.#store(opened, kick);
+    else for (const peer of kick) await this.#pump(peer);
+  }
+
+  /** Stores what the batch opened, and the acknowledgements, in one write; then acts on it. */
+  #store(opened: { peer: string; session: E2ESession; p: Payload }[], kick: Set<string>): void {
+    const d = this.#d;
     const now = d.now();
-    d.write(() => {
+    d.store.write(() => {
+      const needAck = new Set<string>();
+      const acks: { peer: string; upto: number; covered: PendingMessage[] }[] = [];
       for (const { peer, session, p } of opened) {
         d.sessions.save(peer, session);
         if (p.t === "m") {
@@ -297,26 +326,47 @@ export class Delivery {
           if (kind === "blocked") continue;
           // Someone who is not a contact writes: a message request, not a new contact.
           if (kind === undefined) d.requests.admit(peer);
-          const outcome = d.messages.receive(peer, p, now, kind !== "contact");
-          if (outcome !== "held") needAck.add(peer);
+          if (d.messages.receive(peer, p, now, kind !== "contact") !== "held") needAck.add(peer);
         } else if (p.t === "a") {
-          const s = this.#state(peer);
-          if (p.upto > s.ackedUpTo) {
-            d.messages.markDelivered(peer, p.upto);
-            s.ackedUpTo = p.upto;
-            s.probe = false;
-            if (s.sentUpTo < s.ackedUpTo) s.sentUpTo = s.ackedUpTo;
-            s.lastProgress = now;
-          } else if (s.sentUpTo > s.ackedUpTo && now - s.lastProgress > 500) {
-            this.#rewind(s); // the peer is stuck at a gap: resend from it
-          }
-          kick.add(peer);
+          const covered = d.outbox.upTo(peer, p.upto);
+          d.messages.markDelivered(peer, covered);
+          acks.push({ peer, upto: p.upto, covered });
         }
       }
-    });
-    // Acknowledge only what is durable now; one cumulative ack per peer.
-    for (const peer of needAck) await this.#ack(peer);
-    for (const peer of kick) await this.#pump(peer);
+      // Acknowledge only what this write makes durable: one cumulative ack per peer, sealed
+      // here so that the session's advanced state commits with it.
+      const out: { peer: string; envelope: Uint8Array }[] = [];
+      for (const peer of needAck) {
+        const session = d.sessions.current(peer);
+        if (!session) continue;
+        const upto = d.messages.nextRecvSeq(peer) - 1;
+        const envelope = session.sealSync(
+          pad(encodePayload({ t: "a", upto })),
+          this.#ad(d.self.id, parseId(peer)),
+        );
+        d.sessions.save(peer, session);
+        out.push({ peer, envelope });
+      }
+      return { acks, out };
+    }).then(({ acks, out }) => {
+      for (const { peer, upto, covered } of acks) this.#acknowledged(peer, upto, covered, now);
+      for (const a of acks) kick.add(a.peer);
+      for (const { peer, envelope } of out) this.#send(this.#state(peer), envelope, null);
+      for (const peer of kick) this.kick(peer);
+    }, (e) => d.onError(null, e));
+  }
+
+  #acknowledged(peer: string, upto: number, covered: PendingMessage[], now: number): void {
+    const s = this.#state(peer);
+    this.#d.outbox.remove(covered);
+    if (upto > s.acked) {
+      s.acked = upto;
+      s.probe = false;
+      if (s.sent < s.acked) s.sent = s.acked;
+      s.lastProgress = now;
+    } else if (s.sent > s.acked && now - s.lastProgress > 500) {
+      this.#rewind(s); // the peer is stuck at a gap: resend from it
+    }
   }
 
   /** Starts a handshake the peer's envelope asked for (an unknown session), within budget. */
@@ -340,7 +390,7 @@ export class Delivery {
     const out = await d.sessions.handshake(peer, from, env);
     if (out.established) {
       const { session, peerIdentityKey } = out.established;
-      d.write(() => {
+      await d.store.write(() => {
         if (d.contacts.kindOf(peer) === undefined) d.requests.admit(peer);
         d.contacts.pin(peer, peerIdentityKey);
         d.sessions.install(peer, session);
@@ -350,23 +400,13 @@ export class Delivery {
     if (out.reply) this.#send(this.#state(peer), out.reply, null);
   }
 
-  async #ack(peer: string): Promise<void> {
+  /** Fails messages not delivered in time (called by the engine's timer). */
+  giveUp(cutoff: number, reason: string): void {
     const d = this.#d;
-    const session = d.sessions.current(peer);
-    if (!session) return;
-    const upto = d.messages.nextRecvSeq(peer) - 1;
-    const env = await session.seal(
-      pad(encodePayload({ t: "a", upto })),
-      this.#ad(d.me(), parseId(peer)),
-    );
-    d.write(() => d.sessions.save(peer, session));
-    this.#send(this.#state(peer), env, null);
-  }
-
-  #error(peer: string | null, e: unknown): void {
-    const code = e instanceof ProtocolError || e instanceof ServiceError ? e.code : "internal";
-    this.#d.write(() =>
-      this.#d.journal.append("error", { code, message: (e as Error).message, peer })
-    );
+    const expired = d.outbox.expired(cutoff);
+    if (expired.length === 0) return;
+    void d.store.write(() => {
+      for (const m of expired) d.messages.markFailed(m, reason);
+    }).then(() => d.outbox.remove(expired), (e) => d.onError(null, e));
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The daemon's service: everything the local API can ask, on top of the keystore, the database,
- * the relay connection and delivery. Implements DaemonService.
+ * The daemon's service: everything the local API can ask, on top of the keystore, the store, the
+ * relay connection and delivery. Implements DaemonService.
  *
  * @module
  */
@@ -8,20 +8,24 @@ import type { DatabaseSync } from "node:sqlite";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { toBase64Url } from "../protocol/bytes.ts";
 import { formatId, parseId, safetyNumber } from "../protocol/identity.ts";
-import { Contacts } from "./contacts.ts";
-import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
-import { checkpoint, getSetting, setSetting, tx } from "./db.ts";
 import { WorkBudget } from "./budget.ts";
+import { Contacts } from "./contacts.ts";
+import { checkpoint, getSetting, setSetting } from "./db.ts";
 import { Delivery } from "./delivery.ts";
 import { Journal } from "./journal.ts";
-import type { Identity, KeyFile, Keystore } from "./keystore.ts";
+import type { KeyFile, Keystore } from "./keystore.ts";
 import { Messages } from "./messages.ts";
+import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
+import { Outbox } from "./outbox.ts";
 import { RelayClient } from "./relay_client.ts";
 import { Requests } from "./requests.ts";
 import type { Sealer } from "./sealer.ts";
+import { Self } from "./self.ts";
 import { Serial } from "./_serial.ts";
 import { SessionManager } from "./sessions.ts";
+import { Store } from "./store.ts";
 import {
+  BUSY_RETRY_AFTER_S,
   type Contact,
   type DaemonService,
   type DaemonStatus,
@@ -36,7 +40,6 @@ import {
 export const DAEMON_VERSION = "0.1.0";
 /** Undelivered messages fail after this long by default (7 days). */
 export const DEFAULT_GIVE_UP_MS = 7 * 24 * 3600 * 1000;
-
 /**
  * How soon superseded secrets leave the files: within this long of a write, the WAL is copied
  * back and truncated (db.ts checkpoint), so an old session key is gone from daemon.db-wal too.
@@ -60,57 +63,64 @@ export interface EngineOptions {
 
 /** The daemon. */
 export class Engine implements DaemonService {
-  readonly #db: DatabaseSync;
+  readonly #store: Store;
   readonly #keystore: Keystore;
   readonly #now: () => number;
   readonly #serial = new Serial();
-  readonly #journal: Journal;
   readonly #started: number;
   readonly #giveUpMs: number;
+  readonly #self: Self;
+  readonly #journal: Journal;
+  readonly #contacts: Contacts;
+  readonly #messages: Messages;
+  readonly #outbox = new Outbox();
+  readonly #sessions: SessionManager;
+  readonly #requests: Requests;
+  readonly #delivery: Delivery;
   #keys: KeyFile;
-  #idText: string;
-  #contacts: Contacts;
-  #messages: Messages;
-  #sessions: SessionManager;
-  #requests: Requests;
-  readonly #budget: WorkBudget;
-  readonly #sealer: Sealer;
-  #delivery: Delivery;
-  #dirty = false;
-  #checkpointTimer: ReturnType<typeof setInterval> | undefined;
   #relay: RelayClient | undefined;
   #relayAddress: string | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #acceptQueue: {
-    peer: string;
-    text: string;
-    key: string | undefined;
-    resolve: (m: MessageRecord) => void;
-    reject: (e: unknown) => void;
-  }[] = [];
+  #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #initialBackoffMs: number | undefined;
 
-  /** Wires the parts; call start() to connect. */
+  /** Wires the parts and reads the outbox; call start() to connect. */
   constructor(o: EngineOptions) {
-    this.#db = o.db;
+    this.#store = new Store(o.db, o.sealer);
     this.#keystore = o.keystore;
     this.#keys = o.keys;
     this.#now = o.now ?? Date.now;
     this.#started = this.#now();
     this.#giveUpMs = o.giveUpMs ?? DEFAULT_GIVE_UP_MS;
-    this.#sealer = o.sealer;
-    this.#budget = new WorkBudget(this.#now);
-    this.#journal = new Journal(o.db, o.sealer, this.#now, o.journalRetention);
-    this.#idText = formatId(o.keys.current.id);
-    this.#contacts = new Contacts(o.db, o.sealer, this.#idText, this.#now);
-    this.#messages = new Messages(o.db, this.#journal, o.sealer, this.#idText);
-    this.#sessions = new SessionManager(
-      o.db,
-      o.sealer,
-      this.#e2eKeys(o.keys.current),
-      this.#now,
-    );
-    this.#requests = this.#makeRequests();
-    this.#delivery = this.#makeDelivery();
+    this.#initialBackoffMs = o.initialBackoffMs;
+    this.#self = new Self(o.keys.current);
+    this.#journal = new Journal(this.#store, this.#now, o.journalRetention);
+    this.#contacts = new Contacts(this.#store, this.#self, this.#now);
+    this.#messages = new Messages(this.#store, this.#journal, this.#self);
+    this.#sessions = new SessionManager(this.#store, this.#self, this.#now);
+    this.#requests = new Requests({
+      contacts: this.#contacts,
+      messages: this.#messages,
+      sessions: this.#sessions,
+      outbox: this.#outbox,
+      myKey: () => this.#self.identity.signing.publicKey,
+    });
+    this.#delivery = new Delivery({
+      store: this.#store,
+      self: this.#self,
+      messages: this.#messages,
+      outbox: this.#outbox,
+      contacts: this.#contacts,
+      sessions: this.#sessions,
+      requests: this.#requests,
+      budget: new WorkBudget(this.#now),
+      // A macrotask, so that sockets (the API's /health among them) are served in between.
+      pause: () => new Promise((r) => setTimeout(r, 0)),
+      serial: this.#serial,
+      relay: () => this.#relay,
+      now: this.#now,
+      onError: (peer, e) => this.#error(peer, e),
+    });
+    this.#outbox.load(this.#messages.allPending());
     const relay = o.relay ?? getSetting(o.db, "relay");
     if (relay !== undefined) {
       parseRelayAddress(relay); // throws a TypeError that says what is wrong
@@ -119,48 +129,11 @@ export class Engine implements DaemonService {
     }
   }
 
-  #e2eKeys(i: Identity) {
-    return { id: i.id, idText: formatId(i.id), staticKey: i.e2eKey, vouch: i.vouch };
-  }
-
-  #makeRequests(): Requests {
-    return new Requests({
-      contacts: this.#contacts,
-      messages: this.#messages,
-      sessions: this.#sessions,
-      myKey: () => this.#keys.current.signing.publicKey,
-    });
-  }
-
-  #makeDelivery(): Delivery {
-    return new Delivery({
-      db: this.#db,
-      messages: this.#messages,
-      contacts: this.#contacts,
-      sessions: this.#sessions,
-      journal: this.#journal,
-      requests: this.#requests,
-      budget: this.#budget,
-      // A macrotask, so that sockets (the API's /health among them) are served in between.
-      pause: () => new Promise((r) => setTimeout(r, 0)),
-      serial: this.#serial,
-      write: (fn) => this.#write(fn),
-      relay: () => this.#relay,
-      me: () => this.#keys.current.id,
-      now: this.#now,
-    });
-  }
-
-  #write<T>(fn: () => T): T {
-    try {
-      const r = tx(this.#db, fn);
-      this.#dirty = true;
-      this.#journal.publish();
-      return r;
-    } catch (e) {
-      this.#journal.publish(false);
-      throw e;
-    }
+  #error(peer: string | null, e: unknown): void {
+    const code = (e as { code?: string }).code ?? "internal";
+    void this.#store.write(() =>
+      this.#journal.append("error", { code, message: (e as Error).message, peer })
+    ).catch(() => {});
   }
 
   /** Connects to the relay and starts the timers. */
@@ -168,11 +141,17 @@ export class Engine implements DaemonService {
     if (this.#relayAddress && !this.#relay) {
       this.#relay = new RelayClient({
         address: this.#relayAddress,
-        identity: () => this.#keys.current,
+        identity: () => this.#self.identity,
         onDeliver: (from, env) => this.#delivery.onDeliver(from, env),
-        onPresence: (id, online) => this.#delivery.onPresence(id, online),
+        onPresence: (id, online) => {
+          if (this.#delivery.onPresence(id, online)) {
+            void this.#store.write(() =>
+              this.#journal.append("presence", { id: formatId(id), online })
+            );
+          }
+        },
         onState: (state, detail) => {
-          this.#write(() =>
+          void this.#store.write(() =>
             this.#journal.append("relay", {
               state,
               ...(detail ? { reason: detail.reason, code: detail.code } : {}),
@@ -181,60 +160,56 @@ export class Engine implements DaemonService {
           if (state === "online") this.#delivery.onRelayOnline();
         },
         watchList: () => this.#watchList(),
+        ...(this.#initialBackoffMs === undefined
+          ? {}
+          : { initialBackoffMs: this.#initialBackoffMs }),
       });
       this.#relay.start();
     }
-    this.#timer ??= setInterval(() => this.#tick(), 1000);
-    this.#checkpointTimer ??= setInterval(() => this.#checkpoint(), CHECKPOINT_MS);
+    if (this.#timers.length > 0) return;
+    this.#timers.push(setInterval(() => this.#tick(), 1000));
+    this.#timers.push(setInterval(() => this.#checkpoint(), CHECKPOINT_MS));
   }
 
   /** Moves what the last writes superseded out of the WAL (see CHECKPOINT_MS). */
   #checkpoint(): void {
-    if (!this.#dirty) return;
+    if (!this.#store.dirty) return;
     void this.#serial.run(() => {
-      this.#dirty = false;
-      checkpoint(this.#db);
+      this.#store.flush();
+      this.#store.dirty = false;
+      checkpoint(this.#store.db);
     }).catch(() => {}); // busy (a reader): the next tick tries again
   }
 
-  /** Whom to watch: contacts only (never requests or strangers), those with mail first. */
+  /** Whom to watch: contacts only (never requests or strangers), and peers with mail. */
   #watchList(): Uint8Array[] {
     const ids = new Set([
       ...this.#contacts.list().map((c) => c.id),
-      ...this.#messages.peersWithPending(),
+      ...this.#outbox.peers(),
     ]);
     return [...ids].map(parseId);
   }
 
   #tick(): void {
     this.#delivery.tick();
-    const expired = this.#messages.expired(this.#now() - this.#giveUpMs);
-    if (expired.length > 0) {
-      void this.#serial.run(() =>
-        this.#write(() => {
-          for (const id of expired) {
-            this.#messages.markFailed(id, "not delivered within the give-up time");
-          }
-        })
-      );
-    }
+    this.#delivery.giveUp(this.#now() - this.#giveUpMs, "not delivered within the give-up time");
   }
 
-  /** Disconnects and stops the timers. */
+  /** Disconnects, commits what is queued and stops the timers. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
-    clearInterval(this.#checkpointTimer);
-    this.#timer = this.#checkpointTimer = undefined;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
     await this.#relay?.stop();
     await this.#serial.run(() => {
-      if (this.#dirty) checkpoint(this.#db);
+      this.#store.flush();
+      if (this.#store.dirty) checkpoint(this.#store.db);
     });
   }
 
   me(): Me {
-    const c = this.#keys.current;
+    const c = this.#self.identity;
     return {
-      id: this.#idText,
+      id: this.#self.idText,
       identity_key: toBase64Url(c.signing.publicKey),
       safety_number: safetyNumber(c.signing.publicKey),
       relay: this.#relayAddress ?? null,
@@ -248,9 +223,9 @@ export class Engine implements DaemonService {
   status(): DaemonStatus {
     return {
       version: DAEMON_VERSION,
-      id: this.#idText,
+      id: this.#self.idText,
       relay: { address: this.#relayAddress ?? null, state: this.#relay?.state ?? "offline" },
-      outbox: this.#messages.outboxStats(),
+      outbox: this.#outbox.stats(),
       sessions: this.#sessions.count(),
       contacts: this.#contacts.count("contact"),
       uptime_ms: this.#now() - this.#started,
@@ -262,69 +237,62 @@ export class Engine implements DaemonService {
     const key = req.idempotencyKey;
     checkOutgoing(req.text, key);
     const peer = this.#contacts.resolve(req.to);
-    if (peer === this.#idText) {
+    if (peer === this.#self.idText) {
       throw new ServiceError("bad_request", "Cannot send a message to yourself");
     }
     if (key !== undefined) {
       const prior = this.#messages.byIdempotencyKey(key);
-      if (prior) {
-        if (prior.peer !== peer || prior.text !== req.text) {
-          throw new ServiceError(
-            "idempotency_conflict",
-            "This idempotency key was used for another message",
-          );
-        }
-        return prior;
-      }
+      if (prior) return this.#sameMessage(prior, peer, req.text);
+    }
+    if (this.#outbox.full) {
+      throw new ServiceError(
+        "busy",
+        `The outbox is full (${this.#outbox.size} undelivered); retry in ${BUSY_RETRY_AFTER_S} s`,
+      );
     }
     if (!this.#contacts.get(peer)?.identityKey) await this.#lookupKey(peer);
-    const m = await this.#accept(peer, req.text, key);
+    const me = this.#self.idText;
+    const { m, eventId, replay } = await this.#store.write(() => {
+      if (key !== undefined) {
+        const again = this.#messages.byIdempotencyKey(key); // accepted meanwhile
+        if (again) return { m: undefined, eventId: 0, replay: again };
+      }
+      this.#contacts.ensure(peer);
+      return { ...this.#messages.accept(peer, req.text, key, this.#now()), replay: undefined };
+    });
+    if (replay) return this.#sameMessage(replay, peer, req.text);
+    if (this.#self.idText !== me) throw new ServiceError("internal", "The identity changed");
+    this.#outbox.add(m!);
     this.#relay?.watch([parseId(peer)]);
     this.#delivery.kick(peer);
-    return m;
+    return {
+      id: m!.id,
+      direction: "out",
+      peer,
+      peer_name: this.#contacts.get(peer)?.name ?? null,
+      text: m!.text,
+      ts: m!.ts,
+      seq: m!.seq,
+      status: "queued",
+      event_id: eventId,
+    };
   }
 
-  /**
-   * Group commit: requests that arrive while a commit is under way are accepted together in the
-   * next transaction (one fsync for many messages); each is durable before its promise resolves.
-   */
-  #accept(peer: string, text: string, key: string | undefined): Promise<MessageRecord> {
-    const p = Promise.withResolvers<MessageRecord>();
-    this.#acceptQueue.push({ peer, text, key, ...p });
-    if (this.#acceptQueue.length === 1) {
-      void this.#serial.run(() => {
-        const batch = this.#acceptQueue.splice(0);
-        let done: MessageRecord[];
-        try {
-          done = this.#write(() =>
-            batch.map((a) => {
-              const again = a.key !== undefined
-                ? this.#messages.byIdempotencyKey(a.key)
-                : undefined;
-              if (again) return again;
-              this.#contacts.ensure(a.peer);
-              return this.#messages.accept(a.peer, a.text, a.key, this.#now());
-            })
-          );
-        } catch (e) {
-          for (const a of batch) a.reject(e);
-          return;
-        }
-        batch.forEach((a, i) => {
-          const r = done[i]!;
-          if (r instanceof ServiceError) a.reject(r);
-          else a.resolve(r);
-        });
-      });
+  #sameMessage(prior: MessageRecord, peer: string, text: string): MessageRecord {
+    if (prior.peer !== peer || prior.text !== text) {
+      throw new ServiceError(
+        "idempotency_conflict",
+        "This idempotency key was used for another message",
+      );
     }
-    return p.promise;
+    return prior;
   }
 
   /** Pins a new peer's key from the relay's registry (see lookupPeerKey). */
   async #lookupKey(peer: string): Promise<void> {
     if (!this.#relayAddress) return;
     const key = await lookupPeerKey(this.#relayAddress, peer);
-    if (key) this.#write(() => this.#contacts.pin(peer, key));
+    if (key) await this.#store.write(() => this.#contacts.pin(peer, key));
   }
 
   message(id: string): MessageRecord {
@@ -344,7 +312,7 @@ export class Engine implements DaemonService {
       identity_key: c.identityKey ? toBase64Url(c.identityKey) : null,
       verified: c.verified,
       online: this.#delivery.online(c.id),
-      safety_number: Contacts.safety(this.#keys.current.signing.publicKey, c),
+      safety_number: Contacts.safety(this.#self.identity.signing.publicKey, c),
     };
   }
 
@@ -359,11 +327,11 @@ export class Engine implements DaemonService {
     } catch (e) {
       throw new ServiceError("bad_request", (e as Error).message);
     }
-    if (id === this.#idText) throw new ServiceError("bad_request", "You cannot add yourself");
-    await this.#serial.run(() => this.#write(() => this.#contacts.add(id, req.name ?? null)));
+    if (id === this.#self.idText) throw new ServiceError("bad_request", "You cannot add yourself");
+    await this.#store.write(() => this.#contacts.add(id, req.name ?? null));
     if (!this.#contacts.get(id)?.identityKey) {
-      await this.#lookupKey(id).catch((e) => {
-        this.#write(() => this.#contacts.remove(id));
+      await this.#lookupKey(id).catch(async (e) => {
+        await this.#store.write(() => this.#contacts.remove(id));
         throw e;
       });
     }
@@ -371,66 +339,56 @@ export class Engine implements DaemonService {
     return this.#contact(id);
   }
 
-  removeContact(idOrName: string): void {
-    const id = this.#write(() => this.#contacts.remove(idOrName));
+  async removeContact(idOrName: string): Promise<void> {
+    const id = await this.#store.write(() => this.#contacts.remove(idOrName));
     this.#relay?.unwatch([parseId(id)]);
+  }
+
+  async verifyContact(idOrName: string, verified: boolean): Promise<Contact> {
+    const c = await this.#store.write(() => this.#contacts.verify(idOrName, verified));
+    return this.#contact(c.id);
   }
 
   requests(): MessageRequest[] {
     return this.#requests.list();
   }
 
-  acceptRequest(req: { id: string; name?: string }): Contact {
-    const id = this.#requestId(req.id);
-    const c = this.#write(() => this.#contacts.add(id, req.name ?? null));
+  async acceptRequest(req: { id: string; name?: string }): Promise<Contact> {
+    const c = await this.#store.write(() => {
+      const id = this.#requests.check(req.id);
+      return this.#contacts.add(id, req.name ?? null);
+    });
     this.#relay?.watch([parseId(c.id)]);
     return this.#contact(c.id);
   }
 
-  #requestId(id: string): string {
-    let idText: string;
-    try {
-      idText = formatId(parseId(id));
-    } catch (e) {
-      throw new ServiceError("bad_request", (e as Error).message);
-    }
-    if (this.#contacts.kindOf(idText) !== "request") {
-      throw new ServiceError("not_found", `No message request from ${idText}`);
-    }
-    return idText;
+  async declineRequest(id: string): Promise<void> {
+    await this.#store.write(() => this.#requests.decline(id));
   }
 
-  declineRequest(id: string): void {
-    this.#write(() => this.#requests.decline(id));
-  }
-
-  block(idOrName: string): { id: string } {
-    const id = this.#write(() => this.#requests.block(idOrName));
+  async block(idOrName: string): Promise<{ id: string }> {
+    const { id, failed } = await this.#store.write(() => this.#requests.block(idOrName));
+    this.#outbox.remove(failed);
     this.#relay?.unwatch([parseId(id)]);
     return { id };
   }
 
-  unblock(id: string): void {
-    this.#write(() => this.#requests.unblock(id));
+  async unblock(id: string): Promise<void> {
+    await this.#store.write(() => this.#requests.unblock(id));
   }
 
   blocked(): string[] {
     return this.#contacts.list("blocked").map((c) => c.id);
   }
 
-  verifyContact(idOrName: string, verified: boolean): Contact {
-    const c = this.#write(() => this.#contacts.verify(idOrName, verified));
-    return this.#contact(c.id);
-  }
-
   async rotateIdentity(): Promise<Me> {
     await this.#serial.run(async () => {
+      this.#store.flush();
       this.#keys = await this.#keystore.rotate(new Date(this.#now()));
-      this.#idText = formatId(this.#keys.current.id);
-      this.#contacts.me = this.#idText;
-      this.#messages.me = this.#idText;
-      this.#sessions.reset(this.#e2eKeys(this.#keys.current));
+      this.#self.become(this.#keys.current);
+      this.#sessions.clear();
       this.#delivery.reset();
+      this.#outbox.load(this.#messages.allPending());
     });
     this.#relay?.reconnect();
     return this.me();

@@ -3,11 +3,13 @@
  * reconnects with Last-Event-ID misses nothing. Bounded by a retention count. Event data (which
  * holds message texts and names) is sealed at rest (sealer.ts).
  *
+ * Events are appended inside the store's write operations and announced to subscribers once
+ * their batch has committed; an operation that rolls back takes its events with it.
+ *
  * @module
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { SEALED } from "./_migrations.ts";
-import type { Sealer } from "./sealer.ts";
+import type { BatchHooks, Store } from "./store.ts";
 import type { JournalEvent } from "./service.ts";
 
 /** Events kept by default (older ones are pruned). */
@@ -18,64 +20,75 @@ export const DEFAULT_RETENTION = 100_000;
  *
  * @example
  * ```ts
- * const j = new Journal(db, sealer);
- * const id = j.append("relay", { state: "online" });
+ * const j = new Journal(store);
+ * await store.write(() => j.append("relay", { state: "online" }));
  * ```
  */
-export class Journal {
-  readonly #insert: StatementSync;
-  readonly #since: StatementSync;
-  readonly #last: StatementSync;
+export class Journal implements BatchHooks {
   readonly #subs = new Set<(e: JournalEvent) => void>();
   #uncommitted: JournalEvent[] = [];
   #appended = 0;
+  #last: number;
 
-  /** Binds to the database; `now` is the clock. */
+  /** Binds to the store (and hooks into its batches); `now` is the clock. */
   constructor(
-    readonly db: DatabaseSync,
-    readonly sealer: Sealer,
+    readonly store: Store,
     readonly now: () => number = Date.now,
     readonly retention = DEFAULT_RETENTION,
   ) {
-    this.#insert = db.prepare("INSERT INTO events (ts, type, data) VALUES (?, ?, ?)");
-    this.#since = db.prepare("SELECT id, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?");
-    this.#last = db.prepare("SELECT coalesce(max(id), 0) AS id FROM events");
+    this.#last = Number(
+      (store.stmt("SELECT coalesce(max(id), 0) AS id FROM events").get() as { id: number }).id,
+    );
+    store.hook(this);
   }
 
-  /**
-   * Appends an event inside the caller's transaction and returns its id. Subscribers hear of it
-   * when the caller calls `publish()` after committing.
-   */
+  /** Appends an event inside a store operation and returns its id. */
   append(type: JournalEvent["type"], data: Record<string, unknown>): number {
-    const sealed = this.sealer.sealText(JSON.stringify(data), SEALED.event, "");
-    const r = this.#insert.run(this.now(), type, sealed);
+    const sealed = this.store.sealer.sealText(JSON.stringify(data), SEALED.event, "");
+    const r = this.store.stmt("INSERT INTO events (ts, type, data) VALUES (?, ?, ?)")
+      .run(this.now(), type, sealed);
     const id = Number(r.lastInsertRowid);
     this.#uncommitted.push({ id, type, data });
     if (++this.#appended % 1000 === 0) this.#prune(id);
     return id;
   }
 
-  /** Announces appended events (call after COMMIT); drops them after a ROLLBACK with `false`. */
-  publish(committed = true): void {
+  /** BatchHooks: the position to roll back to. */
+  mark(): number {
+    return this.#uncommitted.length;
+  }
+
+  /** BatchHooks: forget what an operation that rolled back appended. */
+  rollback(mark: number): void {
+    this.#uncommitted.length = mark;
+  }
+
+  /** BatchHooks: announce the batch's events, or drop them. */
+  done(committed: boolean): void {
     const evs = this.#uncommitted;
     this.#uncommitted = [];
     if (!committed) return;
-    for (const e of evs) for (const s of this.#subs) s(e);
+    for (const e of evs) {
+      this.#last = Math.max(this.#last, e.id);
+      for (const s of this.#subs) s(e);
+    }
   }
 
   /** Events after `since`, oldest first. */
   since(since: number, limit: number): JournalEvent[] {
-    const rows = this.#since.all(since, limit) as { id: number; type: string; data: Uint8Array }[];
+    const rows = this.store.stmt(
+      "SELECT id, type, data FROM events WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+    ).all(since, this.#last, limit) as { id: number; type: string; data: Uint8Array }[];
     return rows.map((r) => ({
       id: Number(r.id),
       type: r.type as JournalEvent["type"],
-      data: JSON.parse(this.sealer.openText(r.data, SEALED.event, "")),
+      data: JSON.parse(this.store.sealer.openText(r.data, SEALED.event, "")),
     }));
   }
 
-  /** The newest id. */
+  /** The newest committed id. */
   lastId(): number {
-    return Number((this.#last.get() as { id: number }).id);
+    return this.#last;
   }
 
   /** Subscribes to new events. */
@@ -86,7 +99,7 @@ export class Journal {
 
   #prune(lastId: number): void {
     if (lastId > this.retention) {
-      this.db.prepare("DELETE FROM events WHERE id <= ?").run(lastId - this.retention);
+      this.store.stmt("DELETE FROM events WHERE id <= ?").run(lastId - this.retention);
     }
   }
 }

@@ -2,16 +2,17 @@
  * Messages, both ways, in one table: the outbox (outgoing, `queued`/`sent`) and the journal of
  * conversation history. Per peer, outgoing messages get consecutive sequence numbers when
  * accepted, and incoming ones are stored only in sequence: each conversation keeps its order and
- * a retried message is never stored twice.
+ * a retried message is never stored twice. Texts are sealed at rest, NUL bytes and all.
  *
- * Every method runs inside the caller's transaction and appends the matching journal events.
+ * Writes run inside a store operation and append the matching journal events; what is pending
+ * is also indexed in memory (outbox.ts), which reads this table only at start.
  *
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
 import { SEALED } from "./_migrations.ts";
 import type { Journal } from "./journal.ts";
-import type { Sealer } from "./sealer.ts";
+import type { Self } from "./self.ts";
+import type { Store } from "./store.ts";
 import { type MessageRecord, type MessageStatus, ServiceError } from "./service.ts";
 
 /**
@@ -26,18 +27,32 @@ export type ReceiveOutcome = "stored" | "duplicate" | "gap" | "held";
  */
 export const MAX_REQUEST_MESSAGES = 64;
 
+/** An outgoing message not yet delivered, as the outbox keeps it. */
+export interface PendingMessage {
+  id: string;
+  peer: string;
+  seq: number;
+  text: string;
+  ts: number;
+  createdAt: number;
+  status: "queued" | "sent";
+}
+
 const SELECT = `SELECT m.*, c.name FROM messages m
   LEFT JOIN contacts c ON c.me = m.me AND c.id = m.peer`;
 
-/** The message store of one identity (`me`). Texts are sealed at rest, NUL bytes and all. */
+/** The message store of the current identity. */
 export class Messages {
-  /** Binds to the database, the journal, the sealer and the current identity's id text. */
-  constructor(
-    readonly db: DatabaseSync,
-    readonly journal: Journal,
-    readonly sealer: Sealer,
-    public me: string,
-  ) {}
+  /** Binds to the store, the journal and the current identity. */
+  constructor(readonly store: Store, readonly journal: Journal, readonly self: Self) {}
+
+  get #me(): string {
+    return this.self.idText;
+  }
+
+  #open(body: Uint8Array, id: string): string {
+    return this.store.sealer.openText(body, SEALED.body, id);
+  }
 
   #rec(r: Record<string, unknown>): MessageRecord {
     const id = r.id as string, peer = r.peer as string;
@@ -46,8 +61,8 @@ export class Messages {
       id,
       direction: r.direction as "in" | "out",
       peer,
-      peer_name: name ? this.sealer.openText(name, SEALED.name, `${r.me}/${peer}`) : null,
-      text: this.sealer.openText(r.body as Uint8Array, SEALED.body, id),
+      peer_name: name ? this.store.sealer.openText(name, SEALED.name, `${r.me}/${peer}`) : null,
+      text: this.#open(r.body as Uint8Array, id),
       ts: Number(r.ts),
       seq: Number(r.seq),
       status: r.status as MessageStatus,
@@ -58,52 +73,51 @@ export class Messages {
   }
 
   #peerRow(peer: string): { next_send_seq: number; next_recv_seq: number } {
-    this.db.prepare("INSERT INTO peers (me, peer) VALUES (?, ?) ON CONFLICT DO NOTHING").run(
-      this.me,
-      peer,
-    );
-    return this.db.prepare(
+    this.store.stmt("INSERT INTO peers (me, peer) VALUES (?, ?) ON CONFLICT DO NOTHING")
+      .run(this.#me, peer);
+    return this.store.stmt(
       "SELECT next_send_seq, next_recv_seq FROM peers WHERE me = ? AND peer = ?",
-    )
-      .get(this.me, peer) as { next_send_seq: number; next_recv_seq: number };
+    ).get(this.#me, peer) as { next_send_seq: number; next_recv_seq: number };
   }
 
   /** An outgoing message already accepted under this idempotency key, if any. */
   byIdempotencyKey(key: string): MessageRecord | undefined {
-    const r = this.db.prepare(`${SELECT} WHERE m.me = ? AND m.idem_key = ?`).get(this.me, key);
+    const r = this.store.stmt(`${SELECT} WHERE m.me = ? AND m.idem_key = ?`).get(this.#me, key);
     return r ? this.#rec(r as Record<string, unknown>) : undefined;
   }
 
   /** Accepts an outgoing message: the next sequence number, status `queued`, an event. */
-  accept(peer: string, text: string, idemKey: string | undefined, now: number): MessageRecord {
+  accept(
+    peer: string,
+    text: string,
+    idemKey: string | undefined,
+    now: number,
+  ): { m: PendingMessage; eventId: number } {
     const seq = Number(this.#peerRow(peer).next_send_seq);
     const id = crypto.randomUUID();
     const eventId = this.journal.append("status", { id, to: peer, status: "queued", seq });
-    this.db.prepare(
-      `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, idem_key, event_id, created_at)
-       VALUES (?, ?, 'out', ?, ?, ?, ?, 'queued', ?, ?, ?)`,
+    this.store.stmt(
+      `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, idem_key, event_id,
+       created_at) VALUES (?, ?, 'out', ?, ?, ?, ?, 'queued', ?, ?, ?)`,
     ).run(
       id,
-      this.me,
+      this.#me,
       peer,
       seq,
-      this.sealer.sealText(text, SEALED.body, id),
+      this.store.sealer.sealText(text, SEALED.body, id),
       now,
       idemKey ?? null,
       eventId,
       now,
     );
-    this.db.prepare("UPDATE peers SET next_send_seq = ? WHERE me = ? AND peer = ?").run(
-      seq + 1,
-      this.me,
-      peer,
-    );
-    return this.get(id);
+    this.store.stmt("UPDATE peers SET next_send_seq = ? WHERE me = ? AND peer = ?")
+      .run(seq + 1, this.#me, peer);
+    return { m: { id, peer, seq, text, ts: now, createdAt: now, status: "queued" }, eventId };
   }
 
   /** A message by id; throws not_found. */
   get(id: string): MessageRecord {
-    const r = this.db.prepare(`${SELECT} WHERE m.id = ? AND m.me = ?`).get(id, this.me);
+    const r = this.store.stmt(`${SELECT} WHERE m.id = ? AND m.me = ?`).get(id, this.#me);
     if (!r) throw new ServiceError("not_found", `No message with id ${id.slice(0, 80)}`);
     return this.#rec(r as Record<string, unknown>);
   }
@@ -111,143 +125,60 @@ export class Messages {
   /** Messages after journal position `since`, optionally with one peer, oldest first. */
   list(peer: string | undefined, since: number, limit: number): MessageRecord[] {
     const rows = peer
-      ? this.db.prepare(
+      ? this.store.stmt(
         `${SELECT} WHERE m.me = ? AND m.peer = ? AND m.event_id > ? ORDER BY m.event_id LIMIT ?`,
-      )
-        .all(this.me, peer, since, limit)
-      : this.db.prepare(`${SELECT} WHERE m.me = ? AND m.event_id > ? ORDER BY m.event_id LIMIT ?`)
-        .all(this.me, since, limit);
+      ).all(this.#me, peer, since, limit)
+      : this.store.stmt(
+        `${SELECT} WHERE m.me = ? AND m.event_id > ? ORDER BY m.event_id LIMIT ?`,
+      ).all(this.#me, since, limit);
     return (rows as Record<string, unknown>[]).map((r) => this.#rec(r));
   }
 
-  /** Outgoing messages to `peer` not yet delivered, in sequence order. */
-  pending(
-    peer: string,
-    afterSeq = 0,
-    limit = 1_000_000,
-  ): { id: string; seq: number; text: string; ts: number; status: MessageStatus }[] {
-    return this.db.prepare(
-      `SELECT id, seq, body, ts, status FROM messages WHERE me = ? AND peer = ? AND direction = 'out'
-       AND status IN ('queued', 'sent') AND seq > ? ORDER BY seq LIMIT ?`,
-    ).all(this.me, peer, afterSeq, limit).map((r) => ({
+  /** Every outgoing message not yet delivered, by peer and sequence (the outbox at start). */
+  allPending(): PendingMessage[] {
+    return this.store.stmt(
+      `SELECT id, peer, seq, body, ts, created_at, status FROM messages WHERE me = ?
+       AND direction = 'out' AND status IN ('queued', 'sent') ORDER BY peer, seq`,
+    ).all(this.#me).map((r) => ({
       id: r.id as string,
+      peer: r.peer as string,
       seq: Number(r.seq),
-      text: this.sealer.openText(r.body as Uint8Array, SEALED.body, r.id as string),
+      text: this.#open(r.body as Uint8Array, r.id as string),
       ts: Number(r.ts),
-      status: r.status as MessageStatus,
+      createdAt: Number(r.created_at),
+      status: r.status as "queued" | "sent",
     }));
   }
 
-  /** Peers with undelivered outgoing messages. */
-  peersWithPending(): string[] {
-    return this.db.prepare(
-      `SELECT DISTINCT peer FROM messages WHERE me = ? AND direction = 'out' AND status IN ('queued', 'sent')`,
-    ).all(this.me).map((r) => r.peer as string);
-  }
-
-  /** The outbox's size and the creation time of its oldest message. */
-  outboxStats(): { size: number; oldest: number | null } {
-    const r = this.db.prepare(
-      `SELECT count(*) AS n, min(created_at) AS oldest FROM messages WHERE me = ? AND direction = 'out'
-       AND status IN ('queued', 'sent')`,
-    ).get(this.me) as { n: number; oldest: number | null };
-    return { size: Number(r.n), oldest: r.oldest === null ? null : Number(r.oldest) };
-  }
-
   /** Marks `queued` messages `sent` (the relay handed them to the peer's session). */
-  markSent(ids: string[]): void {
-    const upd = this.db.prepare(
+  markSent(ms: { id: string; peer: string; seq: number }[]): void {
+    const upd = this.store.stmt(
       "UPDATE messages SET status = 'sent' WHERE id = ? AND status = 'queued'",
     );
-    for (const id of ids) {
-      if (Number(upd.run(id).changes) === 1) {
-        const m = this.get(id);
-        this.journal.append("status", { id, to: m.peer, status: "sent", seq: m.seq });
+    for (const m of ms) {
+      if (Number(upd.run(m.id).changes) === 1) {
+        this.journal.append("status", { id: m.id, to: m.peer, status: "sent", seq: m.seq });
       }
     }
   }
 
-  /** Marks every undelivered message to `peer` with seq ≤ `upto` delivered (an end-to-end ack). */
-  markDelivered(peer: string, upto: number): number {
-    const rows = this.db.prepare(
-      `SELECT id, seq FROM messages WHERE me = ? AND peer = ? AND direction = 'out'
-       AND status IN ('queued', 'sent') AND seq <= ? ORDER BY seq`,
-    ).all(this.me, peer, upto);
-    const upd = this.db.prepare("UPDATE messages SET status = 'delivered' WHERE id = ?");
-    for (const r of rows) {
-      upd.run(r.id as string);
-      this.journal.append("status", {
-        id: r.id,
-        to: peer,
-        status: "delivered",
-        seq: Number(r.seq),
-      });
+  /** Marks the given messages to `peer` delivered (an end-to-end ack covered them). */
+  markDelivered(peer: string, ms: { id: string; seq: number }[]): void {
+    const upd = this.store.stmt(
+      "UPDATE messages SET status = 'delivered' WHERE id = ? AND status IN ('queued', 'sent')",
+    );
+    for (const m of ms) {
+      if (Number(upd.run(m.id).changes) === 1) {
+        this.journal.append("status", { id: m.id, to: peer, status: "delivered", seq: m.seq });
+      }
     }
-    return rows.length;
   }
 
   /** Marks a message failed with a reason. */
-  markFailed(id: string, reason: string): void {
-    const m = this.get(id);
-    this.db.prepare("UPDATE messages SET status = 'failed', reason = ? WHERE id = ?").run(
-      reason,
-      id,
-    );
-    this.journal.append("status", { id, to: m.peer, status: "failed", seq: m.seq, reason });
-  }
-
-  /** Outgoing undelivered messages created before `cutoff`. */
-  expired(cutoff: number): string[] {
-    return this.db.prepare(
-      `SELECT id FROM messages WHERE me = ? AND direction = 'out' AND status IN ('queued', 'sent')
-       AND created_at < ?`,
-    ).all(this.me, cutoff).map((r) => r.id as string);
-  }
-
-  /** The text of the latest message from `peer`, if any. */
-  lastFrom(peer: string): string | null {
-    const r = this.db.prepare(
-      `SELECT id, body FROM messages WHERE me = ? AND peer = ? AND direction = 'in'
-       ORDER BY seq DESC LIMIT 1`,
-    ).get(this.me, peer) as { id: string; body: Uint8Array } | undefined;
-    return r ? this.sealer.openText(r.body, SEALED.body, r.id) : null;
-  }
-
-  /** Marks every undelivered message to `peer` failed with `reason` (e.g. it was blocked). */
-  failPending(peer: string, reason: string): number {
-    const ids = this.db.prepare(
-      `SELECT id FROM messages WHERE me = ? AND peer = ? AND direction = 'out'
-       AND status IN ('queued', 'sent')`,
-    ).all(this.me, peer).map((r) => r.id as string);
-    for (const id of ids) this.markFailed(id, reason);
-    return ids.length;
-  }
-
-  /** Incoming messages stored from `peer`. */
-  countFrom(peer: string): number {
-    return Number(
-      (this.db.prepare(
-        "SELECT count(*) AS n FROM messages WHERE me = ? AND peer = ? AND direction = 'in'",
-      ).get(this.me, peer) as { n: number }).n,
-    );
-  }
-
-  /**
-   * Forgets a peer's incoming messages and sequence numbers (a request declined, dropped or
-   * blocked); outgoing history is kept. Returns how many messages went.
-   */
-  forgetIncoming(peer: string): number {
-    const r = this.db.prepare("DELETE FROM messages WHERE me = ? AND peer = ? AND direction = 'in'")
-      .run(this.me, peer);
-    this.db.prepare("DELETE FROM peers WHERE me = ? AND peer = ? AND next_send_seq = 1").run(
-      this.me,
-      peer,
-    );
-    this.db.prepare("UPDATE peers SET next_recv_seq = 1 WHERE me = ? AND peer = ?").run(
-      this.me,
-      peer,
-    );
-    return Number(r.changes);
+  markFailed(m: { id: string; peer: string; seq: number }, reason: string): void {
+    this.store.stmt("UPDATE messages SET status = 'failed', reason = ? WHERE id = ?")
+      .run(reason, m.id);
+    this.journal.append("status", { id: m.id, to: m.peer, status: "failed", seq: m.seq, reason });
   }
 
   /** The next sequence number expected from `peer`. */
@@ -255,9 +186,43 @@ export class Messages {
     return Number(this.#peerRow(peer).next_recv_seq);
   }
 
+  /** Incoming messages stored from `peer`. */
+  countFrom(peer: string): number {
+    return Number(
+      (this.store.stmt(
+        "SELECT count(*) AS n FROM messages WHERE me = ? AND peer = ? AND direction = 'in'",
+      ).get(this.#me, peer) as { n: number }).n,
+    );
+  }
+
+  /** The text of the latest message from `peer`, if any. */
+  lastFrom(peer: string): string | null {
+    const r = this.store.stmt(
+      `SELECT id, body FROM messages WHERE me = ? AND peer = ? AND direction = 'in'
+       ORDER BY seq DESC LIMIT 1`,
+    ).get(this.#me, peer) as { id: string; body: Uint8Array } | undefined;
+    return r ? this.#open(r.body, r.id) : null;
+  }
+
+  /**
+   * Forgets a peer's incoming messages and sequence numbers (a request declined, dropped or
+   * blocked); outgoing history is kept. Returns how many messages went.
+   */
+  forgetIncoming(peer: string): number {
+    const r = this.store.stmt(
+      "DELETE FROM messages WHERE me = ? AND peer = ? AND direction = 'in'",
+    ).run(this.#me, peer);
+    this.store.stmt("DELETE FROM peers WHERE me = ? AND peer = ? AND next_send_seq = 1")
+      .run(this.#me, peer);
+    this.store.stmt("UPDATE peers SET next_recv_seq = 1 WHERE me = ? AND peer = ?")
+      .run(this.#me, peer);
+    return Number(r.changes);
+  }
+
   /**
    * Stores an incoming message if it is the next in sequence; earlier ones are duplicates and
-   * later ones are a gap (the sender resends from the gap, so the order holds).
+   * later ones are a gap (the sender resends from the gap, so the order holds). From a
+   * requester (`request`) the event is a `request`, and at most MAX_REQUEST_MESSAGES are kept.
    */
   receive(
     peer: string,
@@ -269,24 +234,19 @@ export class Messages {
     if (m.floor !== undefined && m.floor > next) {
       // The sender gave up on the messages before `floor`: wait no longer for them.
       next = m.floor;
-      this.db.prepare("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?").run(
-        next,
-        this.me,
-        peer,
-      );
+      this.store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
+        .run(next, this.#me, peer);
     }
     if (m.seq < next) return "duplicate";
     if (m.seq > next) return "gap";
     if (request && this.countFrom(peer) >= MAX_REQUEST_MESSAGES) return "held";
-    const sealedName =
-      (this.db.prepare("SELECT name FROM contacts WHERE me = ? AND id = ?").get(this.me, peer) as
-        | { name: Uint8Array | null }
-        | undefined)?.name ?? null;
+    const sealedName = (this.store.stmt("SELECT name FROM contacts WHERE me = ? AND id = ?")
+      .get(this.#me, peer) as { name: Uint8Array | null } | undefined)?.name ?? null;
     const name = sealedName
-      ? this.sealer.openText(sealedName, SEALED.name, `${this.me}/${peer}`)
+      ? this.store.sealer.openText(sealedName, SEALED.name, `${this.#me}/${peer}`)
       : null;
     // The message id must be unique here; a sender reusing an id gets a fresh local one.
-    const taken = this.db.prepare("SELECT 1 AS x FROM messages WHERE id = ?").get(m.id);
+    const taken = this.store.stmt("SELECT 1 AS x FROM messages WHERE id = ?").get(m.id);
     const id = taken ? crypto.randomUUID() : m.id;
     // From a requester the event is a `request`: consumers of `message` see contacts only.
     const eventId = this.journal.append(request ? "request" : "message", {
@@ -297,24 +257,21 @@ export class Messages {
       ts: m.ts,
       seq: m.seq,
     });
-    this.db.prepare(
+    this.store.stmt(
       `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, event_id, created_at)
        VALUES (?, ?, 'in', ?, ?, ?, ?, 'delivered', ?, ?)`,
     ).run(
       id,
-      this.me,
+      this.#me,
       peer,
       m.seq,
-      this.sealer.sealText(m.text, SEALED.body, id),
+      this.store.sealer.sealText(m.text, SEALED.body, id),
       m.ts,
       eventId,
       now,
     );
-    this.db.prepare("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?").run(
-      m.seq + 1,
-      this.me,
-      peer,
-    );
+    this.store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
+      .run(m.seq + 1, this.#me, peer);
     return "stored";
   }
 }

@@ -9,15 +9,17 @@
 import { toBase64Url } from "../protocol/bytes.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
 import { Contacts } from "./contacts.ts";
-import type { Messages } from "./messages.ts";
+import type { Messages, PendingMessage } from "./messages.ts";
+import type { Outbox } from "./outbox.ts";
 import { type MessageRequest, ServiceError } from "./service.ts";
 import type { SessionManager } from "./sessions.ts";
 
-/** What requests need of the daemon (all calls run inside the caller's transaction). */
+/** What requests need of the daemon (all calls run inside a store operation). */
 export interface RequestDeps {
   contacts: Contacts;
   messages: Messages;
   sessions: SessionManager;
+  outbox: Outbox;
   /** This identity's public key (for safety numbers). */
   myKey: () => Uint8Array;
 }
@@ -50,6 +52,15 @@ export class Requests {
     }));
   }
 
+  /** The id text of a pending request; throws bad_request or not_found. */
+  check(id: string): string {
+    const idText = normalize(id);
+    if (this.d.contacts.kindOf(idText) !== "request") {
+      throw new ServiceError("not_found", `No message request from ${idText}`);
+    }
+    return idText;
+  }
+
   /** Declines a request: it, its messages and sessions are forgotten. */
   decline(id: string): void {
     const idText = normalize(id);
@@ -61,16 +72,18 @@ export class Requests {
 
   /**
    * Blocks an id or a contact's name. A request's or stranger's messages are forgotten (a
-   * contact's history is kept); sessions go; undelivered messages to it fail.
+   * contact's history is kept); sessions go; undelivered messages to it fail (returned, for the
+   * caller to drop from the outbox once this has committed).
    */
-  block(idOrName: string): string {
+  block(idOrName: string): { id: string; failed: PendingMessage[] } {
     const id = this.d.contacts.resolve(idOrName);
     const kind = this.d.contacts.kindOf(id);
     this.d.contacts.block(id);
     if (kind !== "contact") this.d.messages.forgetIncoming(id);
     this.d.sessions.forget(id);
-    this.d.messages.failPending(id, "the recipient is blocked");
-    return id;
+    const failed = this.d.outbox.pending(id, 0, Number.MAX_SAFE_INTEGER);
+    for (const m of failed) this.d.messages.markFailed(m, "the recipient is blocked");
+    return { id, failed };
   }
 
   /** Unblocks an id. */

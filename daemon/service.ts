@@ -23,7 +23,11 @@ export type ServiceErrorCode =
   | "key_mismatch"
   | "relay_offline"
   | "idempotency_conflict"
+  | "busy"
   | "internal";
+
+/** What a client is told to wait (seconds) when the daemon answers `busy`. */
+export const BUSY_RETRY_AFTER_S = 5;
 
 /** An error the service raises with a stable code; the API maps it through its table. */
 export class ServiceError extends Error {
@@ -140,18 +144,18 @@ export interface DaemonService {
   messages(q: { with?: string; since?: number; limit?: number }): MessageRecord[];
   contacts(): Contact[];
   addContact(req: { id: string; name?: string }): Promise<Contact>;
-  removeContact(idOrName: string): void;
-  verifyContact(idOrName: string, verified: boolean): Contact;
+  removeContact(idOrName: string): Promise<void>;
+  verifyContact(idOrName: string, verified: boolean): Promise<Contact>;
   /** Pending message requests, oldest first. */
   requests(): MessageRequest[];
   /** Accepts a request: the id becomes a contact (optionally named); its messages stay. */
-  acceptRequest(req: { id: string; name?: string }): Contact;
+  acceptRequest(req: { id: string; name?: string }): Promise<Contact>;
   /** Declines a request: it and its messages are forgotten (the id may write again). */
-  declineRequest(id: string): void;
+  declineRequest(id: string): Promise<void>;
   /** Blocks an id (or a contact's name): its envelopes are dropped before any work. */
-  block(idOrName: string): { id: string };
+  block(idOrName: string): Promise<{ id: string }>;
   /** Unblocks an id: it is a stranger again. */
-  unblock(id: string): void;
+  unblock(id: string): Promise<void>;
   /** Blocked ids. */
   blocked(): string[];
   /** Makes a new identity; the old one is kept as retired until removed. */

@@ -10,14 +10,14 @@
  *
  * @module
  */
-import type { DatabaseSync } from "node:sqlite";
 import { toBase64Url } from "../protocol/bytes.ts";
-import { E2EInitiator, type E2EKeys, E2EResponder } from "../protocol/e2e_handshake.ts";
+import { E2EInitiator, E2EResponder } from "../protocol/e2e_handshake.ts";
 import type { Envelope } from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { E2ESession, type SessionJson } from "../protocol/session.ts";
 import { SEALED } from "./_migrations.ts";
-import type { Sealer } from "./sealer.ts";
+import type { Self } from "./self.ts";
+import type { Store } from "./store.ts";
 
 /** How long a handshake we started may take before we start another. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -44,26 +44,24 @@ export class SessionManager {
   readonly #responders = new Map<string, E2EResponder>();
   readonly #cache = new Map<string, E2ESession[]>(); // newest first
 
-  /** Binds to the database, the sealer, our keys and the clock. */
-  constructor(
-    readonly db: DatabaseSync,
-    readonly sealer: Sealer,
-    public me: E2EKeys & { idText: string },
-    readonly now: () => number,
-  ) {}
+  /** Binds to the store, the current identity and the clock. */
+  constructor(readonly store: Store, readonly self: Self, readonly now: () => number) {}
+
+  get #me(): string {
+    return this.self.idText;
+  }
 
   #seal(peer: string, s: E2ESession): Uint8Array {
     const sid = toBase64Url(s.sid);
-    return this.sealer.sealText(
+    return this.store.sealer.sealText(
       JSON.stringify(s.toJSON()),
       SEALED.session,
-      `${this.me.idText}/${peer}/${sid}`,
+      `${this.#me}/${peer}/${sid}`,
     );
   }
 
   /** Forgets everything in memory (after an identity change). */
-  reset(me: E2EKeys & { idText: string }): void {
-    this.me = me;
+  clear(): void {
     this.#initiators.clear();
     this.#responders.clear();
     this.#cache.clear();
@@ -72,13 +70,13 @@ export class SessionManager {
   #load(peer: string): E2ESession[] {
     let list = this.#cache.get(peer);
     if (!list) {
-      const rows = this.db.prepare(
+      const rows = this.store.stmt(
         "SELECT sid, state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
-      ).all(this.me.idText, peer, KEEP) as { sid: string; state: Uint8Array }[];
+      ).all(this.#me, peer, KEEP) as { sid: string; state: Uint8Array }[];
       list = rows.map((r) =>
         E2ESession.fromJSON(
           JSON.parse(
-            this.sealer.openText(r.state, SEALED.session, `${this.me.idText}/${peer}/${r.sid}`),
+            this.store.sealer.openText(r.state, SEALED.session, `${this.#me}/${peer}/${r.sid}`),
           ) as SessionJson,
         )
       );
@@ -95,8 +93,8 @@ export class SessionManager {
   /** Number of peers with a session. */
   count(): number {
     return Number(
-      (this.db.prepare("SELECT count(DISTINCT peer) AS n FROM sessions WHERE me = ?")
-        .get(this.me.idText) as { n: number }).n,
+      (this.store.stmt("SELECT count(DISTINCT peer) AS n FROM sessions WHERE me = ?")
+        .get(this.#me) as { n: number }).n,
     );
   }
 
@@ -113,7 +111,7 @@ export class SessionManager {
 
   /** Starts a handshake with `peer`; returns HS1. */
   async startHandshake(peer: string, peerId: Uint8Array): Promise<Uint8Array> {
-    const hs = new E2EInitiator(this.me, peerId, crypto.getRandomValues(new Uint8Array(8)));
+    const hs = new E2EInitiator(this.self.e2e, peerId, crypto.getRandomValues(new Uint8Array(8)));
     this.#initiators.set(peer, { hs, at: this.now() });
     return await hs.start();
   }
@@ -124,11 +122,11 @@ export class SessionManager {
     switch (env.kind) {
       case "hs1": {
         const mine = this.#initiators.get(peer);
-        if (mine && this.handshakePending(peer) && lessThan(this.me.id, peerId)) {
+        if (mine && this.handshakePending(peer) && lessThan(this.self.id, peerId)) {
           return {}; // both started: ours (lower id) wins; the peer answers ours
         }
         this.#initiators.delete(peer);
-        const r = new E2EResponder(this.me, peerId, env.id);
+        const r = new E2EResponder(this.self.e2e, peerId, env.id);
         const reply = await r.accept(env.body);
         this.#responders.set(peer, r);
         return { reply };
@@ -159,14 +157,12 @@ export class SessionManager {
     ]
       .slice(0, KEEP);
     this.#cache.set(peer, list);
-    this.db.prepare("DELETE FROM sessions WHERE me = ? AND peer = ?").run(this.me.idText, peer);
-    const ins = this.db.prepare(
+    this.store.stmt("DELETE FROM sessions WHERE me = ? AND peer = ?").run(this.#me, peer);
+    const ins = this.store.stmt(
       "INSERT INTO sessions (me, peer, sid, state, created_at) VALUES (?, ?, ?, ?, ?)",
     );
     const t = this.now();
-    list.forEach((s, i) =>
-      ins.run(this.me.idText, peer, toBase64Url(s.sid), this.#seal(peer, s), t - i)
-    );
+    list.forEach((s, i) => ins.run(this.#me, peer, toBase64Url(s.sid), this.#seal(peer, s), t - i));
   }
 
   /** Forgets every session and handshake with `peer` (a request dropped, an id blocked). */
@@ -174,7 +170,7 @@ export class SessionManager {
     this.#cache.delete(peer);
     this.#initiators.delete(peer);
     this.#responders.delete(peer);
-    this.db.prepare("DELETE FROM sessions WHERE me = ? AND peer = ?").run(this.me.idText, peer);
+    this.store.stmt("DELETE FROM sessions WHERE me = ? AND peer = ?").run(this.#me, peer);
   }
 
   /** The session of `peer` with id `sid`, if we still have it. */
@@ -185,7 +181,7 @@ export class SessionManager {
 
   /** Stores a session's advanced state (inside the caller's transaction). */
   save(peer: string, session: E2ESession): void {
-    this.db.prepare("UPDATE sessions SET state = ? WHERE me = ? AND peer = ? AND sid = ?")
-      .run(this.#seal(peer, session), this.me.idText, peer, toBase64Url(session.sid));
+    this.store.stmt("UPDATE sessions SET state = ? WHERE me = ? AND peer = ? AND sid = ?")
+      .run(this.#seal(peer, session), this.#me, peer, toBase64Url(session.sid));
   }
 }

@@ -168,14 +168,16 @@ export class FakeService implements DaemonService {
     return Promise.resolve(c);
   }
 
-  removeContact(idOrName: string): void {
+  // deno-lint-ignore require-await
+  async removeContact(idOrName: string): Promise<void> {
     this.#call("removeContact");
     const before = this.contacts_.length;
     this.contacts_ = this.contacts_.filter((c) => c.id !== idOrName && c.name !== idOrName);
     if (this.contacts_.length === before) throw new ServiceError("not_found", "No such contact");
   }
 
-  verifyContact(idOrName: string, verified: boolean): Contact {
+  // deno-lint-ignore require-await
+  async verifyContact(idOrName: string, verified: boolean): Promise<Contact> {
     this.#call("verifyContact");
     const c = this.contacts_.find((c) => c.id === idOrName || c.name === idOrName);
     if (!c) throw new ServiceError("not_found", "No such contact");
@@ -193,7 +195,8 @@ export class FakeService implements DaemonService {
     return this.requests_;
   }
 
-  acceptRequest(req: { id: string; name?: string }): Contact {
+  // deno-lint-ignore require-await
+  async acceptRequest(req: { id: string; name?: string }): Promise<Contact> {
     this.#call("acceptRequest");
     const r = this.requests_.find((r) => r.id === req.id);
     if (!r) throw new ServiceError("not_found", "No such request");
@@ -203,21 +206,24 @@ export class FakeService implements DaemonService {
     return c;
   }
 
-  declineRequest(id: string): void {
+  // deno-lint-ignore require-await
+  async declineRequest(id: string): Promise<void> {
     this.#call("declineRequest");
     const before = this.requests_.length;
     this.requests_ = this.requests_.filter((r) => r.id !== id);
     if (this.requests_.length === before) throw new ServiceError("not_found", "No such request");
   }
 
-  block(idOrName: string): { id: string } {
+  // deno-lint-ignore require-await
+  async block(idOrName: string): Promise<{ id: string }> {
     this.#call("block");
     const id = this.contacts_.find((c) => c.name === idOrName)?.id ?? idOrName;
     this.blocked_.push(id);
     return { id };
   }
 
-  unblock(id: string): void {
+  // deno-lint-ignore require-await
+  async unblock(id: string): Promise<void> {
     this.#call("unblock");
     if (!this.blocked_.includes(id)) throw new ServiceError("not_found", "Not blocked");
     this.blocked_ = this.blocked_.filter((b) => b !== id);

@@ -21,6 +21,7 @@ const SERVICE_CODES: Record<ServiceErrorCode, true> = {
   key_mismatch: true,
   relay_offline: true,
   idempotency_conflict: true,
+  busy: true,
   internal: true,
 };
 

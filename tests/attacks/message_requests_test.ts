@@ -19,6 +19,10 @@ import { Messages } from "../../daemon/messages.ts";
 import { Requests } from "../../daemon/requests.ts";
 import { Sealer } from "../../daemon/sealer.ts";
 import { SessionManager } from "../../daemon/sessions.ts";
+import { Self } from "../../daemon/self.ts";
+import { Store } from "../../daemon/store.ts";
+import { Outbox } from "../../daemon/outbox.ts";
+import type { Identity } from "../../daemon/keystore.ts";
 import { generateDh, randomSecret } from "../../protocol/_crypto.ts";
 import { clientIdFromPublicKey, formatId, parseId } from "../../protocol/identity.ts";
 import { connectClient, pumpLines, SCHIED, startRelayProcess, waitFor } from "../harness.ts";
@@ -307,18 +311,24 @@ Deno.test("pending requests are capped at MAX_REQUESTS: the oldest are dropped w
   try {
     let t = 1_000_000;
     const now = () => t++;
-    const me = formatId(clientIdFromPublicKey(randomSecret()));
-    const journal = new Journal(db, sealer, now);
-    const contacts = new Contacts(db, sealer, me, now);
-    const messages = new Messages(db, journal, sealer, me);
-    const staticKey = await generateDh();
-    const sessions = new SessionManager(
-      db,
-      sealer,
-      { id: new Uint8Array(16), idText: me, staticKey, vouch: new Uint8Array(96) },
-      now,
-    );
-    const requests = new Requests({ contacts, messages, sessions, myKey: () => randomSecret() });
+    const store = new Store(db, sealer);
+    const self = new Self({
+      id: clientIdFromPublicKey(randomSecret()),
+      e2eKey: await generateDh(),
+      vouch: new Uint8Array(96),
+    } as unknown as Identity);
+    const journal = new Journal(store, now);
+    const contacts = new Contacts(store, self, now);
+    const messages = new Messages(store, journal, self);
+    const sessions = new SessionManager(store, self, now);
+    const outbox = new Outbox();
+    const requests = new Requests({
+      contacts,
+      messages,
+      sessions,
+      outbox,
+      myKey: () => randomSecret(),
+    });
     const ids = Array.from(
       { length: MAX_REQUESTS + 5 },
       () => formatId(clientIdFromPublicKey(randomSecret())),

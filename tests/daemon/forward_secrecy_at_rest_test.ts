@@ -17,6 +17,9 @@ import { CHECKPOINT_MS } from "../../daemon/engine.ts";
 import { checkpoint, openDb, tx } from "../../daemon/db.ts";
 import { Sealer } from "../../daemon/sealer.ts";
 import { SessionManager } from "../../daemon/sessions.ts";
+import { Self } from "../../daemon/self.ts";
+import { Store } from "../../daemon/store.ts";
+import type { Identity } from "../../daemon/keystore.ts";
 import { E2ESession } from "../../protocol/session.ts";
 import { toBase64Url } from "../../protocol/bytes.ts";
 import { anyChunkIn, contains, dbFiles, withReader } from "./_at_rest.ts";
@@ -103,8 +106,10 @@ Deno.test("forward secrecy at rest: after a session update or drop and checkpoin
   const sealer = new Sealer(crypto.getRandomValues(new Uint8Array(32)));
   const db = openDb(dir, sealer);
   try {
-    const me = { idText: "me" } as ConstructorParameters<typeof SessionManager>[2];
-    const sessions = new SessionManager(db, sealer, me, Date.now);
+    const self = new Self(
+      { id: crypto.getRandomValues(new Uint8Array(16)) } as unknown as Identity,
+    );
+    const sessions = new SessionManager(new Store(db, sealer), self, Date.now);
     const peer = "peer";
     const s = randomSession();
     tx(db, () => sessions.install(peer, s));

@@ -67,7 +67,7 @@ Deno.test("a rotated identity is a new contact; the relay cannot merge it into t
     assertEquals(b.d.engine.contacts().map((c) => c.id), [oldId], "the new id is no contact yet");
     assertEquals(b.d.engine.requests().map((r) => r.id), [newId], "but a message request");
     assertEquals(b.d.engine.requests()[0]!.identity_key, me.identity_key);
-    b.d.engine.acceptRequest({ id: newId });
+    await b.d.engine.acceptRequest({ id: newId });
     const contacts = b.d.engine.contacts();
     assertEquals(contacts.map((c) => c.id).sort(), [oldId, newId].sort(), "two contacts");
     const oldNow = contacts.find((c) => c.id === oldId)!;

@@ -1,0 +1,133 @@
+/**
+ * The daemon's one write path: every state change is an operation queued here, and the queue is
+ * committed as one SQLite transaction (one fsync) per batch — group commit. Operations queued
+ * while the event loop is busy join the same batch; an idle daemon commits within the turn.
+ *
+ * Each operation runs inside its own savepoint: one that throws is rolled back alone (its
+ * promise rejects, its journal events are dropped), the others of the batch commit. Callers
+ * learn of the commit through the operation's promise, and only then change what they keep in
+ * memory (send progress, acknowledgements), so memory never runs ahead of a rolled-back write.
+ *
+ * Statements are prepared once and cached (`stmt`): preparing is most of a small query's cost.
+ *
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Sealer } from "./sealer.ts";
+
+interface Op {
+  fn: () => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Hooks around each batch (the journal publishes its events after the commit). */
+export interface BatchHooks {
+  /** Before each operation: a mark to roll back to. */
+  mark(): number;
+  /** The operation since `mark` was rolled back. */
+  rollback(mark: number): void;
+  /** The batch committed (true) or failed as a whole (false). */
+  done(committed: boolean): void;
+}
+
+/** Most operations in one transaction (a bound on its size and on the event-loop pause). */
+export const MAX_BATCH = 512;
+
+/**
+ * The database, its sealer, its statements and its write queue.
+ *
+ * @example
+ * ```ts
+ * const store = new Store(db, sealer);
+ * await store.write(() => store.stmt("UPDATE peers SET next_send_seq = ?").run(2));
+ * ```
+ */
+export class Store {
+  readonly #stmts = new Map<string, StatementSync>();
+  #queue: Op[] = [];
+  #scheduled = false;
+  #hooks: BatchHooks[] = [];
+  /** True when writes happened since the last checkpoint (db.ts checkpoint). */
+  dirty = false;
+  /** Batches and operations committed (for status and benchmarks). */
+  readonly stats = { batches: 0, ops: 0 };
+
+  /** @param db the open database; @param sealer seals its secret columns */
+  constructor(readonly db: DatabaseSync, readonly sealer: Sealer) {}
+
+  /** A prepared statement for `sql`, prepared once. */
+  stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (!s) this.#stmts.set(sql, s = this.db.prepare(sql));
+    return s;
+  }
+
+  /** Adds hooks run around every batch. */
+  hook(h: BatchHooks): void {
+    this.#hooks.push(h);
+  }
+
+  /**
+   * Queues `fn` for the next batch; resolves with its result once the batch has committed, or
+   * rejects with what it threw (rolled back alone) or with the commit's failure.
+   */
+  write<T>(fn: () => T): Promise<T> {
+    const p = Promise.withResolvers<T>();
+    this.#queue.push({ fn, resolve: p.resolve as (v: unknown) => void, reject: p.reject });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      // A macrotask: whatever else this turn queues (other peers, other requests) joins in.
+      setTimeout(() => this.flush(), 0);
+    }
+    return p.promise;
+  }
+
+  /** Commits everything queued now (also called by the timer). */
+  flush(): void {
+    this.#scheduled = false;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      this.#commit(batch);
+    }
+  }
+
+  #commit(batch: Op[]): void {
+    const results: { op: Op; ok: boolean; value: unknown }[] = [];
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+    } catch (e) {
+      for (const op of batch) op.reject(e);
+      return;
+    }
+    for (const op of batch) {
+      const marks = this.#hooks.map((h) => h.mark());
+      this.db.exec("SAVEPOINT op");
+      try {
+        const value = op.fn();
+        this.db.exec("RELEASE op");
+        results.push({ op, ok: true, value });
+      } catch (e) {
+        this.db.exec("ROLLBACK TO op");
+        this.db.exec("RELEASE op");
+        this.#hooks.forEach((h, i) => h.rollback(marks[i]!));
+        results.push({ op, ok: false, value: e });
+      }
+    }
+    try {
+      this.db.exec("COMMIT");
+    } catch (e) {
+      try {
+        this.db.exec("ROLLBACK");
+      } catch { /* already rolled back */ }
+      for (const h of this.#hooks) h.done(false);
+      for (const op of batch) op.reject(e);
+      return;
+    }
+    this.dirty = true;
+    this.stats.batches++;
+    this.stats.ops += batch.length;
+    for (const h of this.#hooks) h.done(true);
+    for (const r of results) (r.ok ? r.op.resolve : r.op.reject)(r.value);
+  }
+}

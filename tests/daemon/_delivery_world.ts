@@ -1,0 +1,182 @@
+/**
+ * An in-memory world for the delivery state machine: two daemons' stores and delivery engines
+ * (no keystore, no relay process, no API), a fake relay that routes, drops or refuses envelopes
+ * by rule, and a clock the test moves by hand.
+ *
+ * @module
+ */
+import { WorkBudget } from "../../daemon/budget.ts";
+import { Contacts } from "../../daemon/contacts.ts";
+import { openDb } from "../../daemon/db.ts";
+import { Delivery, type RelayPort, type SendOutcome } from "../../daemon/delivery.ts";
+import { Journal } from "../../daemon/journal.ts";
+import type { Identity } from "../../daemon/keystore.ts";
+import { Messages } from "../../daemon/messages.ts";
+import { Outbox } from "../../daemon/outbox.ts";
+import { Requests } from "../../daemon/requests.ts";
+import { Sealer } from "../../daemon/sealer.ts";
+import { Self } from "../../daemon/self.ts";
+import { Serial } from "../../daemon/_serial.ts";
+import { SessionManager } from "../../daemon/sessions.ts";
+import { Store } from "../../daemon/store.ts";
+import type { JournalEvent, RelayState } from "../../daemon/service.ts";
+import { generateDh, randomSecret, signingKeyFromSeed } from "../../protocol/_crypto.ts";
+import { signStatic } from "../../protocol/e2e_handshake.ts";
+import { clientIdFromPublicKey, formatId } from "../../protocol/identity.ts";
+import { waitFor } from "../harness.ts";
+
+/** A manual clock. */
+export class Clock {
+  t = 1_700_000_000_000;
+  now = (): number => this.t;
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+/** What the fake relay does with one SEND: route it, answer offline/rejected, or drop it. */
+export type Verdict = "route" | "offline" | "rejected" | "drop";
+
+/** One daemon of the world. */
+export interface Side {
+  id: Uint8Array;
+  idText: string;
+  store: Store;
+  messages: Messages;
+  outbox: Outbox;
+  contacts: Contacts;
+  sessions: SessionManager;
+  delivery: Delivery;
+  events: JournalEvent[];
+  errors: unknown[];
+  /** Accepts an outgoing message as the engine does (commit, then index, then kick). */
+  send(peer: Side, text: string): Promise<string>;
+}
+
+async function identity(): Promise<Identity> {
+  const signing = await signingKeyFromSeed(randomSecret());
+  const e2eKey = await generateDh();
+  return {
+    id: clientIdFromPublicKey(signing.publicKey),
+    signing,
+    linkKey: await generateDh(),
+    e2eKey,
+    vouch: await signStatic(signing, e2eKey.publicKey),
+    created: new Date(0).toISOString(),
+  };
+}
+
+/** The fake relay between the sides. */
+export class FakeRelay {
+  state: RelayState = "online";
+  /** Decides each SEND (default: route). */
+  rule: (from: Side, to: Side, envelope: Uint8Array, i: number) => Verdict = () => "route";
+  readonly sides = new Map<string, Side>();
+  /** Every SEND seen, in order. */
+  readonly seen: { from: string; to: string; envelope: Uint8Array; verdict: Verdict }[] = [];
+  #n = 0;
+
+  /** The RelayPort of one side. */
+  port(from: Side): RelayPort {
+    const self = this;
+    return {
+      get state() {
+        return self.state;
+      },
+      send(to: Uint8Array, envelope: Uint8Array): Promise<SendOutcome> {
+        const target = self.sides.get(formatId(to));
+        const verdict = !target ? "offline" : self.rule(from, target, envelope, self.#n++);
+        self.seen.push({ from: from.idText, to: formatId(to), envelope, verdict });
+        if (verdict === "route") {
+          // As the relay does: handed to the recipient's link, later read by it.
+          setTimeout(() => target!.delivery.onDeliver(from.id, envelope), 0);
+          return Promise.resolve({ status: "delivered" });
+        }
+        if (verdict === "drop") return Promise.resolve({ status: "delivered" }); // a lying relay
+        return Promise.resolve({ status: verdict });
+      },
+    };
+  }
+}
+
+/** Makes a side in a temp dir, wired to `relay` and `clock`. */
+export async function makeSide(relay: FakeRelay, clock: Clock): Promise<Side> {
+  const dir = await Deno.makeTempDir({ prefix: "schied-delivery-" });
+  const sealer = new Sealer(randomSecret());
+  const store = new Store(openDb(dir, sealer), sealer);
+  const self = new Self(await identity());
+  const journal = new Journal(store, clock.now);
+  const contacts = new Contacts(store, self, clock.now);
+  const messages = new Messages(store, journal, self);
+  const sessions = new SessionManager(store, self, clock.now);
+  const outbox = new Outbox();
+  const requests = new Requests({
+    contacts,
+    messages,
+    sessions,
+    outbox,
+    myKey: () => self.identity.signing.publicKey,
+  });
+  const events: JournalEvent[] = [];
+  const errors: unknown[] = [];
+  journal.subscribe((e) => events.push(e));
+  const side = {
+    id: self.id,
+    idText: self.idText,
+    store,
+    messages,
+    outbox,
+    contacts,
+    sessions,
+    events,
+    errors,
+  } as Partial<Side> as Side;
+  side.delivery = new Delivery({
+    store,
+    self,
+    messages,
+    outbox,
+    contacts,
+    sessions,
+    requests,
+    budget: new WorkBudget(clock.now),
+    pause: () => Promise.resolve(),
+    serial: new Serial(),
+    relay: () => relay.port(side),
+    now: clock.now,
+    onError: (_peer, e) => errors.push(e),
+  });
+  side.send = async (peer, text) => {
+    const { m } = await store.write(() => {
+      contacts.ensure(peer.idText);
+      return messages.accept(peer.idText, text, undefined, clock.now());
+    });
+    outbox.add(m);
+    side.delivery.kick(peer.idText);
+    return m.id;
+  };
+  relay.sides.set(side.idText, side);
+  return side;
+}
+
+/** Two sides, each the other's contact. */
+export async function pair(): Promise<{ a: Side; b: Side; relay: FakeRelay; clock: Clock }> {
+  const relay = new FakeRelay();
+  const clock = new Clock();
+  const a = await makeSide(relay, clock);
+  const b = await makeSide(relay, clock);
+  await a.store.write(() => a.contacts.add(b.idText, null));
+  await b.store.write(() => b.contacts.add(a.idText, null));
+  return { a, b, relay, clock };
+}
+
+/** The texts `side` received from `from`, in stored order. */
+export function received(side: Side, from: Side): string[] {
+  return side.messages.list(from.idText, 0, 10_000).filter((m) => m.direction === "in")
+    .map((m) => m.text);
+}
+
+/** Waits until every message id is `delivered` at the sender. */
+export async function delivered(side: Side, ids: string[], what = "delivery"): Promise<void> {
+  await waitFor(() => ids.every((id) => side.messages.get(id).status === "delivered"), what);
+}
