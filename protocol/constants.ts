@@ -13,14 +13,8 @@ export const PROTOCOL_VERSION = 1;
 /** Versions this build accepts, highest first. */
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
 
-/** Human-readable protocol tag, used in labels and documentation. */
-export const PROTOCOL_TAG = "schied/1";
-
 /** Noise protocol name of the daemon ↔ relay link. */
 export const LINK_NOISE_NAME = "Noise_XK_25519_AESGCM_SHA256";
-
-/** Noise protocol name of the daemon ↔ daemon end-to-end session. */
-export const E2E_NOISE_NAME = "Noise_XX_25519_AESGCM_SHA256";
 
 /** Domain label hashed in front of an identity public key to make its client_id. */
 export const ID_LABEL = "schied/1/id";
