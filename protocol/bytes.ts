@@ -40,6 +40,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
+const B64URL_CANONICAL = { alphabet: "base64url", lastChunkHandling: "strict" } as const;
 
 /**
  * Encodes bytes as unpadded base64url.
@@ -50,15 +51,12 @@ const B64URL = /^[A-Za-z0-9_-]*$/;
  * ```
  */
 export function toBase64Url(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
 /**
- * Decodes unpadded base64url; throws on any other alphabet or a bad length.
+ * Decodes unpadded base64url, canonical only: throws on any other alphabet, padding, white
+ * space, a bad length, or stray low bits in the last character (so one value has one text).
  *
  * @example
  * ```ts
@@ -66,19 +64,19 @@ export function toBase64Url(bytes: Uint8Array): string {
  * ```
  */
 export function fromBase64Url(text: string): Uint8Array {
+  // The built-in decoder skips white space and takes padding: both are refused here first.
   if (!B64URL.test(text) || text.length % 4 === 1) {
     throw new TypeError(`Cannot decode base64url: invalid text of length ${text.length}`);
   }
-  const b64 = text.replaceAll("-", "+").replaceAll("_", "/") +
-    "=".repeat((4 - (text.length % 4)) % 4);
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  // Reject non-canonical encodings (stray low bits), so that one value has one text.
-  if (toBase64Url(out) !== text) {
+  try {
+    // "strict" refuses non-zero unused bits, but wants the last chunk padded: pad it.
+    return Uint8Array.fromBase64(
+      text + "==".slice(0, (4 - (text.length % 4)) % 4),
+      B64URL_CANONICAL,
+    );
+  } catch {
     throw new TypeError("Cannot decode base64url: non-canonical encoding");
   }
-  return out;
 }
 
 /**
@@ -90,9 +88,7 @@ export function fromBase64Url(text: string): Uint8Array {
  * ```
  */
 export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
+  return bytes.toHex();
 }
 
 /**
@@ -104,12 +100,11 @@ export function toHex(bytes: Uint8Array): string {
  * ```
  */
 export function fromHex(text: string): Uint8Array {
-  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) {
+  try {
+    return Uint8Array.fromHex(text);
+  } catch {
     throw new TypeError(`Cannot decode hex: invalid text of length ${text.length}`);
   }
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
 
 /** UTF-8 encoder shared by the protocol modules. */
