@@ -7,16 +7,11 @@
  * @module
  */
 import { parseRelayAddress, type RelayAddress } from "../protocol/address.ts";
+import { toHex } from "../protocol/bytes.ts";
 import type { ErrorCode } from "../protocol/errors.ts";
 import { LinkClient, type SendResult } from "./link_client.ts";
 import type { Identity } from "./keystore.ts";
 import type { RelayState } from "./service.ts";
-
-function hexId(id: Uint8Array): string {
-  let s = "";
-  for (const b of id) s += (b < 16 ? "0" : "") + b.toString(16);
-  return s;
-}
 
 /** Backoff parameters. */
 export const BACKOFF = { initialMs: 1000, factor: 1.5, maxMs: 60_000, jitter: 0.2 };
@@ -149,7 +144,7 @@ export class RelayClient {
   /** Drops presence watches (a contact removed or blocked). */
   unwatch(ids: Uint8Array[]): void {
     const link = this.link;
-    const gone = ids.filter((id) => this.#watching.delete(hexId(id)));
+    const gone = ids.filter((id) => this.#watching.delete(toHex(id)));
     if (link && gone.length > 0) link.unwatch(gone);
   }
 
@@ -157,7 +152,7 @@ export class RelayClient {
     const max = link.welcome.maxWatches;
     const fresh = new Map<string, Uint8Array>();
     for (const id of ids) {
-      const k = hexId(id);
+      const k = toHex(id);
       if (this.#watching.delete(k)) this.#watching.set(k, id); // refreshed, still watched
       else fresh.set(k, id);
     }

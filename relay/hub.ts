@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { toHex } from "../protocol/bytes.ts";
 import type { ErrorCode } from "../protocol/errors.ts";
 
 /** What a session did with an envelope: queued it, refused it (queue full), or is gone. */
@@ -25,9 +26,7 @@ export interface SessionHandle {
 
 /** A map key for a 16-byte id: its hex text. */
 export function idKey(id: Uint8Array): string {
-  let s = "";
-  for (const b of id) s += (b < 16 ? "0" : "") + b.toString(16);
-  return s;
+  return toHex(id);
 }
 
 /**
