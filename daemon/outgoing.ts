@@ -11,8 +11,8 @@ import { idMatchesKey, parseId } from "../protocol/identity.ts";
 import { encodePayload } from "../protocol/payload.ts";
 import { ServiceError } from "./service.ts";
 
-/** Longest idempotency key. */
-export const MAX_IDEMPOTENCY_KEY = 128;
+/** Idempotency keys: 1 to 128 printable ASCII characters (they travel in a query string too). */
+export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,128}$/;
 
 /** True when a message with this text, JSON-encoded and padded, fits the largest envelope. */
 function fitsOneEnvelope(text: string): boolean {
@@ -28,8 +28,9 @@ function fitsOneEnvelope(text: string): boolean {
 }
 
 /**
- * Refuses a text that is empty or too long (in UTF-8 bytes, or once JSON-escaped), and a
- * malformed idempotency key, with the API's error codes.
+ * Refuses a text that is empty or only white space, or too long (in UTF-8 bytes, or once
+ * JSON-escaped), and a malformed idempotency key, with the service's error codes. The one place
+ * these rules are checked: the API passes any string through.
  *
  * @example
  * ```ts
@@ -37,7 +38,7 @@ function fitsOneEnvelope(text: string): boolean {
  * ```
  */
 export function checkOutgoing(text: unknown, key: string | undefined): void {
-  if (typeof text !== "string" || text.length === 0) {
+  if (typeof text !== "string" || text.trim() === "") {
     throw new ServiceError("text_empty", "The message text is empty");
   }
   const bytes = utf8.encode(text).length;
@@ -53,10 +54,10 @@ export function checkOutgoing(text: unknown, key: string | undefined): void {
       "The text does not fit one message once encoded (many quotes or control characters?)",
     );
   }
-  if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
+  if (key !== undefined && !IDEMPOTENCY_KEY_RE.test(key)) {
     throw new ServiceError(
       "bad_request",
-      `An idempotency key has 1–${MAX_IDEMPOTENCY_KEY} characters`,
+      "id (idempotency key) must be 1-128 printable ASCII characters",
     );
   }
 }
