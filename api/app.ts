@@ -1,17 +1,18 @@
 /**
- * The local API's routes: HTTP mapped onto DaemonService calls. Everything passes the guard
- * first (guard.ts); every error leaves through one mapper (errors.ts).
+ * The local API's app: each route of routes.ts mounted onto a DaemonService call. Everything passes
+ * the guard first (guard.ts), then the route's checks (_validate.ts); every error leaves through
+ * one mapper (errors.ts).
  *
  * @module
  */
-import { type Context, Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { DaemonService } from "../daemon/service.ts";
-import { isIdText } from "../protocol/identity.ts";
-import { decodeText, intParam, jsonObject, mediaType, stringField } from "./_params.ts";
-import { IDEMPOTENCY_KEY_RE, MAX_NAME_LEN, MAX_TO_LEN } from "./_schemas.ts";
+import { mount, noContent, onInvalid, reply } from "./_validate.ts";
 import { ApiFailure } from "./errors.ts";
-import { type ApiEnv, errorResponse, guard, jsonResponse } from "./guard.ts";
+import { type ApiEnv, errorResponse, guard } from "./guard.ts";
 import { openApiDocument } from "./openapi.ts";
+import { routes } from "./routes.ts";
 import { eventsHandler } from "./sse.ts";
 
 /** Options of the API. */
@@ -34,48 +35,11 @@ export interface ApiOptions {
   onInternalError?: (err: unknown) => void;
 }
 
-/** A JSON answer (with a trailing newline, for curl) and the security headers. */
-const json = (body: unknown, status = 200): Response => jsonResponse(status, body);
-
-const RAW_TEXT_TYPES = new Set(["", "text/plain", "application/x-www-form-urlencoded"]);
-
-function sendRequest(c: Context<ApiEnv>) {
-  let to: string | undefined, text: string, key: string | undefined;
-  const type = mediaType(c);
-  if (type === "application/json") {
-    const o = jsonObject(c);
-    to = stringField(o, "to", { max: MAX_TO_LEN });
-    text = stringField(o, "text", { allowEmpty: true })!;
-    key = stringField(o, "id", { optional: true });
-  } else if (RAW_TEXT_TYPES.has(type)) {
-    to = stringField({ to: c.req.query("to") }, "to", { max: MAX_TO_LEN });
-    key = c.req.query("id");
-    // The raw body is the text (`curl -d` form bodies included: never form-decoded). One
-    // trailing newline, as `echo` or a file adds, is not part of the message.
-    text = decodeText(c.var.body).replace(/\r?\n$/, "");
-  } else {
-    throw new ApiFailure(
-      "unsupported_media_type",
-      "Send JSON (application/json) or the raw text (text/plain) with ?to=",
-    );
-  }
-  if (key !== undefined && !IDEMPOTENCY_KEY_RE.test(key)) {
-    throw new ApiFailure("bad_request", "id (idempotency key) must be 1-128 printable ASCII");
-  }
-  if (text.trim() === "") throw new ApiFailure("text_empty");
-  return { to: to!, text, ...(key === undefined ? {} : { idempotencyKey: key }) };
-}
-
-function contactName(o: Record<string, unknown>): string | undefined {
-  const name = stringField(o, "name", { optional: true, max: MAX_NAME_LEN });
-  // deno-lint-ignore no-control-regex
-  if (name !== undefined && (/[\x00-\x1f\x7f]/.test(name) || name.trim() !== name)) {
-    throw new ApiFailure("bad_request", "name must not have control characters or edge spaces");
-  }
-  if (name !== undefined && isIdText(name)) {
-    throw new ApiFailure("bad_request", "name must not look like a client id");
-  }
-  return name;
+/** POST /send's raw-text form, read as its JSON body: `{to: ?to, text, id: ?id}`. */
+function rawSend(c: Context, body: string) {
+  // The raw body is the text (`curl -d` form bodies included: never form-decoded). One
+  // trailing newline, as `echo` or a file adds, is not part of the message.
+  return { to: c.req.query("to"), text: body.replace(/\r?\n$/, ""), id: c.req.query("id") };
 }
 
 /** Turns a route path (`/messages/:id`) into a matcher for the 405 check. */
@@ -95,78 +59,78 @@ function matcher(path: string): RegExp {
  * Deno.serve({ hostname: "127.0.0.1", port: 7777 }, app.fetch);
  * ```
  */
-export function createApi(opts: ApiOptions): Hono<ApiEnv> {
+export function createApi(opts: ApiOptions): OpenAPIHono<ApiEnv> {
   const { service } = opts;
   const onInternal = opts.onInternalError ?? ((e) => console.error("api: internal error", e));
-  const app = new Hono<ApiEnv>();
+  const app = new OpenAPIHono<ApiEnv>({ defaultHook: onInvalid });
   app.use("*", guard(opts));
+  const r = routes;
 
-  app.get("/health", () => json({ ok: true }));
-  app.get("/openapi.json", () => json(openApiDocument()));
-  app.post("/send", async (c) => {
-    const rec = await service.send(sendRequest(c));
-    return json({ id: rec.id, status: rec.status }, 202);
-  });
-  app.get("/events", eventsHandler(service, opts));
-  app.get("/messages", (c) => {
-    const peer = stringField({ with: c.req.query("with") }, "with", {
-      optional: true,
-      max: MAX_TO_LEN,
+  mount(app, r.health, () => reply({ ok: true as const }, 200));
+  mount(app, r.openapi, () => reply(openApiDocument(app), 200));
+  mount(app, r.send, async (c) => {
+    const { to, text, id } = c.req.valid("json");
+    const rec = await service.send({
+      to,
+      text,
+      ...(id === undefined ? {} : { idempotencyKey: id }),
     });
-    const since = intParam(c.req.query("since"), "since", { min: 0 });
-    const limit = intParam(c.req.query("limit"), "limit", { min: 1, max: 1000, def: 100 });
+    return reply({ id: rec.id, status: rec.status }, 202);
+  }, { rawText: rawSend });
+  mount(app, r.events, eventsHandler(service, opts));
+  mount(app, r.messages, (c) => {
+    const { with: peer, since, limit = 100 } = c.req.valid("query");
     const q = { limit, ...(peer === undefined ? {} : { with: peer }) };
-    return json({ messages: service.messages(since === undefined ? q : { ...q, since }) });
+    return reply({ messages: service.messages(since === undefined ? q : { ...q, since }) }, 200);
   });
-  app.get("/messages/:id", (c) => json(service.message(c.req.param("id"))));
-  app.get("/status", () => json(service.status()));
-  app.get("/me", () => json(service.me()));
-  app.post("/me/rotate", async () => json(await service.rotateIdentity()));
-  app.delete("/me/retired/:id", async (c) => json(await service.removeRetired(c.req.param("id"))));
-  app.get("/contacts", () => json({ contacts: service.contacts() }));
-  app.post("/contacts", async (c) => {
-    const o = jsonObject(c);
-    const id = stringField(o, "id")!;
-    if (!isIdText(id)) throw new ApiFailure("bad_request", "id must be a client id (a UUID)");
-    const name = contactName(o);
-    return json(await service.addContact(name === undefined ? { id } : { id, name }), 201);
+  mount(app, r.message, (c) => reply(service.message(c.req.valid("param").id), 200));
+  mount(app, r.status, () => reply(service.status(), 200));
+  mount(app, r.me, () => reply(service.me(), 200));
+  mount(app, r.rotate, async () => reply(await service.rotateIdentity(), 200));
+  mount(app, r.removeRetired, async (c) => {
+    return reply(await service.removeRetired(c.req.valid("param").id), 200);
   });
-  app.delete("/contacts/:idOrName", async (c) => {
-    await service.removeContact(c.req.param("idOrName"));
-    return c.body(null, 204);
+  mount(app, r.contacts, () => reply({ contacts: service.contacts() }, 200));
+  mount(app, r.addContact, async (c) => {
+    const { id, name } = c.req.valid("json");
+    return reply(await service.addContact(name === undefined ? { id } : { id, name }), 201);
   });
-  app.post(
-    "/contacts/:idOrName/block",
-    async (c) => json(await service.block(c.req.param("idOrName"))),
-  );
-  app.get("/blocked", () => json({ blocked: service.blocked() }));
-  app.delete("/blocked/:id", async (c) => {
-    await service.unblock(c.req.param("id"));
-    return c.body(null, 204);
+  mount(app, r.removeContact, async (c) => {
+    await service.removeContact(c.req.valid("param").idOrName);
+    return noContent();
   });
-  app.get("/requests", () => json({ requests: service.requests() }));
-  app.delete("/requests/:id", async (c) => {
-    await service.declineRequest(c.req.param("id"));
-    return c.body(null, 204);
+  mount(app, r.block, async (c) => reply(await service.block(c.req.valid("param").idOrName), 200));
+  mount(app, r.verifyContact, async (c) => {
+    const { verified } = c.req.valid("json");
+    return reply(await service.verifyContact(c.req.valid("param").idOrName, verified), 200);
   });
-  app.post("/requests/:id/accept", async (c) => {
-    const name = contactName(jsonObject(c, true));
-    const id = c.req.param("id");
-    return json(await service.acceptRequest(name === undefined ? { id } : { id, name }));
+  mount(app, r.blocked, () => reply({ blocked: service.blocked() }, 200));
+  mount(app, r.unblock, async (c) => {
+    await service.unblock(c.req.valid("param").id);
+    return noContent();
   });
-  app.post("/contacts/:idOrName/verify", async (c) => {
-    const v = jsonObject(c, true).verified ?? true;
-    if (typeof v !== "boolean") throw new ApiFailure("bad_request", '"verified" must be a boolean');
-    return json(await service.verifyContact(c.req.param("idOrName"), v));
+  mount(app, r.requests, () => reply({ requests: service.requests() }, 200));
+  mount(app, r.declineRequest, async (c) => {
+    await service.declineRequest(c.req.valid("param").id);
+    return noContent();
+  });
+  mount(app, r.acceptRequest, async (c) => {
+    const { name } = c.req.valid("json");
+    const id = c.req.valid("param").id;
+    return reply(await service.acceptRequest(name === undefined ? { id } : { id, name }), 200);
   });
 
-  let routes: { re: RegExp; method: string }[] | undefined;
+  let known: { re: RegExp; method: string }[] | undefined;
   app.notFound((c) => {
-    routes ??= app.routes.filter((r) => r.method !== "ALL").map((r) => ({
-      re: matcher(r.path),
-      method: r.method,
-    }));
-    const allow = routes.filter((r) => r.re.test(c.req.path)).map((r) => r.method);
+    // Each route appears once per handler in app.routes (its checks are handlers too).
+    known ??= [
+      ...new Set(
+        app.routes.filter((r) => r.method !== "ALL").map((r) => {
+          return `${r.method} ${r.path}`;
+        }),
+      ),
+    ].map((k) => ({ method: k.split(" ")[0]!, re: matcher(k.split(" ")[1]!) }));
+    const allow = known.filter((r) => r.re.test(c.req.path)).map((r) => r.method);
     if (allow.length === 0) return errorResponse(new ApiFailure("not_found", "No such route"));
     if (allow.includes("GET")) allow.push("HEAD");
     const res = errorResponse(

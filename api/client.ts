@@ -1,5 +1,7 @@
 /**
- * A typed client of the local API, one method per route; what the CLI uses.
+ * A typed client of the local API, one method per route; what the CLI uses. Its bodies and
+ * answers are typed by the routes' schemas (routes.ts), imported as types only: the client loads
+ * neither zod nor the server.
  *
  * Every failure is an ApiError with a stable code: the API's error codes, plus
  * `daemon_unreachable` (nothing answers: the daemon is not running) and `bad_response`
@@ -7,17 +9,42 @@
  *
  * @module
  */
-import type {
+import type { z } from "zod";
+import type { JournalEvent } from "../daemon/service.ts";
+import type { ApiErrorCode } from "./errors.ts";
+import type { routes } from "./routes.ts";
+import { SseParser } from "./sse_parse.ts";
+
+export type {
   Contact,
   DaemonStatus,
+  EventData,
+  EventType,
   JournalEvent,
   Me,
   MessageRecord,
   MessageRequest,
   MessageStatus,
 } from "../daemon/service.ts";
-import type { ApiErrorCode } from "./errors.ts";
-import { SseParser } from "./sse_parse.ts";
+
+type Routes = typeof routes;
+type JsonSchema<T> = T extends { content: { "application/json": { schema: infer Z } } } ? Z
+  : never;
+
+/** The JSON answer of route `K` with status `S`, as its schema (routes.ts) says. */
+export type Answer<K extends keyof Routes, S extends keyof Routes[K]["responses"]> = z.output<
+  JsonSchema<Routes[K]["responses"][S]> & z.ZodType
+>;
+
+/** The JSON body route `K` takes, as its schema says (optional fields may be left out). */
+export type BodyOf<K extends keyof Routes> = Routes[K] extends { request: { body: infer B } }
+  ? z.input<JsonSchema<B> & z.ZodType>
+  : never;
+
+/** The query route `K` takes, as values (the client writes them as text). */
+export type QueryOf<K extends keyof Routes> = Routes[K] extends { request: { query: infer Q } }
+  ? Partial<z.output<Q & z.ZodType>>
+  : never;
 
 /** Codes an ApiError may carry. */
 export type ClientErrorCode = ApiErrorCode | "daemon_unreachable" | "bad_response";
@@ -121,52 +148,48 @@ export class ApiClient {
   }
 
   /** `POST /send`: sends `text` to a client id or contact name; `id` is an idempotency key. */
-  send(
-    req: { to: string; text: string; id?: string },
-  ): Promise<{ id: string; status: MessageStatus }> {
+  send(req: BodyOf<"send">): Promise<Answer<"send", 202>> {
     return this.#json("POST", "/send", { json: req });
   }
 
   /** `GET /messages`: messages, oldest first. */
-  async messages(
-    q: { with?: string; since?: number; limit?: number } = {},
-  ): Promise<MessageRecord[]> {
-    const r = await this.#json<{ messages: MessageRecord[] }>("GET", "/messages", { query: q });
+  async messages(q: QueryOf<"messages"> = {}): Promise<Answer<"messages", 200>["messages"]> {
+    const r = await this.#json<Answer<"messages", 200>>("GET", "/messages", { query: q });
     return r.messages;
   }
 
   /** `GET /messages/{id}`: one message. */
-  message(id: string): Promise<MessageRecord> {
+  message(id: string): Promise<Answer<"message", 200>> {
     return this.#json("GET", `/messages/${encodeURIComponent(id)}`);
   }
 
   /** `GET /status`. */
-  status(): Promise<DaemonStatus> {
+  status(): Promise<Answer<"status", 200>> {
     return this.#json("GET", "/status");
   }
 
   /** `GET /me`. */
-  me(): Promise<Me> {
+  me(): Promise<Answer<"me", 200>> {
     return this.#json("GET", "/me");
   }
 
   /** `POST /me/rotate`: makes a new identity. */
-  rotate(): Promise<Me> {
+  rotate(): Promise<Answer<"rotate", 200>> {
     return this.#json("POST", "/me/rotate");
   }
 
   /** `DELETE /me/retired/{id}`: deletes a retired identity for good. */
-  removeRetired(id: string): Promise<Me> {
+  removeRetired(id: string): Promise<Answer<"removeRetired", 200>> {
     return this.#json("DELETE", `/me/retired/${encodeURIComponent(id)}`);
   }
 
   /** `GET /contacts`. */
-  async contacts(): Promise<Contact[]> {
-    return (await this.#json<{ contacts: Contact[] }>("GET", "/contacts")).contacts;
+  async contacts(): Promise<Answer<"contacts", 200>["contacts"]> {
+    return (await this.#json<Answer<"contacts", 200>>("GET", "/contacts")).contacts;
   }
 
   /** `POST /contacts`: adds a contact. */
-  addContact(req: { id: string; name?: string }): Promise<Contact> {
+  addContact(req: BodyOf<"addContact">): Promise<Answer<"addContact", 201>> {
     return this.#json("POST", "/contacts", { json: req });
   }
 
@@ -177,20 +200,22 @@ export class ApiClient {
   }
 
   /** `POST /contacts/{idOrName}/verify`: marks a contact verified (or not). */
-  verifyContact(idOrName: string, verified = true): Promise<Contact> {
+  verifyContact(idOrName: string, verified = true): Promise<Answer<"verifyContact", 200>> {
     const path = `/contacts/${encodeURIComponent(idOrName)}/verify`;
-    return this.#json("POST", path, { json: { verified } });
+    const body: BodyOf<"verifyContact"> = { verified };
+    return this.#json("POST", path, { json: body });
   }
 
   /** `GET /requests`: message requests, oldest first. */
-  async requests(): Promise<MessageRequest[]> {
-    return (await this.#json<{ requests: MessageRequest[] }>("GET", "/requests")).requests;
+  async requests(): Promise<Answer<"requests", 200>["requests"]> {
+    return (await this.#json<Answer<"requests", 200>>("GET", "/requests")).requests;
   }
 
   /** `POST /requests/{id}/accept`: the requester becomes a contact. */
-  acceptRequest(id: string, name?: string): Promise<Contact> {
+  acceptRequest(id: string, name?: string): Promise<Answer<"acceptRequest", 200>> {
     const path = `/requests/${encodeURIComponent(id)}/accept`;
-    return this.#json("POST", path, { json: name === undefined ? {} : { name } });
+    const body: BodyOf<"acceptRequest"> = name === undefined ? {} : { name };
+    return this.#json("POST", path, { json: body });
   }
 
   /** `DELETE /requests/{id}`: declines a request. */
@@ -200,13 +225,13 @@ export class ApiClient {
   }
 
   /** `POST /contacts/{idOrName}/block`. */
-  block(idOrName: string): Promise<{ id: string }> {
+  block(idOrName: string): Promise<Answer<"block", 200>> {
     return this.#json("POST", `/contacts/${encodeURIComponent(idOrName)}/block`);
   }
 
   /** `GET /blocked`. */
-  async blocked(): Promise<string[]> {
-    return (await this.#json<{ blocked: string[] }>("GET", "/blocked")).blocked;
+  async blocked(): Promise<Answer<"blocked", 200>["blocked"]> {
+    return (await this.#json<Answer<"blocked", 200>>("GET", "/blocked")).blocked;
   }
 
   /** `DELETE /blocked/{id}`: unblocks an id. */
@@ -216,12 +241,12 @@ export class ApiClient {
   }
 
   /** `GET /health` (needs no token). */
-  health(): Promise<{ ok: boolean }> {
+  health(): Promise<Answer<"health", 200>> {
     return this.#json("GET", "/health");
   }
 
   /** `GET /openapi.json`: the API's OpenAPI document. */
-  openapi(): Promise<Record<string, unknown>> {
+  openapi(): Promise<Answer<"openapi", 200>> {
     return this.#json("GET", "/openapi.json");
   }
 
@@ -264,7 +289,7 @@ function toEvent(id: string, event: string, data: string): JournalEvent {
     const n = Number(id);
     const parsed = JSON.parse(data);
     if (Number.isSafeInteger(n) && typeof parsed === "object" && parsed !== null) {
-      return { id: n, type: event as JournalEvent["type"], data: parsed };
+      return { id: n, type: event, data: parsed } as JournalEvent;
     }
   } catch { /* below */ }
   throw new ApiError("bad_response", 200, `Malformed event: id ${id}, data ${data.slice(0, 100)}`);

@@ -9,8 +9,18 @@
 import { HTTPException } from "hono/http-exception";
 import { ServiceError, type ServiceErrorCode } from "../daemon/service.ts";
 
+/** The HTTP layer's own codes: refusals before any route, and requests malformed as HTTP. */
+export type HttpErrorCode =
+  | "unauthorized"
+  | "forbidden_origin"
+  | "misdirected_host"
+  | "body_too_large"
+  | "invalid_json"
+  | "unsupported_media_type"
+  | "method_not_allowed";
+
 /** Every error code the API answers with: the service's codes plus the HTTP layer's own. */
-export type ApiErrorCode = ServiceErrorCode | "method_not_allowed" | "unsupported_media_type";
+export type ApiErrorCode = ServiceErrorCode | HttpErrorCode;
 
 /** One row of the error table. */
 export interface ErrorEntry {
@@ -25,13 +35,12 @@ export interface ErrorEntry {
 const TABLE = {
   bad_request: [400, "The request is malformed (a parameter or field is missing or invalid)"],
   invalid_json: [400, "The body is not valid JSON"],
-  text_empty: [400, "The message text is empty"],
+  text_empty: [400, "The message text is empty or only white space"],
   unauthorized: [401, "Missing or wrong bearer token (see the api-token file)"],
   forbidden_origin: [403, "Requests from web pages (Origin or Referer not allowed) are refused"],
   not_found: [404, "No such route, message or contact"],
   recipient_unknown: [404, "No contact name or client id matches the recipient"],
   method_not_allowed: [405, "The route exists but not with this method"],
-  recipient_ambiguous: [409, "The recipient matches more than one contact"],
   contact_exists: [409, "That contact already exists"],
   name_taken: [409, "Another contact already has that name"],
   key_mismatch: [409, "The peer's identity key differs from the pinned one"],
@@ -41,7 +50,6 @@ const TABLE = {
   unsupported_media_type: [415, "This Content-Type is not accepted here"],
   misdirected_host: [421, "The Host header is not this API's loopback address and port"],
   internal: [500, "Internal error"],
-  relay_offline: [503, "The relay is offline and the request needs it"],
   busy: [503, "The daemon is at capacity (its outbox is full); retry after Retry-After seconds"],
 } as const satisfies Record<ApiErrorCode, readonly [number, string]>;
 

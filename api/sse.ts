@@ -8,12 +8,11 @@
  *
  * @module
  */
-import type { Handler } from "hono";
+import type { RouteHandler } from "@hono/zod-openapi";
 import type { DaemonService, JournalEvent } from "../daemon/service.ts";
 import { utf8 } from "../protocol/bytes.ts";
-import { intParam } from "./_params.ts";
-import { ApiFailure } from "./errors.ts";
 import type { ApiEnv } from "./guard.ts";
+import type { routes } from "./routes.ts";
 
 /** Default interval of the keepalive (`: keepalive` comment, or a blank NDJSON line). */
 export const KEEPALIVE_MS = 15_000;
@@ -166,27 +165,22 @@ export function eventStream(
 }
 
 /**
- * The `GET /events` handler: `?format=sse|jsonl`, resume after `Last-Event-ID` (the header wins,
- * as EventSource resends it on reconnect) or `?since=`.
+ * The `GET /events` handler (its query and header checked by the route): `?format=sse|jsonl`,
+ * resume after `Last-Event-ID` (the header wins, as EventSource resends it on reconnect) or
+ * `?since=`.
  *
  * @example
  * ```ts
- * app.get("/events", eventsHandler(service, { keepaliveMs: 15_000 }));
+ * mount(app, routes.events, eventsHandler(service, { keepaliveMs: 15_000 }));
  * ```
  */
 export function eventsHandler(
   service: DaemonService,
   opts: { keepaliveMs?: number; closeSignal?: AbortSignal } = {},
-): Handler<ApiEnv> {
+): RouteHandler<typeof routes.events, ApiEnv> {
   return (c) => {
-    const format = c.req.query("format") ?? "sse";
-    if (format !== "sse" && format !== "jsonl") {
-      throw new ApiFailure("bad_request", 'format must be "sse" or "jsonl"');
-    }
-    const header = c.req.header("last-event-id")?.trim() || undefined;
-    const since = header !== undefined
-      ? intParam(header, "Last-Event-ID", { min: 0 })
-      : intParam(c.req.query("since"), "since", { min: 0 });
+    const { format, since: query } = c.req.valid("query");
+    const since = c.req.valid("header")["Last-Event-ID"] ?? query;
     const type = format === "sse"
       ? "text/event-stream; charset=utf-8"
       : "application/x-ndjson; charset=utf-8";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { JournalEvent } from "../daemon/service.ts";
+import type { EventData } from "../api/client.ts";
 import { escapeText } from "./_output.ts";
 
 /** True when colors may be used on stdout. */
@@ -31,10 +31,7 @@ export function peerLabel(id: string, name: unknown): string {
 }
 
 /** One incoming message as a line: `12:00:01 alice: hi`. */
-export function messageLine(e: JournalEvent, color: boolean): string {
-  const d = e.data;
-  const who = peerLabel(String(d.from), d.from_name);
-  return `${paint(color, 2, clock(Number(d.ts)))} ${paint(color, 36, who)}: ${
-    escapeText(String(d.text))
-  }`;
+export function messageLine(d: EventData<"message">, color: boolean): string {
+  const who = peerLabel(d.from, d.from_name);
+  return `${paint(color, 2, clock(d.ts))} ${paint(color, 36, who)}: ${escapeText(d.text)}`;
 }

@@ -60,17 +60,17 @@ export async function run(args: string[], env: (k: string) => string | undefined
         for await (const e of api.events({ since, signal: stop.signal })) {
           since = e.id;
           delay = 250;
-          const d = e.data;
-          if (e.type === "message" && d.from === peer) {
-            const who = paint(color, 36, label);
+          if (e.type === "message" && e.data.from === peer) {
+            const d = e.data;
             console.log(
-              `${paint(color, 2, clock(Number(d.ts)))} ${who}: ${escapeText(String(d.text))}`,
+              `${paint(color, 2, clock(d.ts))} ${paint(color, 36, label)}: ${escapeText(d.text)}`,
             );
-          } else if (e.type === "status" && d.to === peer) {
-            status.set(String(d.id), { s: String(d.status), seq: d.seq, reason: d.reason });
-            mark(String(d.id), String(d.status), d.seq, d.reason);
-          } else if (e.type === "presence" && d.id === peer) {
-            console.log(paint(color, 2, `  ${label} is ${d.online ? "online" : "offline"}`));
+          } else if (e.type === "status" && e.data.to === peer) {
+            const d = e.data;
+            status.set(d.id, { s: d.status, seq: d.seq, reason: d.reason });
+            mark(d.id, d.status, d.seq, d.reason);
+          } else if (e.type === "presence" && e.data.id === peer) {
+            console.log(paint(color, 2, `  ${label} is ${e.data.online ? "online" : "offline"}`));
           }
         }
       } catch (e) {

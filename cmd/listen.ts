@@ -4,8 +4,7 @@
  *
  * @module
  */
-import type { ApiClient } from "../api/mod.ts";
-import type { JournalEvent } from "../daemon/service.ts";
+import type { ApiClient, EventData, JournalEvent } from "../api/client.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
 import { intFlag } from "./_flags.ts";
 import { messageLine, useColor } from "./_format.ts";
@@ -55,9 +54,9 @@ export async function run(args: string[], env: (k: string) => string | undefined
     }
     if (e.type !== "message" && !values.all) return;
     if (values.json) console.log(JSON.stringify({ id: e.id, event: e.type, data: e.data }));
-    else if (e.type === "message") console.log(messageLine(e, color));
+    else if (e.type === "message") console.log(messageLine(e.data, color));
     else console.log(`${e.type} ${JSON.stringify(e.data)}`);
-    if (values.exec && e.type === "message") await runExec(values.exec, e);
+    if (values.exec && e.type === "message") await runExec(values.exec, e.id, e.data);
   };
   let delay = 250;
   try {
@@ -93,17 +92,16 @@ function eventsFrom(
   return api.events({ since, signal });
 }
 
-async function runExec(cmd: string, e: JournalEvent): Promise<void> {
-  const d = e.data;
+async function runExec(cmd: string, eventId: number, d: EventData<"message">): Promise<void> {
   const out = await new Deno.Command("sh", {
     args: ["-c", cmd],
     env: {
-      SCHIED_FROM: String(d.from ?? ""),
-      SCHIED_FROM_NAME: String(d.from_name ?? ""),
-      SCHIED_TEXT: String(d.text ?? ""),
-      SCHIED_MESSAGE_ID: String(d.id ?? ""),
-      SCHIED_TS: String(d.ts ?? ""),
-      SCHIED_EVENT_ID: String(e.id),
+      SCHIED_FROM: d.from,
+      SCHIED_FROM_NAME: d.from_name ?? "",
+      SCHIED_TEXT: d.text,
+      SCHIED_MESSAGE_ID: d.id,
+      SCHIED_TS: String(d.ts),
+      SCHIED_EVENT_ID: String(eventId),
     },
     stdin: "null",
     stdout: "inherit",
@@ -112,5 +110,5 @@ async function runExec(cmd: string, e: JournalEvent): Promise<void> {
     printError(`--exec failed to start: ${(err as Error).message}`);
     return undefined;
   });
-  if (out && !out.success) printError(`--exec exited with ${out.code} for event ${e.id}`);
+  if (out && !out.success) printError(`--exec exited with ${out.code} for event ${eventId}`);
 }

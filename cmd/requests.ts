@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { MessageRequest } from "../daemon/service.ts";
+import type { MessageRequest } from "../api/client.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, withApi } from "./_context.ts";
 import { escapeText, EXIT, usage } from "./_output.ts";
 

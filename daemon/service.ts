@@ -1,27 +1,30 @@
 /**
  * What the daemon offers its local API: the one interface between api/ and daemon/.
- * The API layer (api/app.ts) maps HTTP to these calls; tests can pass a fake.
+ * The API layer (api/app.ts) maps HTTP to these calls; tests can pass a fake. The data types are
+ * inferred from the API's schemas (api/schemas.ts), so the two cannot drift apart.
  *
  * @module
  */
 
-/** Stable error codes of the daemon and its API (mapped to HTTP in api/errors.ts). */
+import type { z } from "zod";
+import type * as S from "../api/schemas.ts";
+import type { EventData, EventType, JournalEvent } from "../api/schemas.ts";
+
+export type { EventData, EventType, JournalEvent };
+
+/**
+ * Stable error codes the daemon raises (api/errors.ts maps them, and the HTTP layer's own, to
+ * statuses). What a request means is checked here; its HTTP shape is the API's.
+ */
 export type ServiceErrorCode =
   | "bad_request"
-  | "invalid_json"
-  | "body_too_large"
-  | "unauthorized"
-  | "forbidden_origin"
-  | "misdirected_host"
   | "not_found"
   | "recipient_unknown"
-  | "recipient_ambiguous"
   | "text_too_long"
   | "text_empty"
   | "contact_exists"
   | "name_taken"
   | "key_mismatch"
-  | "relay_offline"
   | "idempotency_conflict"
   | "busy"
   | "internal";
@@ -39,104 +42,35 @@ export class ServiceError extends Error {
 }
 
 /** Delivery states of an outgoing message: queued → sent → delivered, or failed. */
-export type MessageStatus = "queued" | "sent" | "delivered" | "failed";
+export type MessageStatus = z.infer<typeof S.MessageStatus>;
 
 /** The relay connection state. */
-export type RelayState = "connecting" | "online" | "offline";
+export type RelayState = z.infer<typeof S.RelayState>;
 
-/** One message, incoming or outgoing, as the API shows it. */
-export interface MessageRecord {
-  /** The message id (UUID). */
-  id: string;
-  /** "in" or "out". */
-  direction: "in" | "out";
-  /** The peer's client_id. */
-  peer: string;
-  /** The peer's contact name, if any. */
-  peer_name: string | null;
-  /** The text. */
-  text: string;
-  /** Sender's clock when sent (ms since epoch) for incoming; creation time for outgoing. */
-  ts: number;
-  /** Per-conversation sequence number. */
-  seq: number;
-  /** For outgoing: its delivery state. For incoming: "delivered". */
-  status: MessageStatus;
-  /** Its position in the journal: pass it as `since` to page through /messages. */
-  event_id: number;
-  /** Why it failed, for failed messages. */
-  reason?: string;
-}
+/** One message, incoming or outgoing, as the API shows it (api/schemas.ts describes it). */
+export type MessageRecord = z.infer<typeof S.MessageRecord>;
 
 /** A contact. */
-export interface Contact {
-  /** The contact's client_id. */
-  id: string;
-  /** A local name (unique), or null. */
-  name: string | null;
-  /** The pinned identity key (base64url), once known. */
-  identity_key: string | null;
-  /** True once the user compared the safety number out of band. */
-  verified: boolean;
-  /** Online, per the relay's presence, or null when unknown. */
-  online: boolean | null;
-  /** A short safety number to compare out of band, once the key is known. */
-  safety_number: string | null;
-}
+export type Contact = z.infer<typeof S.Contact>;
 
 /** A message request: an id that wrote first and is not a contact (yet). */
-export interface MessageRequest {
-  /** The requester's client_id. */
-  id: string;
-  /** Its identity key (base64url), once a handshake pinned it. */
-  identity_key: string | null;
-  /** The safety number with it, once its key is known. */
-  safety_number: string | null;
-  /** When it first wrote (ms since epoch). */
-  received_at: number;
-  /** Messages kept from it. */
-  messages: number;
-  /** The text of its latest message, if any. */
-  last_text: string | null;
-}
-
-/** A journal event, as streamed on /events. */
-export interface JournalEvent {
-  /** Monotonic event id. */
-  id: number;
-  /** Event type (`request`: a message from an id that is not a contact). */
-  type: "message" | "request" | "status" | "presence" | "relay" | "error";
-  /** One-line JSON-able data. */
-  data: Record<string, unknown>;
-}
+export type MessageRequest = z.infer<typeof S.MessageRequest>;
 
 /** What /status shows. */
-export interface DaemonStatus {
-  version: string;
-  id: string;
-  relay: { address: string | null; state: RelayState };
-  outbox: { size: number; oldest: number | null };
-  sessions: number;
-  contacts: number;
-  uptime_ms: number;
-  /** The newest journal event id (for consumers that start streaming from now). */
-  last_event_id: number;
-}
+export type DaemonStatus = z.infer<typeof S.DaemonStatus>;
 
 /** What /me shows. */
-export interface Me {
-  id: string;
-  identity_key: string;
-  safety_number: string;
-  relay: string | null;
-  retired: { id: string; identity_key: string }[];
-}
+export type Me = z.infer<typeof S.Me>;
 
 /** The daemon as the API sees it. */
 export interface DaemonService {
   me(): Me;
   status(): DaemonStatus;
-  /** Accepts a message: durable before it resolves. `to` is an id or a contact name. */
+  /**
+   * Accepts a message: durable before it resolves. `to` is an id or a contact name; the text must
+   * not be empty or only white space (text_empty), nor too long (text_too_long); an idempotency
+   * key has 1–128 printable ASCII characters.
+   */
   send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord>;
   /** A message by id. */
   message(id: string): MessageRecord;

@@ -1,6 +1,8 @@
 /**
  * A fake DaemonService for the API tests: in memory, counts every call, and lets a test emit
  * journal events, make the next call fail, or make the journal lag behind the subscription.
+ * What a request means is checked with the daemon's own rules (texts, names, ids), as the API
+ * leaves that to the service.
  *
  * @module
  */
@@ -8,12 +10,16 @@ import {
   type Contact,
   type DaemonService,
   type DaemonStatus,
+  type EventType,
   type JournalEvent,
   type Me,
   type MessageRecord,
   type MessageRequest,
   ServiceError,
 } from "../../daemon/service.ts";
+import { checkName } from "../../daemon/contacts.ts";
+import { checkOutgoing } from "../../daemon/outgoing.ts";
+import { formatId, parseId } from "../../protocol/identity.ts";
 
 /** A client id (valid version-8 UUID) for tests. */
 export const ALICE_ID = "0b3e51c2-6f1d-8a4e-9c1b-2d3e4f5a6b7c";
@@ -74,9 +80,12 @@ export class FakeService implements DaemonService {
     }
   }
 
-  /** Appends an event to the journal and hands it to every subscriber. */
-  emit(type: JournalEvent["type"], data: Record<string, unknown> = {}): JournalEvent {
-    const e = { id: this.journal.length + 1, type, data };
+  /**
+   * Appends an event to the journal and hands it to every subscriber. Its data may be anything:
+   * the stream carries it as it is (the daemon's own events are typed by Journal.append).
+   */
+  emit(type: EventType, data: Record<string, unknown> = {}): JournalEvent {
+    const e = { id: this.journal.length + 1, type, data } as JournalEvent;
     this.journal.push(e);
     for (const fn of [...this.#subs]) fn(e);
     return e;
@@ -112,8 +121,8 @@ export class FakeService implements DaemonService {
     this.sends.push(req);
     const c = this.contacts_.find((c) => c.name === req.to || c.id === req.to);
     if (!c) throw new ServiceError("recipient_unknown", `No contact or id "${req.to}"`);
-    if (req.text.length > 1000) throw new ServiceError("text_too_long", "Longer than 1000");
     const key = req.idempotencyKey;
+    checkOutgoing(req.text, key);
     const prior = key === undefined ? undefined : this.#keys.get(key);
     if (prior) {
       if (prior.text !== req.text || prior.peer !== c.id) {
@@ -130,7 +139,7 @@ export class FakeService implements DaemonService {
       ts: Date.now(),
       seq: this.store.size + 1,
       status: "queued",
-      event_id: this.emit("status", { state: "queued" }).id,
+      event_id: this.emit("status", { id: "m", to: c.id, status: "queued", seq: 1 }).id,
     };
     this.store.set(rec.id, rec);
     if (key !== undefined) this.#keys.set(key, rec);
@@ -157,6 +166,12 @@ export class FakeService implements DaemonService {
 
   addContact(req: { id: string; name?: string }): Promise<Contact> {
     this.#call("addContact");
+    try {
+      formatId(parseId(req.id));
+    } catch (e) {
+      throw new ServiceError("bad_request", (e as Error).message);
+    }
+    if (req.name !== undefined) checkName(req.name);
     if (this.contacts_.some((c) => c.id === req.id)) {
       throw new ServiceError("contact_exists", "Already a contact");
     }
@@ -173,14 +188,16 @@ export class FakeService implements DaemonService {
     this.#call("removeContact");
     const before = this.contacts_.length;
     this.contacts_ = this.contacts_.filter((c) => c.id !== idOrName && c.name !== idOrName);
-    if (this.contacts_.length === before) throw new ServiceError("not_found", "No such contact");
+    if (this.contacts_.length === before) {
+      throw new ServiceError("recipient_unknown", "No such contact");
+    }
   }
 
   // deno-lint-ignore require-await
   async verifyContact(idOrName: string, verified: boolean): Promise<Contact> {
     this.#call("verifyContact");
     const c = this.contacts_.find((c) => c.id === idOrName || c.name === idOrName);
-    if (!c) throw new ServiceError("not_found", "No such contact");
+    if (!c) throw new ServiceError("recipient_unknown", "No such contact");
     c.verified = verified;
     return c;
   }
@@ -198,6 +215,7 @@ export class FakeService implements DaemonService {
   // deno-lint-ignore require-await
   async acceptRequest(req: { id: string; name?: string }): Promise<Contact> {
     this.#call("acceptRequest");
+    if (req.name !== undefined) checkName(req.name);
     const r = this.requests_.find((r) => r.id === req.id);
     if (!r) throw new ServiceError("not_found", "No such request");
     this.requests_ = this.requests_.filter((x) => x !== r);

@@ -20,11 +20,11 @@ Deno.test("ApiClient: one method per route, against the served app", async () =>
   assertEquals((await c.status()).version, "0.1.0");
   assertEquals((await c.me()).safety_number, "12345");
   assertEquals((await c.rotate()).retired.length, 1);
-  assertEquals((await c.addContact({ id: BOB_ID, name: "bob smith" })).name, "bob smith");
+  assertEquals((await c.addContact({ id: BOB_ID, name: "bob.smith" })).name, "bob.smith");
   assertEquals((await c.contacts()).length, 2);
-  assertEquals((await c.verifyContact("bob smith")).verified, true);
-  assertEquals((await c.verifyContact("bob smith", false)).verified, false);
-  await c.removeContact("bob smith");
+  assertEquals((await c.verifyContact("bob.smith")).verified, true);
+  assertEquals((await c.verifyContact("bob.smith", false)).verified, false);
+  await c.removeContact("bob.smith");
   assertEquals((await c.contacts()).length, 1);
   assertOk((await c.openapi()).paths);
 });

@@ -1,5 +1,6 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { ERRORS } from "../../api/mod.ts";
+import { EVENT_DATA } from "../../api/schemas.ts";
 import { startApi } from "./_helpers.ts";
 
 type Op = { security?: unknown[]; responses: Record<string, Record<string, unknown>> };
@@ -16,10 +17,14 @@ Deno.test("/openapi.json lists exactly the app's routes, each with responses", a
   assertEquals(res.status, 200);
   const doc: Doc = await res.json();
   assertEquals(doc.openapi, "3.1.0");
-  const inApp = api.server.app.routes
-    .filter((r) => r.method !== "ALL")
-    .map((r) => `${r.method} ${r.path.replace(/:([A-Za-z]+)/g, "{$1}")}`)
-    .sort();
+  // A route's checks are handlers too: a route appears once per handler in app.routes.
+  const inApp = [
+    ...new Set(
+      api.server.app.routes
+        .filter((r) => r.method !== "ALL")
+        .map((r) => `${r.method} ${r.path.replace(/:([A-Za-z]+)/g, "{$1}")}`),
+    ),
+  ].sort();
   const inDoc = Object.entries(doc.paths)
     .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
     .sort();
@@ -56,5 +61,21 @@ Deno.test("/openapi.json lists exactly the app's routes, each with responses", a
   // Every $ref resolves.
   for (const m of JSON.stringify(doc).matchAll(/"#\/components\/schemas\/(\w+)"/g)) {
     assertOk(doc.components.schemas[m[1]!], `schema ${m[1]}`);
+  }
+});
+
+Deno.test("README.md's event table has exactly the event types and fields of EVENT_DATA", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const lines = readme.split("\n");
+  const start = lines.findIndex((l) => /^\| event +\| data +\|/.test(l));
+  const end = lines.findIndex((l, i) => i > start && !l.startsWith("|"));
+  const rows = lines.slice(start + 2, end).map((l) =>
+    l.split("|").slice(1, 3).map((c) => c.trim())
+  );
+  assertEquals(rows.map((r) => r[0]), Object.keys(EVENT_DATA).map((t) => `\`${t}\``));
+  for (const [type, data] of rows) {
+    const fields = Object.keys(EVENT_DATA[type!.slice(1, -1) as keyof typeof EVENT_DATA].shape);
+    const named = [...data!.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!);
+    for (const f of fields) assertOk(named.includes(f), `${type} names ${f}`);
   }
 });

@@ -179,12 +179,12 @@ Deno.test("contacts: list, add, refuse bad ids and names, verify, remove", async
   const [sf, f] = await body(await verify("bob", '{"verified": false}'));
   assertEquals([sf, (f as { verified: boolean }).verified], [200, false]);
   assertEquals(await codes(await verify("bob", '{"verified": "yes"}')), [400, "bad_request"]);
-  assertEquals(await codes(await verify("carol")), [404, "not_found"]);
+  assertEquals(await codes(await verify("carol")), [404, "recipient_unknown"]);
   const del = await api.fetch("/contacts/bob", { method: "DELETE" });
   assertEquals(await body(del), [204, null]);
   assertEquals(await codes(await api.fetch("/contacts/bob", { method: "DELETE" })), [
     404,
-    "not_found",
+    "recipient_unknown",
   ]);
 });
 

@@ -1,0 +1,179 @@
+/**
+ * The local API's data, described once as zod schemas: the daemon's service types are inferred
+ * from them (daemon/service.ts), the routes validate requests with them (routes.ts), the OpenAPI
+ * document is generated from them, and the client's types follow from the routes.
+ *
+ * A neutral module: it imports zod (with its OpenAPI metadata) and nothing of this project, so
+ * both the daemon and the API can depend on it. It describes shapes and types only; what a value
+ * means (an empty text, a name's letters, an id's syntax) is the daemon's to check.
+ *
+ * @module
+ */
+import { z } from "@hono/zod-openapi";
+
+/** Longest `to` or `with` (a client id or a contact name) the API takes. */
+export const MAX_TO_LEN = 256;
+
+const id = z.string().openapi({ description: "A client id (lowercase UUID)" });
+const nullableKey = z.string().nullable().openapi({ description: "Base64url, once known" });
+const ms = z.number().int().openapi({ description: "Milliseconds since the epoch" });
+
+/** Delivery states of an outgoing message: queued → sent → delivered, or failed. */
+export const MessageStatus = z.enum(["queued", "sent", "delivered", "failed"]);
+
+/** The relay connection's state. */
+export const RelayState = z.enum(["connecting", "online", "offline"]);
+
+/** One message, incoming or outgoing. */
+export const MessageRecord = z.object({
+  id: z.string().openapi({ description: "The message id (UUID)" }),
+  direction: z.enum(["in", "out"]),
+  peer: id,
+  peer_name: z.string().nullable().openapi({ description: "The peer's contact name, if any" }),
+  text: z.string(),
+  ts: ms.openapi({ description: "Sender's clock (incoming) or creation time (outgoing), ms" }),
+  seq: z.number().int().openapi({ description: "Per-conversation sequence number" }),
+  status: MessageStatus.openapi({ description: "Incoming messages are `delivered`" }),
+  event_id: z.number().int().openapi({ description: "Journal position: pass as `since` to page" }),
+  reason: z.string().optional().openapi({ description: "Why it failed (failed messages)" }),
+}).openapi("MessageRecord");
+
+/** A contact. */
+export const Contact = z.object({
+  id,
+  name: z.string().nullable().openapi({ description: "A unique local name, or null" }),
+  identity_key: nullableKey,
+  verified: z.boolean().openapi({ description: "The safety number was compared out of band" }),
+  online: z.boolean().nullable().openapi({
+    description: "Per the relay's presence; null: unknown",
+  }),
+  safety_number: z.string().nullable(),
+}).openapi("Contact");
+
+/** A message request: an id that wrote first and is not a contact (yet). */
+export const MessageRequest = z.object({
+  id,
+  identity_key: nullableKey,
+  safety_number: z.string().nullable(),
+  received_at: ms.openapi({ description: "When it first wrote (ms since epoch)" }),
+  messages: z.number().int().openapi({ description: "Messages kept from it" }),
+  last_text: z.string().nullable().openapi({ description: "The text of its latest message" }),
+}).openapi("MessageRequest");
+
+/** This identity. */
+export const Me = z.object({
+  id,
+  identity_key: z.string(),
+  safety_number: z.string(),
+  relay: z.string().nullable(),
+  retired: z.array(z.object({ id, identity_key: z.string() })),
+}).openapi("Me");
+
+/** What /status shows. */
+export const DaemonStatus = z.object({
+  version: z.string(),
+  id,
+  relay: z.object({ address: z.string().nullable(), state: RelayState }),
+  outbox: z.object({ size: z.number().int(), oldest: ms.nullable() }),
+  sessions: z.number().int(),
+  contacts: z.number().int(),
+  uptime_ms: z.number().int(),
+  last_event_id: z.number().int().openapi({ description: "The newest journal event id" }),
+}).openapi("DaemonStatus");
+
+const incoming = z.object({
+  id: z.string().openapi({ description: "The message id" }),
+  from: id,
+  from_name: z.string().nullable(),
+  text: z.string(),
+  ts: ms,
+  seq: z.number().int(),
+});
+
+/** The `data` of each event type of the journal (`GET /events`), exactly as the daemon writes it. */
+export const EVENT_DATA = {
+  /** A message from a contact. */
+  message: incoming.openapi("MessageEventData"),
+  /** A message from an id that is not a contact (a message request). */
+  request: incoming.openapi("RequestEventData"),
+  /** An outgoing message changed state. */
+  status: z.object({
+    id: z.string().openapi({ description: "The message id" }),
+    to: id,
+    status: MessageStatus,
+    seq: z.number().int(),
+    reason: z.string().optional().openapi({ description: "Why it failed (`failed` only)" }),
+  }).openapi("StatusEventData"),
+  /** A contact came online or went offline. */
+  presence: z.object({ id, online: z.boolean() }).openapi("PresenceEventData"),
+  /** The relay connection changed state; `reason` and `code` say why it closed. */
+  relay: z.object({
+    state: RelayState,
+    reason: z.string().optional(),
+    code: z.string().nullable().optional().openapi({
+      description: "The relay's error code (protocol/README.md), or null",
+    }),
+  }).openapi("RelayEventData"),
+  /** Something failed in the background (a delivery, a handshake). */
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    peer: id.nullable(),
+  }).openapi("ErrorEventData"),
+} as const;
+
+/** An event type of the journal. */
+export type EventType = keyof typeof EVENT_DATA;
+
+/** The data of an event of type `T`. */
+export type EventData<T extends EventType> = z.infer<(typeof EVENT_DATA)[T]>;
+
+/** A journal event as the service hands it out: typed by `type`. */
+export type JournalEvent = { [T in EventType]: { id: number; type: T; data: EventData<T> } }[
+  EventType
+];
+
+const streamed = (Object.keys(EVENT_DATA) as EventType[]).map((type) =>
+  z.object({
+    id: z.number().int().openapi({ description: "Monotonic event id (SSE `id:`)" }),
+    event: z.literal(type),
+    data: EVENT_DATA[type],
+  }).openapi(`${type[0]!.toUpperCase()}${type.slice(1)}Event`)
+);
+
+/** An event as streamed: one NDJSON line; in SSE, `id:`, `event:` and `data:` lines. */
+export const StreamedEvent = z.discriminatedUnion(
+  "event",
+  streamed as unknown as [(typeof streamed)[number], ...(typeof streamed)[number][]],
+).openapi("StreamedEvent");
+
+/** `POST /send`'s body (a raw-text body is read as `{to: ?to, text: body, id: ?id}`). */
+export const SendRequest = z.object({
+  to: z.string().min(1).max(MAX_TO_LEN).openapi({ description: "A client id or a contact name" }),
+  text: z.string().openapi({ description: "Not empty or only white space" }),
+  id: z.string().optional().openapi({
+    description: "Idempotency key: 1-128 printable ASCII; the same key and message is one send",
+  }),
+}).openapi("SendRequest");
+
+/** `POST /send`'s answer. */
+export const SendResult = z.object({ id: z.string(), status: MessageStatus }).openapi(
+  "SendResult",
+);
+
+const contactName = z.string().openapi({
+  description: "A unique local name: 1-64 letters, digits, `.`, `_` or `-`, not an id",
+});
+
+/** `POST /contacts`'s body. */
+export const ContactRequest = z.object({ id, name: contactName.optional() }).openapi(
+  "ContactRequest",
+);
+
+/** `POST /requests/{id}/accept`'s body (optional). */
+export const AcceptRequest = z.object({ name: contactName.optional() }).openapi("AcceptRequest");
+
+/** `POST /contacts/{idOrName}/verify`'s body (optional). */
+export const VerifyRequest = z.object({ verified: z.boolean().default(true) }).openapi(
+  "VerifyRequest",
+);
