@@ -10,7 +10,7 @@
  */
 import { SEALED } from "./_migrations.ts";
 import type { BatchHooks, Store } from "./store.ts";
-import type { JournalEvent } from "./service.ts";
+import type { EventData, EventType, JournalEvent } from "./service.ts";
 
 /** Events kept by default (older ones are pruned). */
 export const DEFAULT_RETENTION = 100_000;
@@ -42,13 +42,13 @@ export class Journal implements BatchHooks {
     store.hook(this);
   }
 
-  /** Appends an event inside a store operation and returns its id. */
-  append(type: JournalEvent["type"], data: Record<string, unknown>): number {
+  /** Appends an event inside a store operation and returns its id; `data` is typed by `type`. */
+  append<T extends EventType>(type: T, data: EventData<T>): number {
     const sealed = this.store.sealer.sealText(JSON.stringify(data), SEALED.event, "");
     const r = this.store.stmt("INSERT INTO events (ts, type, data) VALUES (?, ?, ?)")
       .run(this.now(), type, sealed);
     const id = Number(r.lastInsertRowid);
-    this.#uncommitted.push({ id, type, data });
+    this.#uncommitted.push({ id, type, data } as JournalEvent);
     if (++this.#appended % 1000 === 0) this.#prune(id);
     return id;
   }
