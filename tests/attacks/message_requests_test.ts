@@ -30,8 +30,10 @@ import { cli, type DaemonProcess, startDaemonProcess, waitOnline } from "../daem
 import { ATTACKER, linkEnd, within } from "./_helpers.ts";
 import { E2EPeer, type SeenEvent, watchEvents } from "./_e2e_peer.ts";
 
-const from = (events: SeenEvent[], type: string, id: string) =>
-  events.filter((e) => e.type === type && e.data.from === id);
+const from = (events: SeenEvent[], type: "message" | "request", id: string) =>
+  events.filter((e): e is Extract<SeenEvent, { type: "message" | "request" }> =>
+    e.type === type && e.data.from === id
+  );
 
 /** `schied listen ARGS` against `d`, with its stdout and stderr lines. */
 function listen(d: DaemonProcess, args: string[]) {
@@ -169,7 +171,7 @@ Deno.test("a blocked id gets no answer at all and nothing of it is stored; unblo
     assertEquals(x.inbox.slice(since), [], "no HS2, no ack, nothing at all for X");
     assertEquals(x.acks.get(v.id), 1);
     const later = ev.events.slice(evMark);
-    assertOk(!later.some((e) => e.data.from === x.id), "no event about X");
+    assertOk(!later.some((e) => "from" in e.data && e.data.from === x.id), "no event about X");
     // (Y's finished handshake made Y a request, with no message.)
     assertEquals((await v.api.requests()).map((r) => r.id), [y.id], "no request from X");
     assertEquals(await v.api.messages({ with: x.id }), [], "no message from X stored");

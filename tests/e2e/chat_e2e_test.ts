@@ -24,8 +24,8 @@ Deno.test("e2e: echo hi | schied send B shows on B's /events, and A's stream sho
         ),
       "A's delivered status",
     );
-    const seen = evA.events.filter((e) => e.type === "status" && e.data.id === msgId).map((e) =>
-      e.data.status
+    const seen = evA.events.flatMap((e) =>
+      e.type === "status" && e.data.id === msgId ? [e.data.status] : []
     );
     assertEquals(seen, ["queued", "sent", "delivered"]);
   } finally {

@@ -1,4 +1,5 @@
 import { assertEquals, assertOk } from "../_assert.ts";
+import type { JournalEvent } from "../../daemon/service.ts";
 import { startRelayProcess, waitFor } from "../harness.ts";
 import {
   cli,
@@ -20,7 +21,7 @@ Deno.test("outbox: a message not delivered within --give-up fails with a status 
     const sent = await a.api.send({ to: b.id, text: "into the void" });
     const failed = await waitFor(
       () =>
-        ev.events.find((e) =>
+        ev.events.find((e): e is Extract<JournalEvent, { type: "status" }> =>
           e.type === "status" && e.data.id === sent.id && e.data.status === "failed"
         ),
       "the failed status event",

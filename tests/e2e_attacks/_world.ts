@@ -233,6 +233,5 @@ export function journaled(
   from: Peer,
   type: "message" | "request" = "message",
 ): string[] {
-  return p.events.filter((e) => e.type === type && e.data.from === from.id)
-    .map((e) => String(e.data.text));
+  return p.events.flatMap((e) => e.type === type && e.data.from === from.id ? [e.data.text] : []);
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { assertEquals, assertOk } from "../_assert.ts";
+import type { JournalEvent } from "../../daemon/service.ts";
 import { waitFor } from "../harness.ts";
 import { concat, fromBase64Url, utf8 } from "../../protocol/bytes.ts";
 import {
@@ -82,7 +83,10 @@ async function run(vouch: Vouch, why: RegExp): Promise<void> {
     const m = await impersonateB(w, a, b, vouch);
     const sent = await a.d.engine.send({ to: b.id, text: "for B only" });
     const err = await waitFor(
-      () => a.events.find((e) => e.type === "error" && e.data.code === "key_mismatch"),
+      () =>
+        a.events.find((e): e is Extract<JournalEvent, { type: "error" }> =>
+          e.type === "error" && e.data.code === "key_mismatch"
+        ),
       "A to refuse the impostor with key_mismatch",
     );
     assertEquals(err.data.peer, b.id, "the error names the peer A dialed");
