@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ApiClient, ApiError } from "../api/mod.ts";
+import { ApiClient, ApiError } from "../api/client.ts";
 import { readToken } from "../api/token.ts";
 import { defaultStateDir } from "../daemon/state_dir.ts";
 import { API_ADDRESS_FILE } from "../daemon/state_dir.ts";
@@ -18,6 +18,9 @@ export const GLOBAL_OPTIONS = {
   api: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** How a verb reconnects to a daemon that went away: 250 ms, doubling, at most 5 s. */
+export const RECONNECT = { initialMs: 250, maxMs: 5000 };
 
 /** Help text of the global flags. */
 export const GLOBAL_HELP = `Global flags (before or after the verb):

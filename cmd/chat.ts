@@ -5,11 +5,12 @@
  *
  * @module
  */
-import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
+import { connectApi, GLOBAL_HELP, parseVerb, printHelp, RECONNECT, withApi } from "./_context.ts";
 import { intFlag } from "./_flags.ts";
 import { clock, paint, peerLabel, useColor } from "./_format.ts";
 import { TextLineStream } from "./_lines.ts";
 import { escapeText, EXIT, printError, usage } from "./_output.ts";
+import { Backoff } from "../lib/backoff.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied chat <id|name> [--wait SECONDS]
@@ -54,12 +55,12 @@ export async function run(args: string[], env: (k: string) => string | undefined
   };
   const stop = new AbortController();
   const events = (async () => {
-    let delay = 250;
+    const backoff = new Backoff(RECONNECT);
     while (!stop.signal.aborted) {
       try {
         for await (const e of api.events({ since, signal: stop.signal })) {
           since = e.id;
-          delay = 250;
+          backoff.reset();
           if (e.type === "message" && e.data.from === peer) {
             const d = e.data;
             console.log(
@@ -75,11 +76,12 @@ export async function run(args: string[], env: (k: string) => string | undefined
         }
       } catch (e) {
         if (stop.signal.aborted) break;
-        if (delay === 250) printError(`lost the daemon: ${(e as Error).message}`, "reconnecting…");
+        if (backoff.failures === 0) {
+          printError(`lost the daemon: ${(e as Error).message}`, "reconnecting…");
+        }
       }
       if (stop.signal.aborted) break;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 5000);
+      await backoff.wait(stop.signal);
       // A restarted daemon has a new token: look it up again.
       api = await connectApi(values, env).catch(() => api);
     }

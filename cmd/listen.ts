@@ -5,10 +5,11 @@
  * @module
  */
 import type { ApiClient, EventData, JournalEvent } from "../api/client.ts";
-import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
+import { connectApi, GLOBAL_HELP, parseVerb, printHelp, RECONNECT, withApi } from "./_context.ts";
 import { intFlag } from "./_flags.ts";
 import { messageLine, useColor } from "./_format.ts";
 import { EXIT, printError, usage } from "./_output.ts";
+import { Backoff } from "../lib/backoff.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied listen [--json] [--all] [--since ID] [--exec CMD]
@@ -58,24 +59,25 @@ export async function run(args: string[], env: (k: string) => string | undefined
     else console.log(`${e.type} ${JSON.stringify(e.data)}`);
     if (values.exec && e.type === "message") await runExec(values.exec, e.id, e.data);
   };
-  let delay = 250;
+  const backoff = new Backoff(RECONNECT);
   try {
     while (!stop.signal.aborted) {
       try {
         // A restarted daemon has a new token (and maybe a new port): look them up again.
-        if (delay > 250) api = await connectApi(values, env);
+        if (backoff.failures > 0) api = await connectApi(values, env);
         for await (const e of eventsFrom(api, since, stop.signal)) {
           await handle(e);
           since = e.id;
-          delay = 250;
+          backoff.reset();
         }
       } catch (e) {
         if (stop.signal.aborted) break;
-        if (delay === 250) printError(`lost the daemon: ${(e as Error).message}`, "reconnecting…");
+        if (backoff.failures === 0) {
+          printError(`lost the daemon: ${(e as Error).message}`, "reconnecting…");
+        }
       }
       if (stop.signal.aborted) break;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 5000);
+      await backoff.wait(stop.signal);
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
