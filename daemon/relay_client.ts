@@ -12,6 +12,7 @@ import type { ErrorCode } from "../protocol/errors.ts";
 import { LinkClient, type SendResult } from "./link_client.ts";
 import type { Identity } from "./keystore.ts";
 import type { RelayState } from "./service.ts";
+import { Backoff } from "../lib/backoff.ts";
 
 /** Backoff parameters. */
 export const BACKOFF = { initialMs: 1000, factor: 1.5, maxMs: 60_000, jitter: 0.2 };
@@ -44,7 +45,7 @@ export class RelayClient {
   #link: LinkClient | undefined;
   #state: RelayState = "offline";
   #stopped = true;
-  #delay: number;
+  readonly #backoff: Backoff;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -55,7 +56,7 @@ export class RelayClient {
   constructor(o: RelayClientOptions) {
     this.#o = o;
     this.address = parseRelayAddress(o.address);
-    this.#delay = o.initialBackoffMs ?? BACKOFF.initialMs;
+    this.#backoff = new Backoff({ ...BACKOFF, initialMs: o.initialBackoffMs ?? BACKOFF.initialMs });
   }
 
   /** The current state. */
@@ -98,7 +99,7 @@ export class RelayClient {
           break;
         }
         this.#link = link;
-        this.#delay = this.#o.initialBackoffMs ?? BACKOFF.initialMs;
+        this.#backoff.reset();
         this.#watching.clear();
         this.#set("online");
         this.#arm(link, this.#o.watchList());
@@ -112,10 +113,9 @@ export class RelayClient {
       }
       if (this.#stopped) break;
       this.#set("offline", closedInfo);
-      const wait = this.#delay * (1 - BACKOFF.jitter + Math.random() * 2 * BACKOFF.jitter);
-      this.#delay = Math.min(BACKOFF.maxMs, this.#delay * BACKOFF.factor);
+      const wait = this.#backoff.next();
       // A replaced session means another daemon runs with this identity: back off fully.
-      if (closedInfo.code === "replaced") this.#delay = BACKOFF.maxMs;
+      if (closedInfo.code === "replaced") this.#backoff.max();
       await new Promise<void>((r) => {
         this.#wake = r;
         this.#timer = setTimeout(r, wait);
@@ -170,7 +170,7 @@ export class RelayClient {
 
   /** Drops the connection and reconnects now (after an identity change). */
   reconnect(): void {
-    this.#delay = this.#o.initialBackoffMs ?? BACKOFF.initialMs;
+    this.#backoff.reset();
     void this.#link?.close();
   }
 
