@@ -16,7 +16,7 @@ import WebSocket from "ws";
 import { parseRelayAddress, type RelayAddress } from "../protocol/address.ts";
 import { Channel } from "../protocol/channel.ts";
 import { type DhKeyPair, type SigningKeyPair } from "../protocol/_crypto.ts";
-import { MAX_WIRE_MESSAGE } from "../protocol/constants.ts";
+import { LINK_VERSIONS, MAX_WIRE_MESSAGE } from "../protocol/constants.ts";
 import { codeFromNumber, type ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { encodeFrame, type Frame, type SendStatus } from "../protocol/frames.ts";
 import { LinkInitiator } from "../protocol/link_handshake.ts";
@@ -46,6 +46,8 @@ export interface LinkClientOptions {
   timeoutMs?: number;
   /** Local address to connect from (tests play clients from 127.0.0.2, 127.0.1.x …). */
   localAddress?: string;
+  /** Link versions to offer (default LINK_VERSIONS; tests play daemons of earlier releases). */
+  versions?: readonly number[];
 }
 
 /** The WELCOME the relay sent. */
@@ -56,6 +58,8 @@ export interface SendResult {
   status: SendStatus;
   code: ErrorCode | null;
 }
+
+const DELIVERED: SendResult = Object.freeze({ status: "delivered", code: null });
 
 /** One authenticated link. */
 export class LinkClient {
@@ -77,6 +81,8 @@ export class LinkClient {
     ws: WebSocket,
     channelFactory: (c: LinkClient) => Channel,
     o: LinkClientOptions,
+    /** The negotiated link version (1 or 2). */
+    readonly version: number,
   ) {
     this.#ws = ws;
     this.#o = o;
@@ -92,7 +98,7 @@ export class LinkClient {
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
     });
     ws.binaryType = "nodebuffer";
-    const init = new LinkInitiator(addr.key, o.linkKey, o.identity);
+    const init = new LinkInitiator(addr.key, o.linkKey, o.identity, o.versions ?? LINK_VERSIONS);
     return new Promise<LinkClient>((resolve, reject) => {
       let link: LinkClient | undefined;
       let step = 0;
@@ -136,31 +142,37 @@ export class LinkClient {
           step = 1;
           init.finish(bytes).then(({ msg3, keys }) => {
             ws.send(msg3);
-            link = new LinkClient(ws, (self) =>
-              new Channel({
-                send: keys.send,
-                recv: keys.recv,
-                peer: "relay",
-                write: (r) => ws.send(r),
-                onFrames: (frames) => {
-                  for (const f of frames) {
-                    if (!settled && f.type === "welcome") {
-                      self.welcome = f;
-                      // Pace ourselves a little under the relay's frame rate, which it enforces
-                      // by closing the link.
-                      const rate = Math.max(1, Math.floor(f.framesPerSecond * 0.9));
-                      self.#bucket = new TokenBucket(rate, rate, Date.now());
-                      settled = true;
-                      clearTimeout(timer);
-                      resolve(self);
-                    } else self.#onFrame(f);
-                  }
-                },
-                onError: (e) => {
-                  self.#lastError = { code: e.code, reason: e.message };
-                  ws.terminate();
-                },
-              }), o);
+            link = new LinkClient(
+              ws,
+              (self) =>
+                new Channel({
+                  send: keys.send,
+                  recv: keys.recv,
+                  peer: "relay",
+                  version: keys.version,
+                  write: (r) => ws.send(r),
+                  onFrames: (frames) => {
+                    for (const f of frames) {
+                      if (!settled && f.type === "welcome") {
+                        self.welcome = f;
+                        // Pace ourselves a little under the relay's frame rate, which it enforces
+                        // by closing the link.
+                        const rate = Math.max(1, Math.floor(f.framesPerSecond * 0.9));
+                        self.#bucket = new TokenBucket(rate, rate, Date.now());
+                        settled = true;
+                        clearTimeout(timer);
+                        resolve(self);
+                      } else self.#onFrame(f);
+                    }
+                  },
+                  onError: (e) => {
+                    self.#lastError = { code: e.code, reason: e.message };
+                    ws.terminate();
+                  },
+                }),
+              o,
+              keys.version,
+            );
           }, fail);
         } else if (link) {
           link.#channel.receive(bytes);
@@ -199,12 +211,27 @@ export class LinkClient {
         }
         break;
       }
+      case "ack":
+        this.#ack(f.upto);
+        break;
       case "presence":
         this.#o.onPresence?.(f.id, f.online);
         break;
       case "error":
         this.#lastError = { code: f.code, reason: f.reason };
         break;
+    }
+  }
+
+  /**
+   * Version 2: every SEND up to `upto` that got no RESULT was delivered. Pending SENDs are in
+   * seq order (the map keeps insertion order); seqs wrap at 2^32, so "up to" is a distance.
+   */
+  #ack(upto: number): void {
+    for (const [seq, r] of this.#pending) {
+      if (((upto - seq) >>> 0) >= 2 ** 31) break; // after upto
+      this.#pending.delete(seq);
+      r(DELIVERED);
     }
   }
 

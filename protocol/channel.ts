@@ -1,24 +1,24 @@
 /**
  * The link record layer: frames in, encrypted records out, and back.
  *
- * Why this shape: an async WebCrypto call costs ~25 µs of overhead whatever its size, so one
- * call per frame would cap a relay far below a plain WebSocket forwarder. Frames queued while a
- * record is being sealed are coalesced into the next record (up to MAX_RECORD), so an idle link
- * adds no delay and a busy link pays one AES-GCM call for many frames. Nonces are the Noise
- * CipherState counters, taken in order; records are written in nonce order and opened in
- * arrival order, so a replayed, reordered or dropped record fails to decrypt and closes the link.
+ * Why this shape: each record costs an AES-GCM call and a socket write whatever its size, so a
+ * link pays per record, not per frame. Frames pushed within one event-loop turn (one microtask
+ * checkpoint: every frame a batch of socket reads produced) go out as one record, up to
+ * MAX_RECORD; an idle link adds no delay. The owner may add one trailing frame to each record
+ * (`trailer`: the relay's cumulative ACK of link version 2), so that an answer rides along with
+ * whatever else goes to the session. Nonces are the Noise CipherState counters, taken in order;
+ * records are written in nonce order and opened in arrival order, so a replayed, reordered or
+ * dropped record fails to decrypt and closes the link.
  *
- * Two AES-256-GCM engines, one cipher: records up to SYNC_RECORD_MAX bytes are sealed and opened
- * synchronously with node:crypto (≈6 µs for a chat-sized record, against ≈30 µs for WebCrypto's
- * hop to a worker thread); larger ones go to WebCrypto, which streams bulk data faster. Both are
- * constant-time AES-GCM (AES-NI, or a bitsliced fallback; no lookup tables), and the bytes on the
- * wire are identical, so the choice is invisible to the peer.
+ * Records up to SYNC_RECORD_MAX are sealed and opened on the calling thread, and a received
+ * record's frames are handed over before `receive` returns when nothing is waiting before it;
+ * larger records go to WebCrypto (measurements and reasons in _aead.ts). The bytes on the wire
+ * are the same either way, so the choice is invisible to the peer.
  *
  * Transport-agnostic: the owner passes `write` and reads `onFrames`; no I/O here.
  *
  * @module
  */
-import { createCipheriv, createDecipheriv } from "node:crypto";
 import {
   LINK_REKEY_AFTER,
   LINK_REKEY_AFTER_BYTES,
@@ -28,36 +28,10 @@ import {
 } from "./constants.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import { type Frame, parseFrames, type Sender } from "./frames.ts";
-import { aesGcmNonce, type CipherState } from "./noise.ts";
+import { aesGcmNonce, openSync, RecordKey, sealSync, SYNC_RECORD_MAX } from "./_aead.ts";
+import type { CipherState } from "./noise.ts";
 
-const EMPTY = new Uint8Array();
-
-/** Records up to this size (plaintext) are sealed and opened synchronously (see above). */
-export const SYNC_RECORD_MAX = 8192;
-
-function sealSync(key: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
-  const c = createCipheriv("aes-256-gcm", key, iv);
-  const head = c.update(plain);
-  const tail = c.final();
-  const tag = c.getAuthTag();
-  const out = new Uint8Array(head.length + tail.length + tag.length);
-  out.set(head, 0);
-  out.set(tail, head.length);
-  out.set(tag, head.length + tail.length);
-  return out;
-}
-
-function openSync(key: Uint8Array, iv: Uint8Array, wire: Uint8Array): Uint8Array {
-  const d = createDecipheriv("aes-256-gcm", key, iv);
-  d.setAuthTag(wire.subarray(wire.length - TAG_LEN));
-  const head = d.update(wire.subarray(0, wire.length - TAG_LEN));
-  const tail = d.final(); // throws when the tag does not match
-  if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length);
-  const out = new Uint8Array(head.length + tail.length);
-  out.set(head, 0);
-  out.set(tail, head.length);
-  return out;
-}
+export { SYNC_RECORD_MAX } from "./_aead.ts";
 
 /** Options of a channel. */
 export interface ChannelOptions {
@@ -66,12 +40,16 @@ export interface ChannelOptions {
   recv: CipherState;
   /** Who sends the records we open ("relay" on the daemon side). */
   peer: Sender;
+  /** The negotiated link version (which frame types exist); default 1. */
+  version?: number;
   /** Writes one sealed record to the transport. */
   write(record: Uint8Array): void;
   /** Receives the frames of each opened record, in order. */
   onFrames(frames: Frame[]): void;
   /** Called once when the channel fails (bad record, bad frame, rekey due). */
   onError(e: ProtocolError): void;
+  /** Asked once per flush for a frame to send after everything queued (or undefined). */
+  trailer?(): Uint8Array | undefined;
   /** Records per direction before a re-handshake; defaults to LINK_REKEY_AFTER. */
   rekeyAfter?: number;
   /** Record bytes per direction before a re-handshake; defaults to LINK_REKEY_AFTER_BYTES. */
@@ -89,10 +67,9 @@ export interface ChannelOptions {
  */
 export class Channel {
   readonly #o: ChannelOptions;
-  readonly #sendKey: CryptoKey;
-  readonly #recvKey: CryptoKey;
-  readonly #sendRaw: Uint8Array;
-  readonly #recvRaw: Uint8Array;
+  readonly #send: RecordKey;
+  readonly #recv: RecordKey;
+  readonly #version: number;
   readonly #rekeyAfter: number;
   readonly #rekeyAfterBytes: number;
   #sentBytes = 0;
@@ -104,6 +81,8 @@ export class Channel {
   #sealing = false;
   #scheduled = false;
   #inflightBytes = 0;
+  /** Records on the read chain (a large one being opened, or one waiting behind it). */
+  #waiting = 0;
   #readChain: Promise<void> = Promise.resolve();
   #failed = false;
   #recordsSent = 0;
@@ -113,12 +92,11 @@ export class Channel {
   /** Takes the two CipherStates' keys and counters. */
   constructor(o: ChannelOptions) {
     this.#o = o;
-    this.#sendKey = o.send.cryptoKey();
-    this.#recvKey = o.recv.cryptoKey();
-    this.#sendRaw = o.send.rawKey();
-    this.#recvRaw = o.recv.rawKey();
+    this.#send = new RecordKey(o.send.rawKey());
+    this.#recv = new RecordKey(o.recv.rawKey());
     this.#sendN = o.send.n;
     this.#recvN = o.recv.n;
+    this.#version = o.version ?? 1;
     this.#rekeyAfter = o.rekeyAfter ?? LINK_REKEY_AFTER;
     this.#rekeyAfterBytes = o.rekeyAfterBytes ?? LINK_REKEY_AFTER_BYTES;
   }
@@ -143,10 +121,14 @@ export class Channel {
     if (this.#failed) return;
     this.#pending.push(frame);
     this.#pendingBytes += frame.length;
-    if (!this.#sealing && !this.#scheduled) {
-      this.#scheduled = true;
-      queueMicrotask(() => this.#flush());
-    }
+    this.kick();
+  }
+
+  /** Schedules a flush even with nothing queued, so that `trailer` is asked (a due ACK). */
+  kick(): void {
+    if (this.#failed || this.#sealing || this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => void this.#flush());
   }
 
   #fail(e: ProtocolError): void {
@@ -166,7 +148,8 @@ export class Channel {
       n += f.length;
       count++;
     }
-    const parts = this.#pending.splice(0, count);
+    const parts = count === this.#pending.length ? this.#pending : this.#pending.slice(0, count);
+    this.#pending = count === this.#pending.length ? [] : this.#pending.slice(count);
     this.#pendingBytes -= n;
     if (count === 1) return parts[0]!;
     const out = new Uint8Array(n);
@@ -180,7 +163,12 @@ export class Channel {
 
   async #flush(): Promise<void> {
     this.#scheduled = false;
-    if (this.#sealing) return;
+    if (this.#sealing || this.#failed) return;
+    const trailer = this.#o.trailer?.();
+    if (trailer) {
+      this.#pending.push(trailer);
+      this.#pendingBytes += trailer.length;
+    }
     this.#sealing = true;
     try {
       while (this.#pending.length > 0 && !this.#failed) {
@@ -191,19 +179,10 @@ export class Channel {
         const record = this.#takeRecord();
         const iv = aesGcmNonce(this.#sendN++);
         let sealed: Uint8Array;
-        if (record.length <= SYNC_RECORD_MAX) {
-          sealed = sealSync(this.#sendRaw, iv, record);
-          // Yield once so frames pushed in this same turn join the next record.
-          await Promise.resolve();
-        } else {
+        if (record.length <= SYNC_RECORD_MAX) sealed = sealSync(this.#send.raw, iv, record);
+        else {
           this.#inflightBytes = record.length;
-          sealed = new Uint8Array(
-            await crypto.subtle.encrypt(
-              { name: "AES-GCM", iv: iv as BufferSource, additionalData: EMPTY },
-              this.#sendKey,
-              record as BufferSource,
-            ),
-          );
+          sealed = await this.#send.sealAsync(iv, record);
           this.#inflightBytes = 0;
         }
         if (this.#failed) return;
@@ -234,8 +213,10 @@ export class Channel {
   }
 
   /**
-   * Opens one record from the transport. Decryption starts at once (pipelined); frames are
-   * handed over strictly in arrival order. Any failure fails the whole channel.
+   * Opens one record from the transport. Frames are handed over strictly in arrival order: a
+   * small record with nothing waiting before it is opened and handed over at once; a large one
+   * is decrypted by WebCrypto (started at once, pipelined) and the records after it wait for
+   * it. Any failure fails the whole channel.
    */
   receive(wire: Uint8Array): void {
     if (this.#failed) return;
@@ -261,46 +242,53 @@ export class Channel {
       return;
     }
     const iv = aesGcmNonce(this.#recvN++);
-    let opening: Promise<ArrayBuffer | Uint8Array>;
     if (wire.length <= SYNC_RECORD_MAX + TAG_LEN) {
+      let plain: Uint8Array | undefined;
       try {
-        opening = Promise.resolve(openSync(this.#recvRaw, iv, wire));
-      } catch (e) {
-        opening = Promise.reject(e);
+        plain = openSync(this.#recv.raw, iv, wire);
+      } catch {
+        // reported in order, below
       }
-    } else {
-      opening = crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: iv as BufferSource, additionalData: EMPTY },
-        this.#recvKey,
-        wire as BufferSource,
-      );
+      if (this.#waiting === 0) return this.#deliver(plain);
+      this.#waiting++;
+      this.#readChain = this.#readChain.then(() => {
+        this.#waiting--;
+        this.#deliver(plain);
+      });
+      return;
     }
+    this.#waiting++;
+    const opening = this.#recv.openAsync(iv, wire);
     opening.catch(() => {}); // handled in order below
     this.#readChain = this.#readChain.then(async () => {
-      if (this.#failed) return;
-      let plain: Uint8Array;
+      let plain: Uint8Array | undefined;
       try {
-        const opened = await opening;
-        plain = opened instanceof Uint8Array ? opened : new Uint8Array(opened);
+        plain = await opening;
       } catch {
-        this.#fail(authFailed());
-        return;
+        // reported by #deliver
       }
-      if (this.#failed) return;
-      let frames: Frame[];
-      try {
-        frames = parseFrames(plain, this.#o.peer);
-      } catch (e) {
-        this.#fail(e instanceof ProtocolError ? e : new ProtocolError("bad_frame", String(e)));
-        return;
-      }
-      this.#recordsOpened++;
-      try {
-        this.#o.onFrames(frames);
-      } catch (e) {
-        this.#fail(new ProtocolError("internal", `Frame handler failed: ${(e as Error).message}`));
-      }
+      this.#waiting--;
+      this.#deliver(plain);
     });
+  }
+
+  /** Parses one opened record (undefined: it did not decrypt) and hands its frames over. */
+  #deliver(plain: Uint8Array | undefined): void {
+    if (this.#failed) return;
+    if (plain === undefined) return this.#fail(authFailed());
+    let frames: Frame[];
+    try {
+      frames = parseFrames(plain, this.#o.peer, this.#version);
+    } catch (e) {
+      this.#fail(e instanceof ProtocolError ? e : new ProtocolError("bad_frame", String(e)));
+      return;
+    }
+    this.#recordsOpened++;
+    try {
+      this.#o.onFrames(frames);
+    } catch (e) {
+      this.#fail(new ProtocolError("internal", `Frame handler failed: ${(e as Error).message}`));
+    }
   }
 
   /** Stops the channel without reporting an error (orderly close). */

@@ -7,11 +7,29 @@
  * @module
  */
 
-/** The wire protocol version this build speaks. */
+/**
+ * The version of the protocol's labels and of the end-to-end layer (`schied/1`): the e2e
+ * prologue carries it. The link has versions of its own (LINK_VERSIONS).
+ */
 export const PROTOCOL_VERSION = 1;
 
-/** Versions this build accepts, highest first. */
-export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
+/**
+ * Link versions this build speaks, highest first: the daemon offers them, the relay picks the
+ * first of its own that was offered. Version 2 answers delivered SENDs with cumulative ACKs
+ * instead of one RESULT each; version 1 is served unchanged for daemons of earlier releases.
+ */
+export const LINK_VERSIONS: readonly number[] = [2, 1];
+
+/** Versions this build accepts, highest first (the link's; kept under its former name). */
+export const SUPPORTED_VERSIONS: readonly number[] = LINK_VERSIONS;
+
+/**
+ * Link version 2: the most time the relay lets pass between handling a delivered SEND and
+ * sending the ACK that covers it, in ms. Why 10: an ACK rides along with any record the relay
+ * sends that session anyway; a busy link (more than ~100 answers/s) then never needs a record
+ * of its own for them, and 10 ms is far below anything a daemon waits for (its retry is 3 s).
+ */
+export const ACK_DELAY_MS = 10;
 
 /** Noise protocol name of the daemon ↔ relay link. */
 export const LINK_NOISE_NAME = "Noise_XK_25519_AESGCM_SHA256";

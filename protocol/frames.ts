@@ -5,6 +5,8 @@
  * frames back to back. Types below 0x80 travel daemon → relay, types from 0x80 relay → daemon.
  * Types in 0x40–0x7f and 0xc0–0xff are extensions: a peer that does not know one skips it. Any
  * other unknown type is an error. Known frames are parsed strictly: a wrong length is an error.
+ * Link version 2 adds ACK (0x86), the cumulative answer to delivered SENDs; on a version-1 link
+ * it is an unknown type like any other.
  *
  * @example
  * ```ts
@@ -34,7 +36,11 @@ export const FRAME_TYPES = {
   result: 0x83,
   presence: 0x84,
   error: 0x85,
+  ack: 0x86,
 } as const;
+
+/** The link version from which a frame type exists (types not listed: every version). */
+const SINCE_VERSION: Partial<Record<number, number>> = { [0x86]: 2 };
 
 /** Outcome of one SEND, as the relay reports it. */
 export type SendStatus = "delivered" | "offline" | "rejected";
@@ -57,7 +63,8 @@ export type Frame =
   | { type: "deliver"; from: Uint8Array; envelope: Uint8Array }
   | { type: "result"; seq: number; status: SendStatus; code: ErrorCode | null }
   | { type: "presence"; id: Uint8Array; online: boolean }
-  | { type: "error"; code: ErrorCode; reason: string };
+  | { type: "error"; code: ErrorCode; reason: string }
+  | { type: "ack"; upto: number };
 
 /** Who sent the bytes being parsed. */
 export type Sender = "daemon" | "relay";
@@ -140,6 +147,11 @@ export function encodeFrame(f: Frame): Uint8Array {
       out[5 + ID_LEN] = f.online ? 1 : 0;
       return out;
     }
+    case "ack": {
+      const out = header(FRAME_TYPES.ack, 4);
+      new DataView(out.buffer).setUint32(5, f.upto);
+      return out;
+    }
     case "error": {
       let reason = utf8.encode(f.reason);
       if (reason.length > MAX_REASON_LEN) reason = utf8.encode(f.reason.slice(0, 64));
@@ -151,7 +163,8 @@ export function encodeFrame(f: Frame): Uint8Array {
   }
 }
 
-function parseBody(type: number, b: Uint8Array): Frame | null {
+function parseBody(type: number, b: Uint8Array, version: number): Frame | null {
+  if ((SINCE_VERSION[type] ?? 1) > version) return unknown(type);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const exact = (name: string, n: number) => {
     if (b.length !== n) fail(`${name} body is ${b.length} bytes, expected ${n}`);
@@ -214,6 +227,9 @@ function parseBody(type: number, b: Uint8Array): Frame | null {
       if (flag > 1) fail(`presence flag ${flag} is not 0 or 1`);
       return { type: "presence", id: b.slice(0, ID_LEN), online: flag === 1 };
     }
+    case FRAME_TYPES.ack:
+      exact("ack", 4);
+      return { type: "ack", upto: v.getUint32(0) };
     case FRAME_TYPES.error: {
       if (b.length < 2) fail(`error body is ${b.length} bytes, shorter than 2`);
       if (b.length > 2 + MAX_REASON_LEN) fail(`error reason exceeds ${MAX_REASON_LEN} bytes`);
@@ -226,10 +242,14 @@ function parseBody(type: number, b: Uint8Array): Frame | null {
       return { type: "error", code: codeFromNumber(v.getUint16(0)), reason };
     }
     default:
-      // Extension ranges are skipped; anything else unknown is an error.
-      if ((type & 0x40) !== 0) return null;
-      throw new ProtocolError("unknown_frame", `Cannot parse frame: unknown type 0x${hex2(type)}`);
+      return unknown(type);
   }
+}
+
+/** An unknown type: skipped in the extension ranges, an error anywhere else. */
+function unknown(type: number): null {
+  if ((type & 0x40) !== 0) return null;
+  throw new ProtocolError("unknown_frame", `Cannot parse frame: unknown type 0x${hex2(type)}`);
 }
 
 function hex2(n: number): string {
@@ -238,9 +258,10 @@ function hex2(n: number): string {
 
 /**
  * Parses a record into its frames. Length checks come first: a declared length above the limit
- * is rejected before anything is allocated. Frames sent the wrong way are rejected.
+ * is rejected before anything is allocated. Frames sent the wrong way are rejected, and so are
+ * types the link's `version` does not have (ACK before version 2: `unknown_frame`).
  */
-export function parseFrames(record: Uint8Array, sender: Sender): Frame[] {
+export function parseFrames(record: Uint8Array, sender: Sender, version = 1): Frame[] {
   const frames: Frame[] = [];
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   let off = 0;
@@ -260,7 +281,7 @@ export function parseFrames(record: Uint8Array, sender: Sender): Frame[] {
       fail(`type 0x${hex2(type)} cannot be sent by the ${sender}`);
     }
     const body = record.subarray(off + FRAME_HEADER_LEN, off + FRAME_HEADER_LEN + len);
-    const f = parseBody(type, body);
+    const f = parseBody(type, body, version);
     if (f) frames.push(f);
     off += FRAME_HEADER_LEN + len;
   }

@@ -14,87 +14,65 @@
  */
 import { concat } from "./bytes.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
-import { dh, type DhKeyPair, generateDh, importAesKey, noiseHkdf, sha256 } from "./_crypto.ts";
+import { dh, type DhKeyPair, generateDh, noiseHkdf, sha256 } from "./_crypto.ts";
+import { aesGcmNonce, openSync, sealSync } from "./_aead.ts";
 import { KEY_LEN, NOISE_MAX_MESSAGE, TAG_LEN } from "./constants.ts";
 
 /** Largest nonce a CipherState may use; 2^64-1 is reserved by Noise, and JS numbers stay exact. */
 export const MAX_NONCE = Number.MAX_SAFE_INTEGER;
 
-/** Builds the 12-byte AESGCM nonce: 32 zero bits then the 64-bit big-endian counter (§12.4). */
-export function aesGcmNonce(n: number): Uint8Array {
-  const iv = new Uint8Array(12);
-  const v = new DataView(iv.buffer);
-  v.setUint32(4, Math.floor(n / 2 ** 32));
-  v.setUint32(8, n >>> 0);
-  return iv;
-}
+export { aesGcmNonce };
 
-/** A Noise CipherState: a key and a counter nonce (never random, never a list). */
+/**
+ * A Noise CipherState: a key and a counter nonce (never random, never a list). Synchronous:
+ * handshake messages are tiny, and node:crypto seals them on this thread in a few µs, where
+ * a WebCrypto call costs an import and a hop to a worker each (_aead.ts has the figures).
+ */
 export class CipherState {
-  #key: CryptoKey | null = null;
   #raw: Uint8Array | null = null;
   /** The next nonce. */
   n = 0;
 
   /** Whether a key is set. */
   get hasKey(): boolean {
-    return this.#key !== null;
+    return this.#raw !== null;
   }
 
   /** Sets a new key from 32 bytes and resets the nonce. */
-  async initializeKey(k: Uint8Array | null): Promise<void> {
-    this.#key = k === null ? null : await importAesKey(k);
+  initializeKey(k: Uint8Array | null): void {
     this.#raw = k === null ? null : k.slice();
     this.n = 0;
   }
 
   /** Encrypts with the next nonce; without a key, returns the plaintext (handshake start). */
-  async encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-    if (this.#key === null) return plaintext;
+  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    if (this.#raw === null) return plaintext;
     if (this.n >= MAX_NONCE) throw new ProtocolError("rekey", "Nonce space exhausted");
-    const iv = aesGcmNonce(this.n++);
-    return new Uint8Array(
-      await crypto.subtle.encrypt(
-        { name: "AES-GCM", iv: iv as BufferSource, additionalData: ad as BufferSource },
-        this.#key,
-        plaintext as BufferSource,
-      ),
-    );
+    return sealSync(this.#raw, aesGcmNonce(this.n++), plaintext, ad);
   }
 
   /**
    * Decrypts with the next nonce. On failure the nonce does not advance and the call throws the
    * one generic authentication error.
    */
-  async decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
-    if (this.#key === null) return ciphertext;
+  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    if (this.#raw === null) return ciphertext;
     if (this.n >= MAX_NONCE) throw new ProtocolError("rekey", "Nonce space exhausted");
     if (ciphertext.length < TAG_LEN) throw authFailed();
-    const iv = aesGcmNonce(this.n);
-    let pt: ArrayBuffer;
+    let pt: Uint8Array;
     try {
-      pt = await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: iv as BufferSource, additionalData: ad as BufferSource },
-        this.#key,
-        ciphertext as BufferSource,
-      );
+      pt = openSync(this.#raw, aesGcmNonce(this.n), ciphertext, ad);
     } catch {
       throw authFailed();
     }
     this.n++;
-    return new Uint8Array(pt);
+    return pt;
   }
 
-  /** The raw key, for a record layer that seals small records synchronously (see channel.ts). */
+  /** The raw key, for the record layer (channel.ts). */
   rawKey(): Uint8Array {
     if (this.#raw === null) throw new ProtocolError("internal", "CipherState has no key");
     return this.#raw;
-  }
-
-  /** The key as a CryptoKey, for a record layer that pipelines encryptions itself. */
-  cryptoKey(): CryptoKey {
-    if (this.#key === null) throw new ProtocolError("internal", "CipherState has no key");
-    return this.#key;
   }
 }
 
@@ -112,10 +90,10 @@ export class SymmetricState {
   }
 
   /** MixKey(input_key_material). */
-  async mixKey(ikm: Uint8Array): Promise<void> {
+  mixKey(ikm: Uint8Array): void {
     const [ck, k] = noiseHkdf(this.ck, ikm, 2);
     this.ck = ck!;
-    await this.cipher.initializeKey(k!);
+    this.cipher.initializeKey(k!);
   }
 
   /** MixHash(data). */
@@ -124,26 +102,26 @@ export class SymmetricState {
   }
 
   /** EncryptAndHash(plaintext). */
-  async encryptAndHash(plaintext: Uint8Array): Promise<Uint8Array> {
-    const c = await this.cipher.encryptWithAd(this.h, plaintext);
+  encryptAndHash(plaintext: Uint8Array): Uint8Array {
+    const c = this.cipher.encryptWithAd(this.h, plaintext);
     this.mixHash(c);
     return c;
   }
 
   /** DecryptAndHash(ciphertext). */
-  async decryptAndHash(ciphertext: Uint8Array): Promise<Uint8Array> {
-    const p = await this.cipher.decryptWithAd(this.h, ciphertext);
+  decryptAndHash(ciphertext: Uint8Array): Uint8Array {
+    const p = this.cipher.decryptWithAd(this.h, ciphertext);
     this.mixHash(ciphertext);
     return p;
   }
 
   /** Split(): the initiator→responder and responder→initiator CipherStates. */
-  async split(): Promise<[CipherState, CipherState]> {
+  split(): [CipherState, CipherState] {
     const [k1, k2] = noiseHkdf(this.ck, new Uint8Array(), 2);
     const c1 = new CipherState();
     const c2 = new CipherState();
-    await c1.initializeKey(k1!);
-    await c2.initializeKey(k2!);
+    c1.initializeKey(k1!);
+    c2.initializeKey(k2!);
     return [c1, c2];
   }
 }
@@ -241,7 +219,7 @@ export class HandshakeState {
     const local = t === "ss" ? this.#s : mine;
     const remote = t === "ss" ? this.#rs : theirs;
     if (!local || !remote) throw new ProtocolError("internal", `Missing key for token ${t}`);
-    await this.#ss.mixKey(await dh(local, remote));
+    this.#ss.mixKey(await dh(local, remote));
   }
 
   /**
@@ -261,13 +239,13 @@ export class HandshakeState {
         parts.push(this.#e.publicKey);
         this.#ss.mixHash(this.#e.publicKey);
       } else if (t === "s") {
-        parts.push(await this.#ss.encryptAndHash(this.#s.publicKey));
+        parts.push(this.#ss.encryptAndHash(this.#s.publicKey));
       } else {
         await this.#dhToken(t);
       }
     }
     const body = typeof payload === "function" ? await payload(this.#ss.h) : payload;
-    parts.push(await this.#ss.encryptAndHash(body));
+    parts.push(this.#ss.encryptAndHash(body));
     this.#index++;
     const msg = concat(...parts);
     if (msg.length > NOISE_MAX_MESSAGE) {
@@ -303,14 +281,14 @@ export class HandshakeState {
         this.#ss.mixHash(this.#re);
       } else if (t === "s") {
         const len = KEY_LEN + (this.#ss.cipher.hasKey ? TAG_LEN : 0);
-        this.#rs = await this.#ss.decryptAndHash(message.subarray(off, off + len));
+        this.#rs = this.#ss.decryptAndHash(message.subarray(off, off + len));
         off += len;
       } else {
         await this.#dhToken(t);
       }
     }
     const hashBeforePayload = this.#ss.h;
-    const payload = await this.#ss.decryptAndHash(message.subarray(off));
+    const payload = this.#ss.decryptAndHash(message.subarray(off));
     this.#index++;
     return { payload, hashBeforePayload };
   }
@@ -326,7 +304,7 @@ export class HandshakeState {
   }
 
   /** Split() after the last message: [initiator→responder, responder→initiator]. */
-  split(): Promise<[CipherState, CipherState]> {
+  split(): [CipherState, CipherState] {
     if (!this.complete) throw new ProtocolError("internal", "Handshake not complete");
     return this.#ss.split();
   }

@@ -10,6 +10,10 @@
  * queued towards it are capped, and an envelope that would pass the cap is refused with
  * `recipient_busy` rather than closing the recipient.
  *
+ * Link versions (protocol README, section 2): a version-1 session gets one RESULT per SEND, as
+ * before; a version-2 session gets RESULTs only for SENDs that were not delivered and a
+ * cumulative ACK for the rest, at the end of the next record it is sent (acks.ts).
+ *
  * @module
  */
 import { constantTimeEqual } from "../protocol/bytes.ts";
@@ -20,6 +24,7 @@ import { ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/errors.t
 import { encodeFrame, type Frame } from "../protocol/frames.ts";
 import { type LinkLogin, LinkResponder } from "../protocol/link_handshake.ts";
 import type { ServerWebSocket } from "../lib/net/mod.ts";
+import type { AckClock, Acker } from "./acks.ts";
 import type { SlotHolder, SlotPool } from "./admission.ts";
 import { type DeliverResult, type Hub, idKey, type SessionHandle } from "./hub.ts";
 import { type RelayLimits, TokenBucket } from "./limits.ts";
@@ -46,6 +51,8 @@ export interface RelayContext {
   sessions: SlotPool<RelayLink>;
   /** TCP connections open on the public listener. */
   connections(): number;
+  /** The clock of version 2's ACKs. */
+  acks: AckClock;
   /** Test hook: sees every WebSocket message the relay receives. */
   tap?: (bytes: Uint8Array) => void;
 }
@@ -65,12 +72,17 @@ export function closeCode(code: ErrorCode): number {
 type State = "new" | "msg1" | "msg3" | "busy" | "open" | "closed";
 
 /** Serves one WebSocket. */
-export class RelayLink implements SessionHandle, SlotHolder {
+export class RelayLink implements SessionHandle, SlotHolder, Acker {
   readonly #ctx: RelayContext;
   #ws: ServerWebSocket | undefined;
   #state: State = "new";
-  #responder: LinkResponder;
+  /** The handshake; dropped at the login (its keys and hashes are not needed after). */
+  #responder: LinkResponder | undefined;
   #channel: Channel | undefined;
+  #version = 1;
+  /** Version 2: the seq of the last delivered SEND not yet covered by an ACK sent. */
+  #ackSeq = 0;
+  #ackOwed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #bucket: TokenBucket | undefined;
   #bytes: TokenBucket | undefined;
@@ -131,7 +143,7 @@ export class RelayLink implements SessionHandle, SlotHolder {
     switch (this.#state) {
       case "msg1":
         this.#state = "busy";
-        this.#responder.accept(data).then((msg2) => {
+        this.#responder!.accept(data).then((msg2) => {
           if (this.#state !== "busy") return;
           this.#state = "msg3";
           this.#ws!.send(msg2);
@@ -139,7 +151,7 @@ export class RelayLink implements SessionHandle, SlotHolder {
         return;
       case "msg3":
         this.#state = "busy";
-        this.#responder.complete(data).then(
+        this.#responder!.complete(data).then(
           (login) => this.#login(login),
           () => this.#authFail("bad_message"),
         );
@@ -234,6 +246,8 @@ export class RelayLink implements SessionHandle, SlotHolder {
   #open(login: LinkLogin, registered: boolean, now: number): void {
     const ctx = this.#ctx;
     const ws = this.#ws!;
+    this.#responder = undefined;
+    this.#version = login.version;
     this.id = login.clientId;
     this.key = idKey(login.clientId);
     // From now on a message may be a whole record; an oversized one is `too_large`.
@@ -246,6 +260,8 @@ export class RelayLink implements SessionHandle, SlotHolder {
       send: login.send,
       recv: login.recv,
       peer: "daemon",
+      version: login.version,
+      trailer: () => this.#takeAck(),
       rekeyAfter: ctx.limits.rekeyAfter,
       rekeyAfterBytes: ctx.limits.rekeyAfterBytes,
       write: (r) => {
@@ -277,6 +293,7 @@ export class RelayLink implements SessionHandle, SlotHolder {
   }
 
   #detach(): void {
+    this.#ctx.acks.done(this);
     this.#ctx.hub.detach(this);
     this.#ctx.sessions.release(this);
   }
@@ -326,7 +343,29 @@ export class RelayLink implements SessionHandle, SlotHolder {
     }
     ctx.metrics.inc(`envelopes_${status}_total`);
     if (status === "delivered") ctx.metrics.inc("envelope_bytes_total", envelope.length);
+    if (status === "delivered" && this.#version >= 2) {
+      // Answered by the ACK at the end of the next record to this session (within 10 ms).
+      this.#ackSeq = seq;
+      if (!this.#ackOwed) {
+        this.#ackOwed = true;
+        ctx.acks.due(this);
+      }
+      return;
+    }
     this.#control(encodeFrame({ type: "result", seq, status, code }));
+  }
+
+  /** The ACK owed, as a frame to end the record being sealed (Channel's trailer). */
+  #takeAck(): Uint8Array | undefined {
+    if (!this.#ackOwed) return undefined;
+    this.#ackOwed = false;
+    this.#ctx.acks.done(this);
+    return encodeFrame({ type: "ack", upto: this.#ackSeq });
+  }
+
+  /** Acker: no record went to this session within the delay; send the ACK on its own. */
+  flushAck(): void {
+    if (this.#state === "open" && this.#ackOwed) this.#channel!.kick();
   }
 
   #queued(): number {
@@ -367,6 +406,8 @@ export class RelayLink implements SessionHandle, SlotHolder {
     this.#detach();
     this.#endPending();
     if (wasOpen && ch && !ch.failed) {
+      const ack = this.#takeAck(); // delivered SENDs are answered before the link goes
+      if (ack) ch.push(ack);
       ch.push(encodeFrame({ type: "error", code, reason }));
       ch.drained().then(() => this.#closeSocketNow(closeCode(code), code));
     } else {

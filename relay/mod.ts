@@ -12,6 +12,7 @@
  */
 import { formatRelayAddress } from "../protocol/address.ts";
 import { connectionBudget, serve, type Server, type ServerEvent } from "../lib/net/mod.ts";
+import { AckClock } from "./acks.ts";
 import { SlotPool } from "./admission.ts";
 import { Hub } from "./hub.ts";
 import { DEFAULT_LIMITS, type RelayLimits } from "./limits.ts";
@@ -112,6 +113,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     pending: new SlotPool<RelayLink>(limits.maxPendingHandshakes, limits.maxPendingHandshakesPerIp),
     sessions: new SlotPool<RelayLink>(limits.maxSessions, limits.maxSessionsPerIp),
     connections: () => server?.connections ?? 0,
+    acks: new AckClock(),
     tap: o.tap,
   };
   const onEvent = (e: ServerEvent) => {
@@ -197,6 +199,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       closed = true;
       for (const s of ctx.hub.all()) s.terminate("shutting_down", "Relay is shutting down");
       await Promise.all([server!.shutdown(), metrics?.shutdown(0)]);
+      ctx.acks.stop();
       refusals.stop();
       registry.close();
       log.info("relay_stopped");

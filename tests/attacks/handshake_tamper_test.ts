@@ -57,12 +57,12 @@ Deno.test("control: the untampered handshake succeeds and both sides agree", asy
 
 Deno.test("one flipped bit anywhere in message 1 fails at the relay", async () => {
   const msg1 = await pair().init.start();
-  assertEquals(msg1.length, 50);
+  assertEquals(msg1.length, 51); // n = 2, versions [2, 1], e, tag
   const n = await everyBit(msg1.length, "message 1", async (byte, bit) => {
     const { init, resp } = pair();
     await resp.accept(flipBit(await init.start(), byte, bit));
   });
-  assertEquals(n, 50 * 8);
+  assertEquals(n, 51 * 8);
 });
 
 Deno.test("one flipped bit anywhere in message 2 fails at the daemon (no message 3)", async () => {

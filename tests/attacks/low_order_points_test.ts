@@ -158,7 +158,8 @@ Deno.test("message 2 with a low-order or non-canonical ephemeral is refused by t
   const keys = await daemonKeys();
   const count = (await forgeries(relay.publicKey)).bad.length;
   for (let i = 0; i < count + 2; i++) {
-    const init = new LinkInitiator(relay.publicKey, keys.linkKey, keys.identity);
+    // Offering version 1 only: the forged message 2 below is built for that prologue.
+    const init = new LinkInitiator(relay.publicKey, keys.linkKey, keys.identity, [1]);
     const msg1 = await init.start();
     const { bad, good } = await forgeries(msg1.subarray(2, 34));
     const [name, e, ee] = i < count ? bad[i]! : good[i - count]!;

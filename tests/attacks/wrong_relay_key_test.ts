@@ -23,7 +23,11 @@ Deno.test("wrong pinned relay key: connect fails and the relay only ever sees me
     await settled(r);
 
     assertEquals(r.tapped.length, 1, "only message 1 reached the relay");
-    assertEquals(r.tapped[0]!.length, 2 + 32 + 16, "message 1: versions, e, tag, nothing more");
+    assertEquals(
+      r.tapped[0]!.length,
+      3 + 32 + 16,
+      "message 1: versions [2, 1], e, tag, nothing more",
+    );
     for (const m of r.tapped) {
       assertOk(!containsBytes(m, keys.identity.publicKey), "identity key never sent");
       assertOk(!containsBytes(m, keys.linkKey.publicKey), "static link key never sent");

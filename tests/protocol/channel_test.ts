@@ -327,3 +327,75 @@ Deno.test("rekey limits keep AES-GCM's distinguishing advantage at or below 2^-6
   const old = 2 * Math.log2(LINK_REKEY_AFTER * (MAX_RECORD / 16) + LINK_REKEY_AFTER + 1) - 129;
   assertEquals(Math.round(old), -53);
 });
+
+/** A daemon → relay pair whose relay channel has a trailer (version 2's ACK). */
+async function trailerPair(trailer: () => Uint8Array | undefined) {
+  const relayKey = await generateDh();
+  const init = new LinkInitiator(
+    relayKey.publicKey,
+    await generateDh(),
+    await signingKeyFromSeed(randomSecret()),
+  );
+  const resp = new LinkResponder(relayKey);
+  const { msg3, keys } = await init.finish(await resp.accept(await init.start()));
+  const login = await resp.complete(msg3);
+  const got: Frame[][] = [];
+  const daemon = new Channel({
+    send: keys.send,
+    recv: keys.recv,
+    peer: "relay",
+    version: keys.version,
+    write: () => {},
+    onFrames: (f) => got.push(f),
+    onError: (e) => got.push([{ type: "error", code: e.code, reason: e.message }]),
+  });
+  const relay = new Channel({
+    send: login.send,
+    recv: login.recv,
+    peer: "daemon",
+    version: login.version,
+    trailer,
+    write: (r) => daemon.receive(r),
+    onFrames: () => {},
+    onError: () => {},
+  });
+  return { relay, got };
+}
+
+Deno.test("channel: the trailer ends each record, and kick() sends it alone", async () => {
+  let upto = 0;
+  let owed = false;
+  const { relay, got } = await trailerPair(() => {
+    if (!owed) return undefined;
+    owed = false;
+    return encodeFrame({ type: "ack", upto });
+  });
+  owed = true;
+  upto = 7;
+  relay.push(encodeFrame({ type: "presence", id: to, online: true }));
+  relay.push(encodeFrame({ type: "result", seq: 6, status: "offline", code: null }));
+  await relay.drained();
+  assertEquals(got.map((r) => r.map((f) => f.type)), [["presence", "result", "ack"]]);
+  relay.kick(); // nothing owed: no record
+  await flushMicrotasks();
+  assertEquals(got.length, 1);
+  owed = true;
+  upto = 9;
+  relay.kick();
+  await relay.drained();
+  await flushMicrotasks();
+  assertEquals(got[1], [{ type: "ack", upto: 9 }]);
+});
+
+Deno.test("channel: small records opened at once stay behind a large one being opened", async () => {
+  const { daemon, relay } = await link({ wired: true });
+  daemon.ch.push(send(1, MAX_ENVELOPE)); // over SYNC_RECORD_MAX: WebCrypto, asynchronous
+  await daemon.ch.drained();
+  daemon.ch.push(send(2));
+  await daemon.ch.drained();
+  daemon.ch.push(send(3));
+  await daemon.ch.drained();
+  await relay.opened(3);
+  assertEquals(seqs(relay), [1, 2, 3]);
+  assertEquals(relay.ch.stats.opened, 3);
+});

@@ -214,3 +214,27 @@ Deno.test("frames: each malformed input fails with its own code and message", ()
   }
   assertEquals(seen.size, MALFORMED.length, "every case has a distinct message");
 });
+
+Deno.test("frames: ACK (0x86) exists from link version 2, 4 bytes, and is unknown in version 1", () => {
+  const ack = encodeFrame({ type: "ack", upto: 0x01020304 });
+  assertEquals([...ack], [0x86, 0, 0, 0, 4, 1, 2, 3, 4]);
+  assertEquals(parseFrames(ack, "relay", 2), [{ type: "ack", upto: 0x01020304 }]);
+  const e = assertThrows(() => parseFrames(ack, "relay", 1)) as ProtocolError;
+  assertEquals([e.code, e.message], ["unknown_frame", "Cannot parse frame: unknown type 0x86"]);
+  assertEquals(
+    (assertThrows(() => parseFrames(ack, "relay")) as ProtocolError).code,
+    "unknown_frame",
+  );
+  for (const n of [0, 3, 5]) {
+    const bad = assertThrows(() => parseFrames(raw(0x86, new Uint8Array(n)), "relay", 2));
+    assertEquals(
+      (bad as ProtocolError).message,
+      `Cannot parse frame: ack body is ${n} bytes, expected 4`,
+    );
+  }
+  const wrongWay = assertThrows(() => parseFrames(ack, "daemon", 2)) as ProtocolError;
+  assertEquals(wrongWay.code, "bad_frame");
+  // A RESULT and an ACK in one record, in order (the relay's version-2 answers).
+  const rec = concat(encodeFrame({ type: "result", seq: 8, status: "offline", code: null }), ack);
+  assertEquals(parseFrames(rec, "relay", 2).map((f) => f.type), ["result", "ack"]);
+});

@@ -27,7 +27,7 @@ Deno.test("link handshake: three messages of 1+n+48, 49 and 160 bytes; both side
   const init = new LinkInitiator(relay.publicKey, linkKey, identity);
   const resp = new LinkResponder(relay);
   const msg1 = await init.start();
-  assertEquals([msg1.length, msg1[0], msg1[1]], [50, 1, 1], "n = 1, version 1, e, empty tag");
+  assertEquals([msg1.length, msg1[0], msg1[1], msg1[2]], [51, 2, 2, 1], "n = 2, [2, 1], e, tag");
   const msg2 = await resp.accept(msg1);
   assertEquals(msg2.length, 32 + 1 + 16, "e, encrypted version byte");
   const { msg3, keys } = await init.finish(msg2);
@@ -35,7 +35,7 @@ Deno.test("link handshake: three messages of 1+n+48, 49 and 160 bytes; both side
   const login = await resp.complete(msg3);
   assertEquals(login.identityKey, identity.publicKey);
   assertEquals(login.clientId, clientIdFromPublicKey(identity.publicKey));
-  assertEquals([keys.version, login.version], [1, 1]);
+  assertEquals([keys.version, login.version], [2, 2], "the highest version both speak");
   assertEquals(toHex(keys.handshakeHash), toHex(login.handshakeHash));
   const ad = new Uint8Array();
   const up = await keys.send.encryptWithAd(ad, utf8.encode("up"));
@@ -61,8 +61,13 @@ Deno.test("link handshake: the relay picks the version it supports from the offe
   const msg1 = await init.start();
   assertEquals([...msg1.subarray(0, 4)], [3, 3, 1, 2]);
   const { msg3, keys } = await init.finish(await resp.accept(msg1));
-  assertEquals([keys.version, (await resp.complete(msg3)).version], [1, 1]);
-  const none = new LinkInitiator(relay.publicKey, await generateDh(), identity, [2, 9]);
+  assertEquals([keys.version, (await resp.complete(msg3)).version], [2, 2]);
+  // A daemon of an earlier release offers [1] and is served version 1.
+  const old = new LinkInitiator(relay.publicKey, await generateDh(), identity, [1]);
+  const oldResp = new LinkResponder(relay);
+  const m = await old.finish(await oldResp.accept(await old.start()));
+  assertEquals([m.keys.version, (await oldResp.complete(m.msg3)).version], [1, 1]);
+  const none = new LinkInitiator(relay.publicKey, await generateDh(), identity, [3, 9]);
   await assertRejects(
     async () => await new LinkResponder(relay).accept(await none.start()),
     (e) => e instanceof ProtocolError && e.code === "version_unsupported",
@@ -192,7 +197,7 @@ Deno.test("link handshake: message 1 must carry an empty payload (section 5.3), 
 
 Deno.test("link handshake: message 2 must carry exactly the version byte, else the daemon stops", async () => {
   for (const payload of [Uint8Array.of(1, 0), Uint8Array.of(1, 1, 1), new Uint8Array()]) {
-    const init = new LinkInitiator(relay.publicKey, await generateDh(), identity);
+    const init = new LinkInitiator(relay.publicKey, await generateDh(), identity, [1]);
     const msg1 = await init.start();
     // A relay that answers with extra (or no) payload bytes after the version.
     const hs = new HandshakeState({
