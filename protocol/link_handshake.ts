@@ -25,7 +25,7 @@ import {
   SIGNATURE_LEN,
   SUPPORTED_VERSIONS,
 } from "./constants.ts";
-import { type DhKeyPair, sign, type SigningKeyPair, verify } from "./_crypto.ts";
+import { type DhKeyPair, sign, type SigningKeyPair, verifyStrict } from "./_crypto.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import { clientIdFromPublicKey } from "./identity.ts";
 import { type CipherState, HandshakeState } from "./noise.ts";
@@ -155,7 +155,9 @@ export class LinkResponder {
     if (payload.length !== KEY_LEN + SIGNATURE_LEN) throw authFailed();
     const identityKey = payload.slice(0, KEY_LEN);
     const sig = payload.subarray(KEY_LEN);
-    if (!verify(identityKey, loginSignedBytes(hashBeforePayload), sig)) throw authFailed();
+    if (!await verifyStrict(identityKey, loginSignedBytes(hashBeforePayload), sig)) {
+      throw authFailed();
+    }
     const [i2r, r2i] = await this.#hs.split();
     return {
       send: r2i,

@@ -1,16 +1,19 @@
 import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
-import { x25519 } from "@noble/curves/ed25519.js";
+import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { fromHex, toHex } from "../../protocol/bytes.ts";
 import {
   dh,
   dhFromSecret,
+  ED25519_SMALL_ORDER,
   generateDh,
   isCanonicalX25519,
   randomSecret,
   sha256,
   sign,
   signingKeyFromSeed,
+  strictEd25519Input,
   verify,
+  verifyStrict,
   x25519PublicKey,
 } from "../../protocol/_crypto.ts";
 import { ProtocolError } from "../../protocol/errors.ts";
@@ -133,36 +136,98 @@ Deno.test("crypto: Ed25519 signs as RFC 8032 §7.1 test 2 and verifies", async (
   assertOk(verify(key.publicKey, msg, sig));
 });
 
-Deno.test("crypto: verify refuses a wrong key, message or signature, never throwing", async () => {
-  const key = await signingKeyFromSeed(randomSecret());
-  const other = await signingKeyFromSeed(randomSecret());
-  const msg = new TextEncoder().encode("schied/1/link-auth and a hash");
-  const sig = await sign(key, msg);
-  assertOk(verify(key.publicKey, msg, sig));
-  assertEquals(verify(other.publicKey, msg, sig), false, "wrong key");
-  assertEquals(verify(key.publicKey, msg.subarray(1), sig), false, "wrong message");
-  for (const i of [0, 31, 32, 63]) {
-    const bad = sig.slice();
-    bad[i]! ^= 1;
-    assertEquals(verify(key.publicKey, msg, bad), false, `flipped byte ${i}`);
+/** Both verifiers; every strictness test runs against each. */
+const VERIFIERS: [string, (k: Uint8Array, m: Uint8Array, s: Uint8Array) => Promise<boolean>][] = [
+  ["verify (noble)", (k, m, s) => Promise.resolve(verify(k, m, s))],
+  ["verifyStrict (checks + WebCrypto)", verifyStrict],
+];
+
+for (const [name, v] of VERIFIERS) {
+  Deno.test(`crypto: ${name} refuses a wrong key, message or signature, never throwing`, async () => {
+    const key = await signingKeyFromSeed(randomSecret());
+    const other = await signingKeyFromSeed(randomSecret());
+    const msg = new TextEncoder().encode("schied/1/link-auth and a hash");
+    const sig = await sign(key, msg);
+    assertOk(await v(key.publicKey, msg, sig));
+    assertEquals(await v(other.publicKey, msg, sig), false, "wrong key");
+    assertEquals(await v(key.publicKey, msg.subarray(1), sig), false, "wrong message");
+    for (const i of [0, 31, 32, 63]) {
+      const bad = sig.slice();
+      bad[i]! ^= 1;
+      assertEquals(await v(key.publicKey, msg, bad), false, `flipped byte ${i}`);
+    }
+    assertEquals(await v(key.publicKey, msg, sig.subarray(0, 63)), false, "short signature");
+    assertEquals(await v(key.publicKey.subarray(0, 31), msg, sig), false, "short key");
+    assertEquals(await v(new Uint8Array(32).fill(0xff), msg, sig), false, "non-canonical key");
+    assertEquals(await v(new Uint8Array(32), msg, new Uint8Array(64)), false, "all zero");
+  });
+
+  Deno.test(`crypto: ${name} refuses the S + L malleation of a valid signature`, async () => {
+    for (let i = 0; i < 8; i++) {
+      const key = await signingKeyFromSeed(randomSecret());
+      const msg = crypto.getRandomValues(new Uint8Array(40));
+      const sig = await sign(key, msg);
+      const s = fromLe(sig.subarray(32));
+      assertOk(s < L, "a fresh signature has S < L");
+      const mal = sig.slice();
+      mal.set(le(s + L), 32); // S + L < 2^254 always fits in 32 bytes
+      assertOk(await v(key.publicKey, msg, sig));
+      assertEquals(await v(key.publicKey, msg, mal), false, "S + L");
+    }
+  });
+
+  Deno.test(`crypto: ${name} refuses every small-order key, even with a universal signature`, async () => {
+    const msg = crypto.getRandomValues(new Uint8Array(40));
+    for (const hex of ED25519_SMALL_ORDER) {
+      // R = the key itself and S = 0 satisfies the cofactored equation for any message.
+      const universal = new Uint8Array(64);
+      universal.set(fromHex(hex), 0);
+      assertEquals(await v(fromHex(hex), msg, universal), false, hex);
+      const zeroR = new Uint8Array(64);
+      zeroR[0] = 1; // R = identity, S = 0
+      assertEquals(await v(fromHex(hex), msg, zeroR), false, `${hex}, R = identity`);
+    }
+  });
+}
+
+Deno.test("crypto: the Ed25519 small-order list is the torsion points and their -0 forms", () => {
+  for (const hex of ED25519_SMALL_ORDER) {
+    const bytes = fromHex(hex);
+    const p = ed25519.Point.fromBytes(bytes, true); // ZIP 215 decoding accepts -0 forms too
+    assertOk(p.isSmallOrder(), `${hex} is of small order`);
   }
-  assertEquals(verify(key.publicKey, msg, sig.subarray(0, 63)), false, "short signature");
-  assertEquals(verify(key.publicKey.subarray(0, 31), msg, sig), false, "short key");
-  assertEquals(verify(new Uint8Array(32).fill(0xff), msg, sig), false, "non-canonical key");
-  assertEquals(verify(new Uint8Array(32), msg, new Uint8Array(64)), false, "all zero");
+  assertEquals(new Set(ED25519_SMALL_ORDER).size, 10);
 });
 
-Deno.test("crypto: verify refuses the S + L malleation of a valid signature", async () => {
-  for (let i = 0; i < 8; i++) {
+Deno.test("crypto: strict Ed25519 input wants y < p for A and R, no -0, and S < L", async () => {
+  const key = await signingKeyFromSeed(randomSecret());
+  const sig = await sign(key, Uint8Array.of(1));
+  assertOk(strictEd25519Input(key.publicKey, sig));
+  // y + p for the few y below 19 (p + y < 2^255): non-canonical encodings of y.
+  for (let y = 0n; y < 19n; y++) {
+    const nonCanonical = le(P + y);
+    assertEquals(strictEd25519Input(nonCanonical, sig), false, `A = ${y} + p`);
+    const r = sig.slice();
+    r.set(nonCanonical, 0);
+    assertEquals(strictEd25519Input(key.publicKey, r), false, `R = ${y} + p`);
+  }
+  const s = sig.slice();
+  s.set(le(L), 32);
+  assertEquals(strictEd25519Input(key.publicKey, s), false, "S = L");
+  s.set(le(L - 1n), 32);
+  assertOk(strictEd25519Input(key.publicKey, s), "S = L - 1 passes the range check");
+});
+
+Deno.test("crypto: verify and verifyStrict agree on valid and mutated signatures", async () => {
+  for (let i = 0; i < 40; i++) {
     const key = await signingKeyFromSeed(randomSecret());
-    const msg = crypto.getRandomValues(new Uint8Array(40));
+    const msg = crypto.getRandomValues(new Uint8Array(i));
     const sig = await sign(key, msg);
-    const s = fromLe(sig.subarray(32));
-    assertOk(s < L, "a fresh signature has S < L");
-    const mal = sig.slice();
-    mal.set(le(s + L), 32); // S + L < 2^254 always fits in 32 bytes
-    assertOk(verify(key.publicKey, msg, sig));
-    assertEquals(verify(key.publicKey, msg, mal), false, "S + L");
+    const cases = [sig, sig.slice()];
+    cases[1]![i % 64]! ^= 1 << (i % 8);
+    for (const c of cases) {
+      assertEquals(await verifyStrict(key.publicKey, msg, c), verify(key.publicKey, msg, c));
+    }
   }
 });
 
