@@ -1,8 +1,12 @@
 /**
- * Where a passphrase comes from: a file, the environment, or the terminal (without echo).
+ * Where a passphrase comes from (a file, the environment, or the terminal, without echo), and the
+ * one mapping of the identity file's failures (KeystoreError) to CLI errors for the verbs that
+ * open it themselves (daemon, init, id): a passphrase problem is an authentication failure
+ * (exit 6), a corrupt or readable-by-others file an error (exit 1), each with its hint.
  *
  * @module
  */
+import { KeystoreError } from "../daemon/keystore.ts";
 import { CliError, EXIT } from "./_output.ts";
 
 /** Prompts on stderr and reads one line from a TTY stdin with echo off. */
@@ -64,4 +68,36 @@ export async function passphraseOf(
   }
   const v = env("SCHIED_PASSPHRASE");
   return v === "" ? undefined : v;
+}
+
+/** The hint for a missing or wrong passphrase. */
+export const PASSPHRASE_HINT =
+  "give the identity's passphrase with --passphrase-file (or SCHIED_PASSPHRASE)";
+
+/**
+ * The CLI error of a failure to open the identity, or undefined when `e` is not one.
+ * `passphraseHint` replaces the hint of a passphrase problem.
+ *
+ * @example
+ * ```ts
+ * const { keys } = await Keystore.open(dir, { passphrase }).catch((e) => {
+ *   throw keystoreError(e) ?? e;
+ * });
+ * ```
+ */
+export function keystoreError(e: unknown, passphraseHint = PASSPHRASE_HINT): CliError | undefined {
+  if (!(e instanceof KeystoreError)) return undefined;
+  switch (e.code) {
+    case "corrupt":
+      return new CliError(
+        e.message,
+        EXIT.error,
+        "restore identity.json from a backup, or move it away to start with a new identity",
+      );
+    case "insecure":
+      return new CliError(e.message, EXIT.error, "check who could have read it, then chmod 600 it");
+    case "locked":
+    case "bad_passphrase":
+      return new CliError(e.message, EXIT.auth, passphraseHint);
+  }
 }

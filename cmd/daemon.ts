@@ -10,7 +10,7 @@ import { parseVerb, printHelp, stateDirOf } from "./_context.ts";
 import { flagOrEnv, intFlag } from "./_flags.ts";
 import { untilSignal } from "./_signals.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
-import { passphraseHelp, passphraseOf, readPassphrase } from "./_passphrase.ts";
+import { keystoreError, passphraseHelp, passphraseOf, readPassphrase } from "./_passphrase.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied daemon [--relay ADDRESS] [flags]
@@ -120,27 +120,8 @@ export async function run(args: string[], env: (k: string) => string | undefined
       if (e instanceof SchemaTooNewError) {
         throw new CliError(e.message, EXIT.error);
       }
-      if (e instanceof KeystoreError && e.code === "corrupt") {
-        throw new CliError(
-          e.message,
-          EXIT.error,
-          "restore identity.json from a backup, or move it away to start with a new identity",
-        );
-      }
-      if (e instanceof KeystoreError && e.code === "insecure") {
-        throw new CliError(
-          e.message,
-          EXIT.error,
-          "check who could have read it, then chmod 600 it",
-        );
-      }
-      if (e instanceof KeystoreError) {
-        throw new CliError(
-          e.message,
-          EXIT.auth,
-          "give the identity's passphrase with --passphrase-file (or SCHIED_PASSPHRASE)",
-        );
-      }
+      const keystore = keystoreError(e);
+      if (keystore) throw keystore;
       if (e instanceof Deno.errors.AddrInUse) {
         throw new CliError(
           `the API port ${m[2]} is in use (is a daemon running already?)`,

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { Keystore, KeystoreError } from "../daemon/keystore.ts";
+import { Keystore } from "../daemon/keystore.ts";
 import { lockStateDir, StateDirLocked } from "../daemon/lock.ts";
 import { formatId } from "../protocol/identity.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, stateDirOf, withApi } from "./_context.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
-import { passphraseHelp, passphraseOf } from "./_passphrase.ts";
+import { keystoreError, PASSPHRASE_HINT, passphraseHelp, passphraseOf } from "./_passphrase.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied id [--rotate | --remove ID] [--json]
@@ -64,15 +64,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
   }
   const passphrase = await passphraseOf(values, env);
   const { keys } = await Keystore.open(dir, { passphrase }).catch((e) => {
-    // Only a missing or wrong passphrase is an authentication failure; a bad file is an error.
-    if (!(e instanceof KeystoreError) || e.code === "corrupt" || e.code === "insecure") {
-      throw new CliError((e as Error).message, EXIT.error);
-    }
-    throw new CliError(
-      (e as Error).message,
-      EXIT.auth,
-      "start the daemon, or give the passphrase with --passphrase-file (or SCHIED_PASSPHRASE)",
-    );
+    throw keystoreError(e, `start the daemon, or ${PASSPHRASE_HINT}`) ?? e;
   });
   const id = formatId(keys.current.id);
   console.log(
@@ -105,10 +97,7 @@ async function rotateOffline(
   }
   try {
     const { store } = await Keystore.open(dir, { passphrase }).catch((e) => {
-      if (e instanceof KeystoreError && (e.code === "locked" || e.code === "bad_passphrase")) {
-        throw new CliError(e.message, EXIT.auth, "give the passphrase with --passphrase-file");
-      }
-      throw new CliError((e as Error).message, EXIT.error);
+      throw keystoreError(e) ?? e;
     });
     const keys = await store.rotate();
     const id = formatId(keys.current.id);

@@ -1,20 +1,15 @@
 /**
- * `schied init`: creates the state dir and a new identity (without starting the daemon).
+ * `schied init`: creates the state dir and a new identity (without starting the daemon). The
+ * daemon does the work (initStateDir); this verb parses the flags and prints.
  *
  * @module
  */
-import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
-import { RELAY_ADDRESS_FILE } from "../daemon/state_dir.ts";
-import { Keystore, KeystoreError } from "../daemon/keystore.ts";
-import { DB_FILE, openDb, setSetting } from "../daemon/db.ts";
-import { lockStateDir, StateDirLocked } from "../daemon/lock.ts";
-import { Sealer } from "../daemon/sealer.ts";
-import { parseRelayAddress } from "../protocol/address.ts";
-import { formatId } from "../protocol/identity.ts";
+import { initStateDir } from "../daemon/init.ts";
+import { StateDirLocked } from "../daemon/lock.ts";
 import { GLOBAL_HELP, parseVerb, printHelp, stateDirOf } from "./_context.ts";
 import { flagOrEnv } from "./_flags.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
-import { passphraseHelp, passphraseOf } from "./_passphrase.ts";
+import { keystoreError, passphraseHelp, passphraseOf } from "./_passphrase.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied init [--relay ADDRESS]
@@ -42,61 +37,17 @@ export async function run(args: string[], env: (k: string) => string | undefined
   }
   const dir = stateDirOf(values, env);
   const relay = flagOrEnv(values, "relay", env);
-  if (relay !== undefined) {
-    try {
-      parseRelayAddress(relay);
-    } catch (e) {
-      throw new CliError((e as Error).message, EXIT.usage);
-    }
-  }
   const passphrase = await passphraseOf(values, env);
-  await ensurePrivateDir(dir);
-  let lock;
-  try {
-    lock = lockStateDir(dir);
-  } catch (e) {
+  const { id, existed } = await initStateDir(dir, { relay, passphrase }).catch((e) => {
     if (e instanceof StateDirLocked) {
       throw new CliError(e.message, EXIT.error, "init is for a dir no daemon uses");
     }
-    throw e;
-  }
-  try {
-    return await initLocked(dir, relay, passphrase);
-  } finally {
-    lock.release();
-  }
-}
-
-async function initLocked(
-  dir: string,
-  relay: string | undefined,
-  passphrase: string | undefined,
-): Promise<number> {
-  const existed = await Keystore.exists(dir);
-  const { keys } = await Keystore.open(dir, { passphrase, create: true })
-    .catch((e) => {
-      const locked = e instanceof KeystoreError &&
-        (e.code === "locked" || e.code === "bad_passphrase");
-      throw new CliError(
-        (e as Error).message,
-        locked ? EXIT.auth : EXIT.error,
-        locked
-          ? "give the identity's passphrase with --passphrase-file (or SCHIED_PASSPHRASE)"
-          : "restore identity.json or move it away",
-      );
-    });
-  if (relay !== undefined) {
-    await ensurePrivateFile(`${dir}/${DB_FILE}`);
-    const db = openDb(dir, new Sealer(keys.dataKey));
-    setSetting(db, "relay", relay);
-    db.close();
-    await writeFileAtomic(
-      `${dir}/${RELAY_ADDRESS_FILE}`,
-      new TextEncoder().encode(relay + "\n"),
-      0o600,
-    );
-  }
-  console.log(formatId(keys.current.id));
+    if (e instanceof TypeError && /relay address/i.test(e.message)) {
+      throw new CliError(e.message, EXIT.usage);
+    }
+    throw keystoreError(e) ?? e;
+  });
+  console.log(id);
   if (existed) console.error(`schied: hint: ${dir} already had an identity; it is unchanged`);
   return EXIT.ok;
 }

@@ -15,16 +15,18 @@ import type { DatabaseSync } from "node:sqlite";
 import { type ApiServer, serveApi } from "../api/mod.ts";
 import type { ServerEvent } from "../lib/net/mod.ts";
 import { createToken, writeTokenFiles } from "../api/token.ts";
-import { formatId } from "../protocol/identity.ts";
+import { formatId } from "../protocol/mod.ts";
 import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
 import { DB_FILE, openDb } from "./db.ts";
+import { writeRelayAddress } from "./init.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
 import { type KeyFile, Keystore } from "./keystore.ts";
 import { lockStateDir } from "./lock.ts";
 import { Sealer } from "./sealer.ts";
-import { API_ADDRESS_FILE, RELAY_ADDRESS_FILE } from "./state_dir.ts";
+import { API_ADDRESS_FILE } from "./state_dir.ts";
 
 export { defaultStateDir } from "./state_dir.ts";
+export { type InitResult, initStateDir } from "./init.ts";
 export { Keystore, KeystoreError } from "./keystore.ts";
 export { lockStateDir, StateDirLocked } from "./lock.ts";
 
@@ -74,13 +76,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     db = openDb(o.stateDir, sealer);
     engine = new Engine({ db, sealer, keystore: opened.store, keys, relay: o.relay, ...o.engine });
     const relay = engine.status().relay.address;
-    if (relay) {
-      await writeFileAtomic(
-        `${o.stateDir}/${RELAY_ADDRESS_FILE}`,
-        new TextEncoder().encode(relay + "\n"),
-        0o600,
-      );
-    }
+    if (relay) await writeRelayAddress(o.stateDir, relay);
     // A fresh token at every start: a leaked one dies with the daemon.
     token = createToken();
     await writeTokenFiles(o.stateDir, token);
