@@ -60,6 +60,16 @@ export interface SendResult {
 }
 
 const DELIVERED: SendResult = Object.freeze({ status: "delivered", code: null });
+const BUSY: SendResult = Object.freeze({ status: "rejected", code: "busy" });
+
+/**
+ * How much one link may hold before SENDs are refused as `busy`: frames waiting for the relay's
+ * frame rate (a second's worth at the default 5,000/s, paced at 90 %), or bytes in all (waiting,
+ * in the record layer and in the socket; the relay's own queue per session is 8 MiB). Why: a
+ * caller that sends faster than the relay takes would otherwise grow this queue without end
+ * (1.3 GiB was seen); now it learns at once and retries later.
+ */
+export const LINK_QUEUE_LIMITS = { frames: 4500, bytes: 8 * 1024 * 1024 } as const;
 
 /** One authenticated link. */
 export class LinkClient {
@@ -70,6 +80,7 @@ export class LinkClient {
   #seq = 0;
   #bucket: TokenBucket | undefined;
   #paced: Uint8Array[] = [];
+  #pacedBytes = 0;
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   #closedInfo: LinkClosed | undefined;
   #lastError: LinkClosed | undefined;
@@ -240,6 +251,7 @@ export class LinkClient {
     this.#closedInfo = info;
     clearTimeout(this.#pumpTimer);
     this.#paced = [];
+    this.#pacedBytes = 0;
     this.#channel.close();
     for (const r of this.#pending.values()) r({ status: "rejected", code: "internal" });
     this.#pending.clear();
@@ -258,12 +270,21 @@ export class LinkClient {
     return this.#closedInfo !== undefined;
   }
 
+  /** True when the link has as much queued as it may: a SEND now is refused as `busy`. */
+  get full(): boolean {
+    return this.#paced.length >= LINK_QUEUE_LIMITS.frames ||
+      this.#pacedBytes + this.queuedBytes >= LINK_QUEUE_LIMITS.bytes;
+  }
+
   /**
    * Sends an envelope to `to` and resolves with the relay's answer. A link that closes before
-   * the answer resolves as `rejected`/`internal` (the caller retries on a new link).
+   * the answer resolves as `rejected`/`internal` (the caller retries on a new link). A link
+   * that is `full` (the relay's frame rate or the socket cannot take more yet) resolves at once
+   * as `rejected`/`busy`, without sending: the caller retries later, as for `recipient_busy`.
    */
   send(to: Uint8Array, envelope: Uint8Array): Promise<SendResult> {
     if (this.#closedInfo) return Promise.resolve({ status: "rejected", code: "internal" });
+    if (this.full) return Promise.resolve(BUSY);
     const seq = this.#seq;
     this.#seq = (this.#seq + 1) >>> 0;
     const p = new Promise<SendResult>((r) => this.#pending.set(seq, r));
@@ -277,6 +298,7 @@ export class LinkClient {
       return;
     }
     this.#paced.push(frame);
+    this.#pacedBytes += frame.length;
     this.#schedulePump();
   }
 
@@ -288,7 +310,10 @@ export class LinkClient {
       const now = Date.now();
       let n = 0;
       while (n < this.#paced.length && this.#bucket!.take(now)) n++;
-      for (const f of this.#paced.splice(0, n)) this.#channel.push(f);
+      for (const f of this.#paced.splice(0, n)) {
+        this.#pacedBytes -= f.length;
+        this.#channel.push(f);
+      }
       if (this.#paced.length > 0) this.#schedulePump();
     }, wait);
   }

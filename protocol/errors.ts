@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   replayed: 18,
   session_unknown: 19,
   recipient_busy: 20,
+  busy: 21,
 } as const;
 
 /** A stable error code name. */
