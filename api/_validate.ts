@@ -10,7 +10,7 @@ import type { OpenAPIHono, RouteConfig, RouteHandler } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler, TypedResponse } from "hono";
 import type { JSONParsed } from "hono/utils/types";
 import type { z } from "zod";
-import { utf8Strict } from "../protocol/bytes.ts";
+import { utf8Strict } from "../protocol/mod.ts";
 import { ApiFailure } from "./errors.ts";
 import type { ApiEnv } from "./guard.ts";
 

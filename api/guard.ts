@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { trustConnection } from "../lib/net/mod.ts";
-import { constantTimeEqual, utf8 } from "../protocol/bytes.ts";
+import { constantTimeEqual, utf8 } from "../protocol/mod.ts";
 import { ApiFailure, type ErrorBody, statusOf, toErrorBody } from "./errors.ts";
 import { BUSY_RETRY_AFTER_S } from "../daemon/service.ts";
 

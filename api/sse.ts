@@ -10,7 +10,7 @@
  */
 import type { RouteHandler } from "@hono/zod-openapi";
 import type { DaemonService, JournalEvent } from "../daemon/service.ts";
-import { utf8 } from "../protocol/bytes.ts";
+import { utf8 } from "../protocol/mod.ts";
 import type { ApiEnv } from "./guard.ts";
 import type { routes } from "./routes.ts";
 

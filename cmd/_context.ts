@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ApiClient, ApiError } from "../api/client.ts";
+import { ApiClient, ApiError, type ClientErrorCode } from "../api/client.ts";
 import { readToken } from "../api/token.ts";
 import { defaultStateDir } from "../daemon/state_dir.ts";
 import { API_ADDRESS_FILE } from "../daemon/state_dir.ts";
@@ -77,13 +77,12 @@ export async function connectApi(
   return new ApiClient({ baseUrl, token });
 }
 
-const EXIT_OF: Record<string, [number, string | undefined]> = {
+const EXIT_OF: Partial<Record<ClientErrorCode, [number, string | undefined]>> = {
   daemon_unreachable: [EXIT.daemon_unreachable, "start it with 'schied daemon --relay ADDRESS'"],
   recipient_unknown: [
     EXIT.recipient_unknown,
     "check the id, or add a name with 'schied contacts add ID NAME'",
   ],
-  relay_offline: [EXIT.relay_offline, "the message is queued and goes out when the relay is back"],
   unauthorized: [EXIT.auth, "the token changed: is --state-dir the daemon's?"],
 };
 

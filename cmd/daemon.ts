@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parseRelayAddress } from "../protocol/address.ts";
+import { parseRelayAddress } from "../protocol/mod.ts";
 import { KeystoreError, startDaemon, StateDirLocked } from "../daemon/mod.ts";
 import { SchemaTooNewError } from "../lib/sqlite_schema.ts";
 import { parseVerb, printHelp, stateDirOf } from "./_context.ts";

@@ -5,7 +5,7 @@
  */
 import { Keystore } from "../daemon/keystore.ts";
 import { lockStateDir, StateDirLocked } from "../daemon/lock.ts";
-import { formatId } from "../protocol/identity.ts";
+import { formatId } from "../protocol/mod.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, stateDirOf, withApi } from "./_context.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
 import { keystoreError, PASSPHRASE_HINT, passphraseHelp, passphraseOf } from "./_passphrase.ts";
