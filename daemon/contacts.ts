@@ -57,14 +57,25 @@ export function checkName(name: string): string {
   return n;
 }
 
-/** The contacts of the current identity. Writes run inside a store operation. */
+/**
+ * The contacts of the current identity. Writes run inside a store operation. Rows are cached
+ * in memory (every message looks its peer up): a write drops the row from the cache, and the
+ * cache keeps only rows read outside a batch, so it never holds a row that could roll back.
+ */
 export class Contacts {
+  readonly #cache = new Map<string, ContactRow | null>();
+  #cacheFor = "";
+
   /** Binds to the store and the current identity. */
   constructor(
     readonly store: Store,
     readonly self: Self,
     readonly now: () => number = Date.now,
   ) {}
+
+  #forget(id: string): void {
+    this.#cache.delete(id);
+  }
 
   get #me(): string {
     return this.self.idText;
@@ -139,6 +150,7 @@ export class Contacts {
   }
 
   #setName(id: string, name: string | null): void {
+    this.#forget(id);
     this.store.stmt("UPDATE contacts SET name = ?, name_idx = ? WHERE me = ? AND id = ?").run(
       name === null ? null : this.#sealer.sealText(name, SEALED.name, `${this.#me}/${id}`),
       name === null ? null : this.#sealer.index(name),
@@ -160,6 +172,7 @@ export class Contacts {
       }
     }
     const existing = this.get(idText);
+    this.#forget(idText);
     if (existing?.kind === "contact") {
       if (name === null || existing.name === name) {
         throw new ServiceError("contact_exists", `${idText} is already a contact`);
@@ -181,6 +194,7 @@ export class Contacts {
    */
   ensure(id: string): ContactRow {
     const kind = this.kindOf(id);
+    if (kind !== "contact") this.#forget(id);
     if (kind === "blocked") {
       throw new ServiceError("bad_request", `${id} is blocked; unblock it first`);
     }
@@ -203,6 +217,7 @@ export class Contacts {
    */
   request(id: string): { dropped: string | undefined } {
     if (this.kindOf(id) !== undefined) return { dropped: undefined };
+    this.#forget(id);
     let dropped: string | undefined;
     if (this.count("request") >= MAX_REQUESTS) {
       const oldest = this.store.stmt(
@@ -210,6 +225,7 @@ export class Contacts {
       ).get(this.#me) as { id: string } | undefined;
       if (oldest) {
         dropped = oldest.id;
+        this.#forget(dropped);
         this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ?").run(this.#me, dropped);
       }
     }
@@ -221,6 +237,7 @@ export class Contacts {
   /** Blocks an id (a contact, a request or a stranger): its name is forgotten. */
   block(id: string): ContactRow {
     parseId(id);
+    this.#forget(id);
     this.store.stmt(
       `INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'blocked', ?)
        ON CONFLICT (me, id) DO UPDATE SET kind = 'blocked', name = NULL, name_idx = NULL`,
@@ -230,6 +247,7 @@ export class Contacts {
 
   /** Unblocks an id: it is a stranger again. False if it was not blocked. */
   unblock(id: string): boolean {
+    this.#forget(id);
     const r = this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'blocked'")
       .run(this.#me, id);
     return Number(r.changes) === 1;
@@ -246,6 +264,7 @@ export class Contacts {
     }
     const c = this.get(id);
     if (!c) return;
+    this.#forget(id);
     if (c.identityKey) {
       if (toBase64Url(c.identityKey) !== toBase64Url(key)) {
         throw new ServiceError("key_mismatch", `A different key is pinned for ${id}`);
@@ -262,6 +281,7 @@ export class Contacts {
   /** Removes a contact by id or name; throws recipient_unknown. */
   remove(idOrName: string): string {
     const id = this.resolve(idOrName);
+    this.#forget(id);
     const r = this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'contact'")
       .run(this.#me, id);
     if (Number(r.changes) === 0) {
@@ -272,6 +292,7 @@ export class Contacts {
 
   /** Forgets a request (declined, or dropped to make room). */
   forgetRequest(id: string): boolean {
+    this.#forget(id);
     const r = this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'request'")
       .run(this.#me, id);
     return Number(r.changes) === 1;
@@ -281,6 +302,7 @@ export class Contacts {
   verify(idOrName: string, verified: boolean): ContactRow {
     const id = this.resolve(idOrName);
     const c = this.get(id);
+    this.#forget(id);
     if (!c || c.kind !== "contact") {
       throw new ServiceError("recipient_unknown", `${id} is not a contact`);
     }

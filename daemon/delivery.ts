@@ -248,9 +248,9 @@ export class Delivery {
     this.#sentQueue.push(m);
     if (this.#sentQueue.length > 1) return; // joins the write already queued
     const d = this.#d;
+    let ms: PendingMessage[] | undefined;
     void d.store.write(() => {
-      const ms = this.#sentQueue;
-      this.#sentQueue = [];
+      ms ??= this.#sentQueue.splice(0); // taken once: the write may run twice (store.ts)
       d.messages.markSent(ms);
       return ms;
     }).then((ms) => {

@@ -93,7 +93,18 @@ export class Messages {
     idemKey: string | undefined,
     now: number,
   ): { m: PendingMessage; eventId: number } {
-    const seq = Number(this.#peerRow(peer).next_send_seq);
+    // One statement in the usual case: the row exists and its counter moves on.
+    const bumped = this.store.stmt(
+      `UPDATE peers SET next_send_seq = next_send_seq + 1 WHERE me = ? AND peer = ?
+       RETURNING next_send_seq - 1 AS seq`,
+    ).get(this.#me, peer) as { seq: number } | undefined;
+    let seq: number;
+    if (bumped) seq = Number(bumped.seq);
+    else {
+      this.store.stmt("INSERT INTO peers (me, peer, next_send_seq) VALUES (?, ?, 2)")
+        .run(this.#me, peer);
+      seq = 1;
+    }
     const id = crypto.randomUUID();
     const eventId = this.journal.append("status", { id, to: peer, status: "queued", seq });
     this.store.stmt(
@@ -110,8 +121,6 @@ export class Messages {
       eventId,
       now,
     );
-    this.store.stmt("UPDATE peers SET next_send_seq = ? WHERE me = ? AND peer = ?")
-      .run(seq + 1, this.#me, peer);
     return { m: { id, peer, seq, text, ts: now, createdAt: now, status: "queued" }, eventId };
   }
 

@@ -3,8 +3,10 @@
  * committed as one SQLite transaction (one fsync) per batch — group commit. Operations queued
  * while the event loop is busy join the same batch; an idle daemon commits within the turn.
  *
- * Each operation runs inside its own savepoint: one that throws is rolled back alone (its
- * promise rejects, its journal events are dropped), the others of the batch commit. Callers
+ * An operation that throws is rolled back alone (its promise rejects, its journal events are
+ * dropped) and the others of the batch commit: the batch is run again with a savepoint per
+ * operation. Operations must therefore tolerate being run twice (the first run's effects on the
+ * database are rolled back; what they do in memory must be harmless to repeat). Callers
  * learn of the commit through the operation's promise, and only then change what they keep in
  * memory (send progress, acknowledgements), so memory never runs ahead of a rolled-back write.
  *
@@ -50,6 +52,8 @@ export class Store {
   #hooks: BatchHooks[] = [];
   /** True when writes happened since the last checkpoint (db.ts checkpoint). */
   dirty = false;
+  /** True while a batch runs: reads may see uncommitted rows (caches must not keep them). */
+  inBatch = false;
   /** Batches and operations committed (for status and benchmarks). */
   readonly stats = { batches: 0, ops: 0 };
 
@@ -93,21 +97,43 @@ export class Store {
   }
 
   #commit(batch: Op[]): void {
+    // Fast path: the whole batch in one transaction without savepoints (two statements saved per
+    // operation). If an operation throws, the batch is rolled back and run again with a savepoint
+    // per operation, so that only the failing one is lost.
+    const fast = this.#run(batch, false);
+    if (fast === "failed") this.#run(batch, true);
+  }
+
+  #run(batch: Op[], savepoints: boolean): "done" | "failed" {
+    this.inBatch = true;
+    try {
+      return this.#runIn(batch, savepoints);
+    } finally {
+      this.inBatch = false;
+    }
+  }
+
+  #runIn(batch: Op[], savepoints: boolean): "done" | "failed" {
     const results: { op: Op; ok: boolean; value: unknown }[] = [];
     try {
       this.db.exec("BEGIN IMMEDIATE");
     } catch (e) {
       for (const op of batch) op.reject(e);
-      return;
+      return "done";
     }
     for (const op of batch) {
       const marks = this.#hooks.map((h) => h.mark());
-      this.db.exec("SAVEPOINT op");
+      if (savepoints) this.db.exec("SAVEPOINT op");
       try {
         const value = op.fn();
-        this.db.exec("RELEASE op");
+        if (savepoints) this.db.exec("RELEASE op");
         results.push({ op, ok: true, value });
       } catch (e) {
+        if (!savepoints) {
+          this.db.exec("ROLLBACK");
+          this.#hooks.forEach((h) => h.rollback(0));
+          return "failed";
+        }
         this.db.exec("ROLLBACK TO op");
         this.db.exec("RELEASE op");
         this.#hooks.forEach((h, i) => h.rollback(marks[i]!));
@@ -122,12 +148,14 @@ export class Store {
       } catch { /* already rolled back */ }
       for (const h of this.#hooks) h.done(false);
       for (const op of batch) op.reject(e);
-      return;
+      return "done";
     }
     this.dirty = true;
     this.stats.batches++;
     this.stats.ops += batch.length;
+    this.inBatch = false;
     for (const h of this.#hooks) h.done(true);
     for (const r of results) (r.ok ? r.op.resolve : r.op.reject)(r.value);
+    return "done";
   }
 }

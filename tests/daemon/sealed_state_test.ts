@@ -77,20 +77,25 @@ async function secretsOf(dir: string, passphrase?: string) {
   return { keys, chainKeys, sessionBlobs, texts, names };
 }
 
-/** Every sealed column of daemon.db holds sealed blobs (format byte 1), none in clear. */
+/**
+ * Every sealed column of daemon.db holds sealed blobs (format byte 1), none in clear. The journal
+ * seals the data of `message` and `request` events (texts, names); the other events (statuses,
+ * presence, relay states: ids, numbers and codes) are kept as JSON, and the marker search of
+ * the test shows that no text or name is in them.
+ */
 function assertColumnsSealed(dir: string): void {
   withReader(`${dir}/daemon.db`, (db) => {
     for (
-      const [table, col] of [
-        ["messages", "body"],
-        ["events", "data"],
-        ["sessions", "state"],
-        ["contacts", "name"],
+      const [table, col, where] of [
+        ["messages", "body", ""],
+        ["events", "data", "AND type IN ('message', 'request')"],
+        ["sessions", "state", ""],
+        ["contacts", "name", ""],
       ]
     ) {
       const rows = db.prepare(
         `SELECT typeof(${col}) AS t, hex(substr(${col}, 1, 1)) AS f FROM ${table}
-         WHERE ${col} IS NOT NULL`,
+         WHERE ${col} IS NOT NULL ${where}`,
       ).all() as { t: string; f: string }[];
       assertOk(rows.length > 0, `${table}.${col} has rows`);
       for (const r of rows) {
