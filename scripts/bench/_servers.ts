@@ -29,8 +29,8 @@ export interface BenchClient {
 
 /** A server under test. */
 export interface BenchServer {
-  /** Its name in the report. */
-  readonly name: "bare" | "schied";
+  /** Its name in the report ("bare", "schied", "python"). */
+  readonly name: string;
   /** The server process id (for its CPU time). */
   readonly pid: number;
   /** Connects one client; `onPayload` gets every payload delivered to it. */
@@ -124,21 +124,31 @@ function connectBare(url: string, onPayload: (p: Uint8Array) => void): Promise<B
   });
 }
 
+/**
+ * Relay flags that lift the per-IP limits: every benchmark client connects from 127.0.0.1, so a
+ * per-IP limit would measure the limit, not the relay.
+ */
+export const LIFT_PER_IP = [
+  ["--max-sessions-per-ip", "10000000"],
+  ["--max-connections-per-ip", "10000000"],
+  ["--max-pending-handshakes-per-ip", "1000000"],
+  ["--handshakes-per-ip", "1000000"],
+  ["--handshake-burst", "1000000"],
+  ["--key-lookups-per-ip", "1000000"],
+].flat();
+
+/** Relay flags that lift the per-session limits (frame and byte rates, queue size). */
+export const LIFT_PER_SESSION = [
+  ["--frames-per-second", "100000000"],
+  ["--frame-burst", "100000000"],
+  ["--bytes-per-second", String(2 ** 40)],
+  ["--max-queue-bytes", "268435456"],
+].flat();
+
 /** Starts `schied relay` (via tests/harness.ts) with limits lifted for benchmarking. */
 export async function startSchied(extraArgs: string[] = []): Promise<BenchServer> {
   const relay: RelayProcess = await startRelayProcess({
-    args: [
-      "--frames-per-second",
-      "100000000",
-      "--frame-burst",
-      "100000000",
-      "--bytes-per-second",
-      String(2 ** 40),
-      "--max-queue-bytes",
-      "268435456",
-      "--quiet",
-      ...extraArgs,
-    ],
+    args: [...LIFT_PER_SESSION, "--quiet", ...extraArgs],
   });
   return {
     name: "schied",
