@@ -1,22 +1,37 @@
 /**
  * Cryptographic primitives behind one small interface.
  *
- * Why this split: Deno's native WebCrypto does X25519, Ed25519 and AES-GCM several times faster
- * than pure JavaScript and its AES is constant-time (noble's pure-JS AES uses lookup tables, a
- * cache-timing risk), so those go native. SHA-256, HMAC and HKDF are small synchronous steps that
+ * Why this split: native code (node:crypto and WebCrypto, both Rust underneath) does X25519,
+ * Ed25519 and AES-GCM several times faster than pure JavaScript, and its AES is constant-time
+ * (noble's pure-JS AES uses lookup tables, a cache-timing risk), so those go native: node:crypto
+ * where it runs synchronously on this thread (X25519, verification; AES-GCM in _aead.ts),
+ * WebCrypto for signing (the daemon's, once per login). SHA-256, HMAC and HKDF are small synchronous steps that
  * noble does faster than an async WebCrypto round trip (4 HMACs: 18 µs with noble, 22 µs with
  * node:crypto, here).
  *
  * Ed25519 verification, two ways with the same verdicts. `verifyStrict` (the relay's login,
- * where it is the largest cost) checks what WebCrypto does not — canonical encodings of R and A,
- * S < L, A not of small order — and then calls WebCrypto's native verify: 20 µs of the main
- * thread (68 µs wall) against 530–1070 µs for noble's pure-JS strict verify, which `verify`
- * keeps for the synchronous callers (the end-to-end handshake). Measured: WebCrypto accepts
- * the "universal" signature (R = identity, S = 0) for the identity key; the small-order check
- * refuses it before the call.
+ * where it was the largest cost) checks what the native verifiers do not — canonical encodings
+ * of R and A, S < L, A not of small order — and then calls node:crypto's native verify: 52 µs,
+ * synchronous, against 80–115 µs for WebCrypto's (import, verify and a hop) and 530–1070 µs
+ * for noble's pure-JS strict verify, which `verify` keeps for the end-to-end handshake.
+ * Measured: WebCrypto accepts the "universal" signature (R = identity, S = 0) for the identity
+ * key; the small-order check refuses it before the call.
+ *
+ * X25519 goes through node:crypto too, synchronously: a DH costs 72–79 µs and a key pair 23–35
+ * µs, against 116–120 µs and 97–124 µs through WebCrypto, whose X25519 runs on the calling
+ * thread anyway (25 % of the relay's login profile was WebCrypto's deriveBits) and adds a hop per
+ * call. The checks schied adds (canonical keys, no all-zero result) are the same either way.
  *
  * @module
  */
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+  verify as nodeVerify,
+} from "node:crypto";
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
@@ -89,35 +104,54 @@ function fromB64Url(s: string): Uint8Array {
   return Uint8Array.from(b, (c) => c.charCodeAt(0));
 }
 
-/** An X25519 key pair: the private half stays a non-exportable-by-default CryptoKey. */
+/** An X25519 key pair: the private half stays a KeyObject (never exported by this module). */
 export interface DhKeyPair {
-  /** The private key, ready for WebCrypto's deriveBits. */
-  readonly privateKey: CryptoKey;
+  /** The private key, for node:crypto's diffieHellman. */
+  readonly privateKey: KeyObject;
   /** The raw 32-byte public key. */
   readonly publicKey: Uint8Array;
 }
 
-/** Generates an X25519 key pair from the CSPRNG (WebCrypto). */
-export async function generateDh(): Promise<DhKeyPair> {
-  const kp = await crypto.subtle.generateKey({ name: "X25519" }, true, [
-    "deriveBits",
-  ]) as CryptoKeyPair;
-  const pub = new Uint8Array(await crypto.subtle.exportKey("raw", kp.publicKey));
-  return { privateKey: kp.privateKey, publicKey: pub };
+// SubjectPublicKeyInfo prefix of a raw 32-byte X25519 public key (RFC 8410).
+const X25519_SPKI = Uint8Array.from([
+  0x30,
+  0x2a,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x03,
+  0x21,
+  0x00,
+]);
+
+function rawPublic(k: KeyObject): Uint8Array {
+  return fromB64Url(createPublicKey(k).export({ format: "jwk" }).x!);
+}
+
+/** Generates an X25519 key pair from the CSPRNG, synchronously (node:crypto). */
+export function generateDhSync(): DhKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync("x25519");
+  return { privateKey, publicKey: fromB64Url(publicKey.export({ format: "jwk" }).x!) };
+}
+
+/** Generates an X25519 key pair from the CSPRNG. */
+export function generateDh(): Promise<DhKeyPair> {
+  return Promise.resolve(generateDhSync());
 }
 
 /** Makes an X25519 key pair from a raw 32-byte private key (stored keys, test vectors). */
-export async function dhFromSecret(secret: Uint8Array): Promise<DhKeyPair> {
+export function dhFromSecret(secret: Uint8Array): Promise<DhKeyPair> {
   if (secret.length !== KEY_LEN) throw new TypeError(`X25519 secret must be ${KEY_LEN} bytes`);
-  const privateKey = await crypto.subtle.importKey(
-    "pkcs8",
-    concat(X25519_PKCS8, secret) as BufferSource,
-    { name: "X25519" },
-    true,
-    ["deriveBits"],
-  );
-  const jwk = await crypto.subtle.exportKey("jwk", privateKey);
-  return { privateKey, publicKey: fromB64Url(jwk.x!) };
+  const privateKey = createPrivateKey({
+    key: concat(X25519_PKCS8, secret),
+    format: "der",
+    type: "pkcs8",
+  });
+  return Promise.resolve({ privateKey, publicKey: rawPublic(privateKey) });
 }
 
 /** Makes 32 random bytes from the CSPRNG. */
@@ -147,29 +181,36 @@ export function isCanonicalX25519(u: Uint8Array): boolean {
 }
 
 /**
- * X25519(priv, pub). Fails (uniformly) on a non-canonical key or an all-zero result: a low-order
- * point would make the shared secret predictable, which Noise's security proofs do not allow.
+ * X25519(priv, pub), synchronously. Fails (uniformly) on a non-canonical key or an all-zero
+ * result: a low-order point would make the shared secret predictable, which Noise's security
+ * proofs do not allow.
  */
-export async function dh(kp: DhKeyPair, publicKey: Uint8Array): Promise<Uint8Array> {
+export function dhSync(kp: DhKeyPair, publicKey: Uint8Array): Uint8Array {
   if (!isCanonicalX25519(publicKey)) throw authFailed();
-  let bits: ArrayBuffer;
+  let out: Uint8Array;
   try {
-    const pub = await crypto.subtle.importKey(
-      "raw",
-      publicKey as BufferSource,
-      { name: "X25519" },
-      false,
-      [],
-    );
-    bits = await crypto.subtle.deriveBits({ name: "X25519", public: pub }, kp.privateKey, 256);
+    const pub = createPublicKey({
+      key: concat(X25519_SPKI, publicKey),
+      format: "der",
+      type: "spki",
+    });
+    out = new Uint8Array(diffieHellman({ privateKey: kp.privateKey, publicKey: pub }));
   } catch {
-    throw authFailed(); // WebCrypto rejects low-order points (all-zero shared secret)
+    throw authFailed();
   }
-  const out = new Uint8Array(bits);
   let acc = 0;
   for (const b of out) acc |= b;
-  if (acc === 0) throw authFailed();
+  if (acc === 0 || out.length !== KEY_LEN) throw authFailed();
   return out;
+}
+
+/** X25519(priv, pub) as a promise (dhSync's checks; rejects with auth_failed). */
+export function dh(kp: DhKeyPair, publicKey: Uint8Array): Promise<Uint8Array> {
+  try {
+    return Promise.resolve(dhSync(kp, publicKey));
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 /** An Ed25519 identity key pair. */
@@ -299,21 +340,36 @@ export function strictEd25519Input(publicKey: Uint8Array, sig: Uint8Array): bool
   return belowLe(sig.subarray(32), L_LE, false);
 }
 
+// SubjectPublicKeyInfo prefix of a raw 32-byte Ed25519 public key (RFC 8410).
+const ED25519_SPKI = Uint8Array.from([
+  0x30,
+  0x2a,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x70,
+  0x03,
+  0x21,
+  0x00,
+]);
+
 /**
- * Verifies an Ed25519 signature strictly, natively: `strictEd25519Input`, then WebCrypto.
- * Never rejects; false for any malformed input. Same verdicts as `verify`.
+ * Verifies an Ed25519 signature strictly, natively and synchronously: `strictEd25519Input`,
+ * then node:crypto's Ed25519 verify. Never throws; false for any malformed input. Same
+ * verdicts as `verify`.
  */
-export async function verifyStrict(
-  publicKey: Uint8Array,
-  message: Uint8Array,
-  sig: Uint8Array,
-): Promise<boolean> {
+export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   if (!strictEd25519Input(publicKey, sig)) return false;
   try {
-    const k = await crypto.subtle.importKey("raw", publicKey as BufferSource, "Ed25519", false, [
-      "verify",
-    ]);
-    return await crypto.subtle.verify("Ed25519", k, sig as BufferSource, message as BufferSource);
+    const k = createPublicKey({
+      key: concat(ED25519_SPKI, publicKey),
+      format: "der",
+      type: "spki",
+    });
+    return nodeVerify(null, message, k, sig);
   } catch {
     return false;
   }

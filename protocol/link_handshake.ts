@@ -155,7 +155,7 @@ export class LinkResponder {
     if (payload.length !== KEY_LEN + SIGNATURE_LEN) throw authFailed();
     const identityKey = payload.slice(0, KEY_LEN);
     const sig = payload.subarray(KEY_LEN);
-    if (!await verifyStrict(identityKey, loginSignedBytes(hashBeforePayload), sig)) {
+    if (!verifyStrict(identityKey, loginSignedBytes(hashBeforePayload), sig)) {
       throw authFailed();
     }
     const [i2r, r2i] = await this.#hs.split();

@@ -14,7 +14,7 @@
  */
 import { concat } from "./bytes.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
-import { dh, type DhKeyPair, generateDh, noiseHkdf, sha256 } from "./_crypto.ts";
+import { type DhKeyPair, dhSync, generateDhSync, noiseHkdf, sha256 } from "./_crypto.ts";
 import { aesGcmNonce, openSync, sealSync } from "./_aead.ts";
 import { KEY_LEN, NOISE_MAX_MESSAGE, TAG_LEN } from "./constants.ts";
 
@@ -212,14 +212,14 @@ export class HandshakeState {
     return (this.#index % 2 === 0) === this.#initiator;
   }
 
-  async #dhToken(t: "ee" | "es" | "se" | "ss"): Promise<void> {
+  #dhToken(t: "ee" | "es" | "se" | "ss"): void {
     // es: initiator's e with responder's s; se: initiator's s with responder's e.
     const mine = t === "ee" || (t === "es") === this.#initiator ? this.#e : this.#s;
     const theirs = t === "ee" || (t === "se") === this.#initiator ? this.#re : this.#rs;
     const local = t === "ss" ? this.#s : mine;
     const remote = t === "ss" ? this.#rs : theirs;
     if (!local || !remote) throw new ProtocolError("internal", `Missing key for token ${t}`);
-    this.#ss.mixKey(await dh(local, remote));
+    this.#ss.mixKey(dhSync(local, remote));
   }
 
   /**
@@ -235,13 +235,13 @@ export class HandshakeState {
     const parts: Uint8Array[] = [];
     for (const t of this.#pattern.messages[this.#index]!) {
       if (t === "e") {
-        this.#e ??= await generateDh();
+        this.#e ??= generateDhSync();
         parts.push(this.#e.publicKey);
         this.#ss.mixHash(this.#e.publicKey);
       } else if (t === "s") {
         parts.push(this.#ss.encryptAndHash(this.#s.publicKey));
       } else {
-        await this.#dhToken(t);
+        this.#dhToken(t);
       }
     }
     const body = typeof payload === "function" ? await payload(this.#ss.h) : payload;
@@ -257,8 +257,19 @@ export class HandshakeState {
     return msg;
   }
 
-  /** ReadMessage(message). Any failure is the one generic authentication error. */
-  async readMessage(message: Uint8Array): Promise<ReadResult> {
+  /**
+   * ReadMessage(message). Any failure is the one generic authentication error. The work is
+   * synchronous (node:crypto X25519 and AES-GCM); the promise keeps the callers' shape.
+   */
+  readMessage(message: Uint8Array): Promise<ReadResult> {
+    try {
+      return Promise.resolve(this.#read(message));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #read(message: Uint8Array): ReadResult {
     if (this.complete || this.isMyTurn) {
       throw new ProtocolError("internal", "Handshake: not our turn to read");
     }
@@ -284,7 +295,7 @@ export class HandshakeState {
         this.#rs = this.#ss.decryptAndHash(message.subarray(off, off + len));
         off += len;
       } else {
-        await this.#dhToken(t);
+        this.#dhToken(t);
       }
     }
     const hashBeforePayload = this.#ss.h;

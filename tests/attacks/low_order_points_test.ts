@@ -1,3 +1,4 @@
+import { createPublicKey, diffieHellman } from "node:crypto";
 /**
  * Attack: low-order and non-canonical X25519 points, as the ephemeral of message 1 or 2 and as
  * the pinned relay key. A low-order point makes a DH result predictable (all zero); a
@@ -64,9 +65,10 @@ const BASE_PLUS_P = le(9n + P); // fits in 255 bits: a non-canonical base point,
 
 /** X25519 as RFC 7748 code without schied's checks computes it (masks, reduces mod p). */
 async function laxDh(kp: DhKeyPair, pub: Uint8Array): Promise<Uint8Array> {
-  const k = await crypto.subtle.importKey("raw", pub as BufferSource, "X25519", false, []);
-  return new Uint8Array(
-    await crypto.subtle.deriveBits({ name: "X25519", public: k }, kp.privateKey, 256),
+  const spki = Uint8Array.of(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0);
+  const k = createPublicKey({ key: concat(spki, pub), format: "der", type: "spki" });
+  return await Promise.resolve(
+    new Uint8Array(diffieHellman({ privateKey: kp.privateKey, publicKey: k })),
   );
 }
 

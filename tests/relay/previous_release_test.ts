@@ -8,7 +8,7 @@
  * @module
  */
 import { assertEquals } from "../_assert.ts";
-import { connectClient, newKeys, ROOT, startRelayProcess, waitFor } from "../harness.ts";
+import { connectClient, ROOT, startRelayProcess, waitFor } from "../harness.ts";
 
 const PREVIOUS = "44d41ba";
 
@@ -43,11 +43,17 @@ Deno.test("a daemon of release 44d41ba logs in at link version 1 and talks to th
   const relay = await startRelayProcess({ args: ["--quiet"] });
   // deno-lint-ignore no-explicit-any
   const old: any = await import(`file://${dir}/daemon/link_client.ts`);
+  // deno-lint-ignore no-explicit-any
+  const oldCrypto: any = await import(`file://${dir}/protocol/_crypto.ts`);
+  const oldKeys = async () => ({
+    identity: await oldCrypto.signingKeyFromSeed(oldCrypto.randomSecret()),
+    linkKey: await oldCrypto.generateDh(),
+  });
   const gotOld: number[] = [];
   const gotNew: number[] = [];
   const oldLink = await old.LinkClient.connect({
     address: relay.address,
-    ...(await newKeys()),
+    ...(await oldKeys()),
     onDeliver: (_f: Uint8Array, e: Uint8Array) => gotOld.push(e[0]!),
   });
   const newLink = await connectClient(relay.address, {
@@ -77,7 +83,7 @@ Deno.test("a daemon of release 44d41ba logs in at link version 1 and talks to th
     const seen: boolean[] = [];
     const watcher = await old.LinkClient.connect({
       address: relay.address,
-      ...(await newKeys()),
+      ...(await oldKeys()),
       onPresence: (_id: Uint8Array, online: boolean) => seen.push(online),
     });
     watcher.watch([newLink.id]);
