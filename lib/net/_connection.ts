@@ -10,7 +10,7 @@ import { type ConnectionGate, sourceKey } from "./limits.ts";
 import type { ServeOptions, ServerEvent, ServerLimits } from "./server.ts";
 import { ServerWebSocket, type WsOptions } from "./websocket.ts";
 import { bodyStream, type ExchangeHost, type Phase, readHead, respond } from "./_exchange.ts";
-import { concat, ConnIO, INITIAL_BUFFER, MAX_READ_BUFFER } from "./_io.ts";
+import { concat, ConnIO, MAX_READ_BUFFER, WS_IDLE_BUFFER } from "./_io.ts";
 
 /** What every connection of one server shares. */
 export interface ServerContext {
@@ -248,6 +248,7 @@ export class Connection implements ExchangeHost {
       io.len = 0;
       ws.receive(early, Date.now());
     }
+    io.buf = new Uint8Array(WS_IDLE_BUFFER); // the HTTP head's buffer is not needed any more
     let big = 0;
     while (!this.#closed) {
       if (this.#paused) await this.#paused.promise;
@@ -260,10 +261,10 @@ export class Connection implements ExchangeHost {
       }
       ws.receive(io.buf.subarray(0, n), Date.now());
       // Grow the read buffer for a busy link, shrink it back for an idle one: idle links hold
-      // a small buffer each (4 KiB), busy ones read up to 64 KiB per call.
+      // a small buffer each (WS_IDLE_BUFFER), busy ones read up to 64 KiB per call.
       if (n === io.buf.length && io.buf.length < MAX_READ_BUFFER) {
         io.buf = new Uint8Array(io.buf.length * 2);
-      } else if (n < io.buf.length / 8 && io.buf.length > INITIAL_BUFFER && ++big > 16) {
+      } else if (n < io.buf.length / 8 && io.buf.length > WS_IDLE_BUFFER && ++big > 16) {
         big = 0;
         io.buf = new Uint8Array(io.buf.length / 2);
       }

@@ -8,6 +8,13 @@ import { HttpError } from "./http1.ts";
 
 /** The read buffer of a fresh connection (idle connections keep this size). */
 export const INITIAL_BUFFER = 4096;
+/**
+ * The read buffer of an upgraded WebSocket: an idle session keeps only this (its messages wait
+ * in the kernel's socket buffer, not here), and a busy one grows it by doubling. Why 1 KiB: the
+ * relay holds thousands of idle sessions, and 4 KiB each was an eighth of a session's memory;
+ * a login's messages (≤ 160 bytes) and a chat-sized record fit in one or two reads.
+ */
+export const WS_IDLE_BUFFER = 1024;
 /** The most one read takes. */
 export const MAX_READ_BUFFER = 64 * 1024;
 
