@@ -5,6 +5,7 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { toBase64Url } from "../protocol/bytes.ts";
 import { formatId, parseId, safetyNumber } from "../protocol/identity.ts";
@@ -113,8 +114,9 @@ export class Engine implements DaemonService {
       sessions: this.#sessions,
       requests: this.#requests,
       budget: new WorkBudget(this.#now),
-      // A macrotask, so that sockets (the API's /health among them) are served in between.
-      pause: () => new Promise((r) => setTimeout(r, 0)),
+      // A macrotask after I/O, so that sockets (the API's /health among them) are served in
+      // between (setImmediate: setTimeout(0) is clamped to milliseconds when nested).
+      pause: () => new Promise((r) => setImmediate(r)),
       serial: this.#serial,
       relay: () => this.#relay,
       now: this.#now,

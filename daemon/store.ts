@@ -15,6 +15,7 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
 import type { Sealer } from "./sealer.ts";
 
 interface Op {
@@ -81,8 +82,11 @@ export class Store {
     this.#queue.push({ fn, resolve: p.resolve as (v: unknown) => void, reject: p.reject });
     if (!this.#scheduled) {
       this.#scheduled = true;
-      // A macrotask: whatever else this turn queues (other peers, other requests) joins in.
-      setTimeout(() => this.flush(), 0);
+      // After this turn's I/O (node:timers setImmediate): whatever else the turn queues (other
+      // peers, other requests) joins in. Not setTimeout(0): nested timers are clamped to
+      // milliseconds (~2 ms a hop measured here, against 15 µs), which added up to ~10 ms per
+      // message across a daemon's hops.
+      setImmediate(() => this.flush());
     }
     return p.promise;
   }

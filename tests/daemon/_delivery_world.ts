@@ -78,24 +78,27 @@ export class FakeRelay {
 
   /** The RelayPort of one side. */
   port(from: Side): RelayPort {
-    const self = this;
+    const relay = this.#route.bind(this);
+    const state = () => this.state;
     return {
       get state() {
-        return self.state;
+        return state();
       },
-      send(to: Uint8Array, envelope: Uint8Array): Promise<SendOutcome> {
-        const target = self.sides.get(formatId(to));
-        const verdict = !target ? "offline" : self.rule(from, target, envelope, self.#n++);
-        self.seen.push({ from: from.idText, to: formatId(to), envelope, verdict });
-        if (verdict === "route") {
-          // As the relay does: handed to the recipient's link, later read by it.
-          setTimeout(() => target!.delivery.onDeliver(from.id, envelope), 0);
-          return Promise.resolve({ status: "delivered" });
-        }
-        if (verdict === "drop") return Promise.resolve({ status: "delivered" }); // a lying relay
-        return Promise.resolve({ status: verdict });
-      },
+      send: (to: Uint8Array, envelope: Uint8Array) => relay(from, to, envelope),
     };
+  }
+
+  #route(from: Side, to: Uint8Array, envelope: Uint8Array): Promise<SendOutcome> {
+    const target = this.sides.get(formatId(to));
+    const verdict = !target ? "offline" : this.rule(from, target, envelope, this.#n++);
+    this.seen.push({ from: from.idText, to: formatId(to), envelope, verdict });
+    if (verdict === "route") {
+      // As the relay does: handed to the recipient's link, later read by it.
+      setTimeout(() => target!.delivery.onDeliver(from.id, envelope), 0);
+      return Promise.resolve({ status: "delivered" });
+    }
+    if (verdict === "drop") return Promise.resolve({ status: "delivered" }); // a lying relay
+    return Promise.resolve({ status: verdict });
   }
 }
 
