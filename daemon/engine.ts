@@ -254,19 +254,22 @@ export class Engine implements DaemonService {
     }
     if (!this.#contacts.get(peer)?.identityKey) await this.#lookupKey(peer);
     const me = this.#self.idText;
-    const { m, eventId, replay } = await this.#store.write(() => {
+    const { m, eventId, replay, go } = await this.#store.write(() => {
       if (key !== undefined) {
         const again = this.#messages.byIdempotencyKey(key); // accepted meanwhile
-        if (again) return { m: undefined, eventId: 0, replay: again };
+        if (again) return { m: undefined, eventId: 0, replay: again, go: undefined };
       }
       this.#contacts.ensure(peer);
-      return { ...this.#messages.accept(peer, req.text, key, this.#now()), replay: undefined };
+      const accepted = this.#messages.accept(peer, req.text, key, this.#now());
+      // Sealed in this same transaction when it can go at once (see Delivery.sealAccepted).
+      return { ...accepted, replay: undefined, go: this.#delivery.sealAccepted(accepted.m) };
     });
     if (replay) return this.#sameMessage(replay, peer, req.text);
     if (this.#self.idText !== me) throw new ServiceError("internal", "The identity changed");
     this.#outbox.add(m!);
     this.#relay?.watch([parseId(peer)]);
-    this.#delivery.kick(peer);
+    if (go) go();
+    else this.#delivery.kick(peer);
     return {
       id: m!.id,
       direction: "out",
