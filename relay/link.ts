@@ -344,7 +344,7 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
     ctx.metrics.inc(`envelopes_${status}_total`);
     if (status === "delivered") ctx.metrics.inc("envelope_bytes_total", envelope.length);
     if (status === "delivered" && this.#version >= 2) {
-      // Answered by the ACK at the end of the next record to this session (within 10 ms).
+      // Answered by the ACK at the end of the next record to this session (ACK_DELAY_MS at most).
       this.#ackSeq = seq;
       if (!this.#ackOwed) {
         this.#ackOwed = true;
