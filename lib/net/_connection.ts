@@ -22,11 +22,25 @@ export interface ServerContext {
   base: string;
   stopping: boolean;
   onEmpty: (() => void) | undefined;
+  /** Refused connections still draining (see refuse); shutdown waits for them. */
+  refusing: Set<Promise<void>>;
 }
 
 const REFUSED = new TextEncoder().encode(
-  "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+  "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n" +
+    "connection: close\r\n\r\n",
 );
+/**
+ * A refused connection is shut for writing after its 503 and read (and discarded) for up to
+ * REFUSE_DRAIN_MS or REFUSE_DRAIN_BYTES before its descriptor is freed: closing with the
+ * client's request still unread makes the kernel send a reset, which can destroy the 503 before
+ * the client reads it. At most REFUSE_DRAINING connections drain at once (each holds a
+ * descriptor past the cap); beyond that a refusal closes at once.
+ */
+const REFUSE_DRAIN_MS = 250;
+const REFUSE_DRAIN_BYTES = 64 * 1024;
+const REFUSE_DRAINING = 32;
+
 const enc = new TextEncoder();
 /** How long, and how much, a connection closed for a violation reads and discards first. */
 const LINGER_MS = 1000;
@@ -63,9 +77,37 @@ export class Connection implements ExchangeHost {
     } catch { /* not TCP */ }
   }
 
+  /** Answers 503 (Retry-After: 1) so that a client can tell refusal from failure; then frees. */
   refuse(): void {
-    // A short 503 so that a client can tell refusal from failure; then the descriptor is freed.
-    this.conn.write(REFUSED).catch(() => {}).finally(() => this.#closeConn());
+    const refusing = this.ctx.refusing;
+    if (refusing.size >= REFUSE_DRAINING || this.ctx.stopping) {
+      this.conn.write(REFUSED).catch(() => {}).finally(() => this.#closeConn());
+      return;
+    }
+    const p: Promise<void> = this.#refuseAndDrain().finally(() => {
+      refusing.delete(p);
+      this.#closeConn();
+    });
+    refusing.add(p);
+  }
+
+  async #refuseAndDrain(): Promise<void> {
+    const conn = this.conn as Deno.TcpConn;
+    const timer = setTimeout(() => this.#closeConn(), REFUSE_DRAIN_MS);
+    try {
+      await conn.write(REFUSED);
+      conn.closeWrite();
+      const buf = new Uint8Array(16 * 1024);
+      for (let got = 0; got < REFUSE_DRAIN_BYTES;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        got += n;
+      }
+    } catch {
+      /* reset, or closed by the timer */
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #closeConn(): void {

@@ -165,6 +165,7 @@ export function serve(o: ServeOptions): Server {
     }:${(listener.addr as Deno.NetAddr).port}`,
     stopping: false,
     onEmpty: undefined,
+    refusing: new Set(),
   };
   const tickMs = Math.max(20, Math.min(1000, limits.headTimeoutMs / 4, limits.writeTimeoutMs / 4));
   const timer = setInterval(() => {
@@ -175,6 +176,7 @@ export function serve(o: ServeOptions): Server {
   const finished = (async () => {
     await accepting;
     if (ctx.open.size > 0) await new Promise<void>((r) => (ctx.onEmpty = r));
+    await Promise.all(ctx.refusing);
     clearInterval(timer);
   })();
   return {

@@ -340,6 +340,28 @@ Deno.test("server: over the per-source cap a newcomer is refused at once with 50
   assertEquals((await e.response()).status, 200);
 });
 
+Deno.test("server: a refused client that already sent its request reads the 503, not a reset", async () => {
+  await using s = startServer((req) => {
+    trustConnection(req); // the one held connection cannot be evicted to make room
+    return ok();
+  }, { limits: { maxConnections: 1 } });
+  await using held = await Peer.connect(s.port);
+  await held.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assertEquals((await held.response()).status, 200);
+  // fetch writes its whole POST at once; the refusal must still reach it intact (a close with
+  // the request unread would reset the connection and lose the answer), with a hint to retry.
+  for (let i = 0; i < 20; i++) {
+    const r = await fetch(`${s.url}/send`, { method: "POST", body: "x".repeat(32 * 1024) });
+    await r.body?.cancel();
+    assertEquals([r.status, r.headers.get("retry-after")], [503, "1"]);
+  }
+  await using raw = await Peer.connect(s.port);
+  await raw.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  const r = await raw.response(2000);
+  assertEquals([r.status, r.get("retry-after"), r.get("connection")], [503, "1", "close"]);
+  await raw.closed();
+});
+
 Deno.test("server: at the total cap the biggest source's oldest idle connection makes room", async () => {
   let seen = "";
   await using s = startServer((_req, info) => {
