@@ -128,6 +128,11 @@ const X25519_SPKI = Uint8Array.from([
   0x00,
 ]);
 
+/** DER bytes as node:crypto's types want them (it takes any Uint8Array; its types say Buffer). */
+function der(bytes: Uint8Array): Buffer {
+  return bytes as unknown as Buffer;
+}
+
 function rawPublic(k: KeyObject): Uint8Array {
   return fromB64Url(createPublicKey(k).export({ format: "jwk" }).x!);
 }
@@ -147,7 +152,7 @@ export function generateDh(): Promise<DhKeyPair> {
 export function dhFromSecret(secret: Uint8Array): Promise<DhKeyPair> {
   if (secret.length !== KEY_LEN) throw new TypeError(`X25519 secret must be ${KEY_LEN} bytes`);
   const privateKey = createPrivateKey({
-    key: concat(X25519_PKCS8, secret),
+    key: der(concat(X25519_PKCS8, secret)),
     format: "der",
     type: "pkcs8",
   });
@@ -190,7 +195,7 @@ export function dhSync(kp: DhKeyPair, publicKey: Uint8Array): Uint8Array {
   let out: Uint8Array;
   try {
     const pub = createPublicKey({
-      key: concat(X25519_SPKI, publicKey),
+      key: der(concat(X25519_SPKI, publicKey)),
       format: "der",
       type: "spki",
     });
@@ -365,7 +370,7 @@ export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, sig: Ui
   if (!strictEd25519Input(publicKey, sig)) return false;
   try {
     const k = createPublicKey({
-      key: concat(ED25519_SPKI, publicKey),
+      key: der(concat(ED25519_SPKI, publicKey)),
       format: "der",
       type: "spki",
     });

@@ -48,6 +48,8 @@ export interface ChannelOptions {
   onFrames(frames: Frame[]): void;
   /** Called once when the channel fails (bad record, bad frame, rekey due). */
   onError(e: ProtocolError): void;
+  /** Called when the records waiting to be opened (receiveBacklog) are all handed over. */
+  onBacklogCleared?(): void;
   /** Asked once per flush for a frame to send after everything queued (or undefined). */
   trailer?(): Uint8Array | undefined;
   /** Records per direction before a re-handshake; defaults to LINK_REKEY_AFTER. */
@@ -83,6 +85,7 @@ export class Channel {
   #inflightBytes = 0;
   /** Records on the read chain (a large one being opened, or one waiting behind it). */
   #waiting = 0;
+  #waitingBytes = 0;
   #readChain: Promise<void> = Promise.resolve();
   #failed = false;
   #recordsSent = 0;
@@ -104,6 +107,15 @@ export class Channel {
   /** Plaintext bytes queued or being sealed (for slow-reader checks). */
   get queuedBytes(): number {
     return this.#pendingBytes + this.#inflightBytes;
+  }
+
+  /**
+   * Bytes of received records not yet handed over (large ones being decrypted by WebCrypto, and
+   * those behind them). The owner stops reading above a limit of its own, so that a peer that
+   * sends faster than records are opened is held back by TCP, not buffered here.
+   */
+  get receiveBacklog(): number {
+    return this.#waitingBytes;
   }
 
   /** Records sealed and opened so far. */
@@ -250,14 +262,14 @@ export class Channel {
         // reported in order, below
       }
       if (this.#waiting === 0) return this.#deliver(plain);
-      this.#waiting++;
+      this.#wait(wire.length);
       this.#readChain = this.#readChain.then(() => {
-        this.#waiting--;
+        this.#unwait(wire.length);
         this.#deliver(plain);
       });
       return;
     }
-    this.#waiting++;
+    this.#wait(wire.length);
     const opening = this.#recv.openAsync(iv, wire);
     opening.catch(() => {}); // handled in order below
     this.#readChain = this.#readChain.then(async () => {
@@ -267,9 +279,20 @@ export class Channel {
       } catch {
         // reported by #deliver
       }
-      this.#waiting--;
+      this.#unwait(wire.length);
       this.#deliver(plain);
     });
+  }
+
+  #wait(bytes: number): void {
+    this.#waiting++;
+    this.#waitingBytes += bytes;
+  }
+
+  #unwait(bytes: number): void {
+    this.#waiting--;
+    this.#waitingBytes -= bytes;
+    if (this.#waiting === 0 && !this.#failed) this.#o.onBacklogCleared?.();
   }
 
   /** Parses one opened record (undefined: it did not decrypt) and hands its frames over. */

@@ -64,6 +64,13 @@ export interface RelayContext {
  */
 export const CONTROL_HEADROOM = 1024 * 1024;
 
+/**
+ * Bytes of a session's received records that may wait to be opened (large records go to
+ * WebCrypto asynchronously); past this the relay stops reading the socket until they are
+ * opened, so a fast sender is held back by TCP instead of filling the relay's memory.
+ */
+export const RECEIVE_BACKLOG = 4 * 262_160;
+
 /** The WebSocket close code for an error code. */
 export function closeCode(code: ErrorCode): number {
   return 4000 + ERROR_CODES[code];
@@ -167,6 +174,7 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
           );
         }
         this.#channel!.receive(data);
+        if (this.#channel!.receiveBacklog > RECEIVE_BACKLOG) this.#ws!.paused = true;
         return;
       default:
         // A message while we are still working on the previous one: the peer is not following
@@ -270,6 +278,9 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
       },
       onFrames: (frames) => this.#onFrames(frames),
       onError: (e) => this.#onChannelError(e),
+      onBacklogCleared: () => {
+        if (this.#state === "open") ws.paused = false;
+      },
     });
     this.#state = "open";
     ctx.metrics.inc("logins_total");

@@ -21,6 +21,8 @@ interface End {
   errors: ProtocolError[];
   /** Sealed records this end wrote, in order. */
   wire: Uint8Array[];
+  /** Times the receive backlog was cleared. */
+  cleared: number;
   /** Resolves with the first error. */
   failed: Promise<ProtocolError>;
   /** Resolves once `n` frames were opened (or the channel failed). */
@@ -62,6 +64,7 @@ async function link(opts: LinkOptions = {}): Promise<{ daemon: End; relay: End }
       frames: [],
       errors: [],
       wire: [],
+      cleared: 0,
       failed: failed.promise,
       opened(n) {
         const p = Promise.withResolvers<void>();
@@ -89,6 +92,7 @@ async function link(opts: LinkOptions = {}): Promise<{ daemon: End; relay: End }
           failed.resolve(e);
           wake();
         },
+        onBacklogCleared: () => end.cleared++,
       }),
     };
     return end;
@@ -398,4 +402,22 @@ Deno.test("channel: small records opened at once stay behind a large one being o
   await relay.opened(3);
   assertEquals(seqs(relay), [1, 2, 3]);
   assertEquals(relay.ch.stats.opened, 3);
+});
+
+Deno.test("channel: records waiting to be opened are counted until handed over", async () => {
+  const { daemon, relay } = await link();
+  for (let i = 0; i < 3; i++) {
+    daemon.ch.push(send(i, MAX_ENVELOPE)); // large: opened by WebCrypto, asynchronously
+    await daemon.ch.drained();
+  }
+  daemon.ch.push(send(3));
+  await daemon.ch.drained();
+  assertEquals(daemon.wire.length, 4);
+  for (const r of daemon.wire) relay.ch.receive(r);
+  const waiting = daemon.wire.reduce((n, r) => n + r.length, 0);
+  assertEquals(relay.ch.receiveBacklog, waiting, "all four wait (the small one behind the rest)");
+  await relay.opened(4);
+  await flushMicrotasks();
+  assertEquals([relay.ch.receiveBacklog, relay.cleared], [0, 1]);
+  assertEquals(seqs(relay), [0, 1, 2, 3]);
 });
