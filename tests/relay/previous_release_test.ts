@@ -1,14 +1,16 @@
 /**
  * Relays are upgraded before daemons (protocol README, section 2): this release's relay serves
  * the link of the previous release's daemon, commit 44d41ba, at link version 1, and that daemon
- * exchanges envelopes with a daemon of this release. The old daemon's own LinkClient (and the
+ * exchanges envelopes with a daemon of this release. And the other way round, for the time a
+ * relay is not upgraded yet: this release's daemon, offering [2, 1], is served version 1 by the
+ * previous release's relay (its own launcher, scripts/schied, run from the unpacked commit). The old daemon's own LinkClient (and the
  * protocol code under it) is taken from the commit with `git archive`, so nothing of this tree
  * stands in for it. Without the commit in the clone (a shallow clone) the test fails, saying so.
  *
  * @module
  */
 import { assertEquals } from "../_assert.ts";
-import { connectClient, ROOT, startRelayProcess, waitFor } from "../harness.ts";
+import { connectClient, pumpLines, ROOT, startRelayProcess, waitFor } from "../harness.ts";
 
 const PREVIOUS = "44d41ba";
 
@@ -94,6 +96,51 @@ Deno.test("a daemon of release 44d41ba logs in at link version 1 and talks to th
     await oldLink.close();
     await newLink.close();
     await relay.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a daemon of this release is served link version 1 by a relay of release 44d41ba", async () => {
+  const dir = await previousRelease();
+  const state = await Deno.makeTempDir({ prefix: "schied-44d41ba-relay-" });
+  const child = new Deno.Command(`${dir}/scripts/schied`, {
+    args: ["relay", "--port", "0", "--state-dir", state, "--quiet"],
+    env: { SCHIED_DENO: Deno.execPath(), DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  void pumpLines(child.stderr, (l) => log.push(l));
+  let address = "";
+  void pumpLines(child.stdout, (l) => (address ||= l.trim()));
+  try {
+    await Promise.race([
+      waitFor(() => address, "the old relay's address", 30_000),
+      child.status.then((s) => {
+        throw new Error(`The ${PREVIOUS} relay exited with ${s.code}:\n${log.join("\n")}`);
+      }),
+    ]);
+    const got: number[] = [];
+    const a = await connectClient(address);
+    const b = await connectClient(address, { onDeliver: (_f, e) => got.push(e[0]!) });
+    assertEquals([a.version, b.version], [1, 1], "the highest version both speak");
+    const r = await Promise.all([
+      a.send(b.id, Uint8Array.of(1)),
+      a.send(new Uint8Array(16).fill(0x42), Uint8Array.of(0)),
+      a.send(b.id, Uint8Array.of(2)),
+    ]);
+    assertEquals(r.map((x) => x.status), ["delivered", "offline", "delivered"]);
+    await waitFor(() => got.length === 2, "the envelopes to arrive");
+    assertEquals(got, [1, 2]);
+    await a.close();
+    await b.close();
+  } finally {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await child.status;
+    await Deno.remove(state, { recursive: true });
     await Deno.remove(dir, { recursive: true });
   }
 });
