@@ -272,8 +272,18 @@ export class LinkClient {
 
   /** True when the link has as much queued as it may: a SEND now is refused as `busy`. */
   get full(): boolean {
-    return this.#paced.length >= LINK_QUEUE_LIMITS.frames ||
-      this.#pacedBytes + this.queuedBytes >= LINK_QUEUE_LIMITS.bytes;
+    return this.room === 0;
+  }
+
+  /**
+   * How many more SENDs the link takes now before it refuses them as `busy` (at least; large
+   * envelopes may hit the byte limit first). A caller that seals envelopes before sending them
+   * asks this first, so that it never spends a message key on an envelope that is refused.
+   */
+  get room(): number {
+    const bytes = LINK_QUEUE_LIMITS.bytes - this.#pacedBytes - this.queuedBytes;
+    if (bytes <= 0) return 0;
+    return Math.max(0, LINK_QUEUE_LIMITS.frames - this.#paced.length);
   }
 
   /**

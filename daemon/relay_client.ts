@@ -124,6 +124,11 @@ export class RelayClient {
     this.#set("offline");
   }
 
+  /** SENDs the link takes now before refusing them as `busy` (0 when not online). */
+  get room(): number {
+    return this.link?.room ?? 0;
+  }
+
   /** Sends an envelope; resolves `rejected` at once when not online. */
   send(to: Uint8Array, envelope: Uint8Array): Promise<SendResult> {
     const link = this.link;

@@ -22,6 +22,7 @@ Deno.test("link backpressure: past the frame limit SENDs are refused as busy, un
     const results = [];
     for (let i = 0; i < n; i++) results.push(a.send(b.id, Uint8Array.of(1)));
     assertOk(a.full, "the queue is full");
+    assertEquals(a.room, 0);
     const busy = results.length - a.inFlight;
     // At most the bucket's burst (1,800, sent at once) plus the paced limit were taken.
     assertOk(a.inFlight <= 1800 + LINK_QUEUE_LIMITS.frames + 100, `queued: ${a.inFlight}`);
@@ -35,6 +36,7 @@ Deno.test("link backpressure: past the frame limit SENDs are refused as busy, un
     assertEquals(statuses.get("delivered/null"), n - busy, "everything queued was delivered");
     await waitFor(() => received === n - busy, "the queued envelopes to arrive", 20_000);
     assertEquals(a.full, false, "drained");
+    assertEquals(a.room, LINK_QUEUE_LIMITS.frames, "room again");
     assertEquals((await a.send(b.id, Uint8Array.of(2))).status, "delivered", "sends again");
   } finally {
     await a.close();
