@@ -41,6 +41,8 @@ export const MAX_NAME_LEN = 64;
  * far more strangers than anyone reads, and a bound on what strangers can make you store.
  */
 export const MAX_REQUESTS = 256;
+/** Rows cached (strangers included, as misses); past it the cache starts over. */
+const CONTACT_CACHE = 4096;
 const NAME_RE = /^[\p{L}\p{N}][\p{L}\p{N}._-]*$/u;
 
 /** Checks a contact name: letters, digits, `.`, `_`, `-`; not an id. */
@@ -119,19 +121,27 @@ export class Contacts {
     );
   }
 
-  /** The row of an id text, whatever its kind. */
+  /** The row of an id text, whatever its kind (from the cache when it holds the id). */
   get(id: string): ContactRow | undefined {
+    if (this.#cacheFor !== this.#me) {
+      this.#cache.clear(); // another identity's rows
+      this.#cacheFor = this.#me;
+    }
+    const hit = this.#cache.get(id);
+    if (hit !== undefined) return hit ?? undefined;
     const r = this.store.stmt("SELECT * FROM contacts WHERE me = ? AND id = ?").get(this.#me, id);
-    return r ? this.#row(r as Record<string, unknown>) : undefined;
+    const row = r ? this.#row(r as Record<string, unknown>) : undefined;
+    // Not what a batch reads: it may see a row of its own that could still roll back.
+    if (!this.store.inBatch) {
+      if (this.#cache.size >= CONTACT_CACHE) this.#cache.clear();
+      this.#cache.set(id, row ?? null);
+    }
+    return row;
   }
 
   /** The kind of an id, or undefined for a stranger. */
   kindOf(id: string): ContactKind | undefined {
-    const r = this.store.stmt("SELECT kind FROM contacts WHERE me = ? AND id = ?").get(
-      this.#me,
-      id,
-    );
-    return (r as { kind: ContactKind } | undefined)?.kind;
+    return this.get(id)?.kind;
   }
 
   /** Resolves an id or a contact's name to an id text; throws recipient_unknown. */

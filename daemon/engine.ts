@@ -52,6 +52,11 @@ export interface EngineOptions {
   db: DatabaseSync;
   /** Seals the secrets stored in `db`. */
   sealer: Sealer;
+  /**
+   * Makes commits durable when `db` was opened with groupSync (db.ts walSync); without it every
+   * COMMIT must be durable itself (synchronous=FULL).
+   */
+  durable?: () => Promise<void>;
   keystore: Keystore;
   keys: KeyFile;
   /** The relay address, or undefined to stay offline until one is configured. */
@@ -86,7 +91,7 @@ export class Engine implements DaemonService {
 
   /** Wires the parts and reads the outbox; call start() to connect. */
   constructor(o: EngineOptions) {
-    this.#store = new Store(o.db, o.sealer);
+    this.#store = new Store(o.db, o.sealer, o.durable);
     this.#keystore = o.keystore;
     this.#keys = o.keys;
     this.#now = o.now ?? Date.now;
@@ -202,6 +207,7 @@ export class Engine implements DaemonService {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     await this.#relay?.stop();
+    await this.#store.synced(); // what is committed is durable and announced
     await this.#serial.run(() => {
       this.#store.flush();
       if (this.#store.dirty) checkpoint(this.#store.db);

@@ -76,15 +76,17 @@ export class Journal implements BatchHooks {
     this.#uncommitted.length = mark;
   }
 
-  /** BatchHooks: announce the batch's events, or drop them. */
-  done(committed: boolean): void {
+  /** BatchHooks: the batch's events, announced once durable; or dropped. */
+  done(committed: boolean): (() => void) | void {
     const evs = this.#uncommitted;
     this.#uncommitted = [];
-    if (!committed) return;
-    for (const e of evs) {
-      this.#last = Math.max(this.#last, e.id);
-      for (const s of this.#subs) s(e);
-    }
+    if (!committed || evs.length === 0) return;
+    return () => {
+      for (const e of evs) {
+        this.#last = Math.max(this.#last, e.id);
+        for (const s of this.#subs) s(e);
+      }
+    };
   }
 
   /** Events after `since`, oldest first. */

@@ -17,7 +17,7 @@ import type { ServerEvent } from "../lib/net/mod.ts";
 import { createToken, writeTokenFiles } from "../api/token.ts";
 import { formatId } from "../protocol/mod.ts";
 import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
-import { DB_FILE, openDb } from "./db.ts";
+import { DB_FILE, openDb, walSync } from "./db.ts";
 import { writeRelayAddress } from "./init.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
 import { type KeyFile, Keystore } from "./keystore.ts";
@@ -64,6 +64,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   // Before anything in the dir is written: one daemon per state dir (StateDirLocked).
   const lock = lockStateDir(o.stateDir);
   let db: DatabaseSync | undefined;
+  const wal = walSync(o.stateDir);
   let server: ApiServer | undefined;
   let engine: Engine;
   let keys: KeyFile;
@@ -73,8 +74,16 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     keys = opened.keys;
     const sealer = new Sealer(keys.dataKey);
     await ensurePrivateFile(`${o.stateDir}/${DB_FILE}`);
-    db = openDb(o.stateDir, sealer);
-    engine = new Engine({ db, sealer, keystore: opened.store, keys, relay: o.relay, ...o.engine });
+    db = openDb(o.stateDir, sealer, { groupSync: true });
+    engine = new Engine({
+      db,
+      sealer,
+      durable: () => wal.sync(),
+      keystore: opened.store,
+      keys,
+      relay: o.relay,
+      ...o.engine,
+    });
     const relay = engine.status().relay.address;
     if (relay) await writeRelayAddress(o.stateDir, relay);
     // A fresh token at every start: a leaked one dies with the daemon.
@@ -96,6 +105,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     );
   } catch (e) {
     await server?.shutdown().catch(() => {});
+    wal.close();
     db?.close();
     lock.release();
     throw e;
@@ -115,6 +125,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await api.shutdown();
       await engine.stop();
       await Deno.remove(`${o.stateDir}/${API_ADDRESS_FILE}`).catch(() => {});
+      wal.close();
       database.close();
       lock.release();
     },

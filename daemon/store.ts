@@ -10,6 +10,14 @@
  * learn of the commit through the operation's promise, and only then change what they keep in
  * memory (send progress, acknowledgements), so memory never runs ahead of a rolled-back write.
  *
+ * Durability: with a `durable` function (db.ts walSync; the database opened with groupSync) a
+ * batch's COMMIT only writes the WAL, and the batch is announced (hooks' publish, operations'
+ * promises) once a sync that began after its COMMIT has finished. One sync runs at a time and
+ * covers every batch committed before it began (group fsync): the event loop never waits on the
+ * disk, and nothing is sent, answered or streamed about a write that power loss could undo.
+ * A failed sync fails its batches' operations and every later write (fail closed: after a failed
+ * fsync the kernel may have dropped the pages, so nothing written since can be trusted).
+ *
  * Statements are prepared once and cached (`stmt`): preparing is most of a small query's cost.
  *
  * @module
@@ -30,9 +38,15 @@ export interface BatchHooks {
   mark(): number;
   /** The operation since `mark` was rolled back. */
   rollback(mark: number): void;
-  /** The batch committed (true) or failed as a whole (false). */
-  done(committed: boolean): void;
+  /**
+   * The batch committed (true) or failed as a whole (false). What it returns runs once the batch
+   * is durable (the journal announces its events then).
+   */
+  done(committed: boolean): (() => void) | void;
 }
+
+/** A committed batch waiting for durability: what to run, in order, once it is on disk. */
+type Settle = { publish: (() => void)[]; results: { op: Op; ok: boolean; value: unknown }[] };
 
 /** Most operations in one transaction (a bound on its size and on the event-loop pause). */
 export const MAX_BATCH = 512;
@@ -58,8 +72,19 @@ export class Store {
   /** Batches and operations committed (for status and benchmarks). */
   readonly stats = { batches: 0, ops: 0 };
 
-  /** @param db the open database; @param sealer seals its secret columns */
-  constructor(readonly db: DatabaseSync, readonly sealer: Sealer) {}
+  #unsynced: Settle[] = [];
+  #syncing = false;
+  #broken: Error | undefined;
+
+  /**
+   * @param db the open database; @param sealer seals its secret columns
+   * @param durable makes every commit so far durable; without it each COMMIT is (synchronous=FULL)
+   */
+  constructor(
+    readonly db: DatabaseSync,
+    readonly sealer: Sealer,
+    readonly durable?: () => Promise<void>,
+  ) {}
 
   /** A prepared statement for `sql`, prepared once. */
   stmt(sql: string): StatementSync {
@@ -78,6 +103,7 @@ export class Store {
    * rejects with what it threw (rolled back alone) or with the commit's failure.
    */
   write<T>(fn: () => T): Promise<T> {
+    if (this.#broken) return Promise.reject(this.#broken);
     const p = Promise.withResolvers<T>();
     this.#queue.push({ fn, resolve: p.resolve as (v: unknown) => void, reject: p.reject });
     if (!this.#scheduled) {
@@ -158,8 +184,51 @@ export class Store {
     this.stats.batches++;
     this.stats.ops += batch.length;
     this.inBatch = false;
-    for (const h of this.#hooks) h.done(true);
-    for (const r of results) (r.ok ? r.op.resolve : r.op.reject)(r.value);
+    const publish: (() => void)[] = [];
+    for (const h of this.#hooks) {
+      const f = h.done(true);
+      if (f) publish.push(f);
+    }
+    const settle = { publish, results };
+    if (!this.durable) Store.#settle(settle);
+    else {
+      this.#unsynced.push(settle);
+      this.#sync();
+    }
     return "done";
+  }
+
+  /** Starts a sync for what is committed, unless one runs (its end starts the next). */
+  #sync(): void {
+    if (this.#syncing || this.#unsynced.length === 0) return;
+    this.#syncing = true;
+    const batches = this.#unsynced;
+    this.#unsynced = [];
+    this.durable!().then(
+      () => batches.forEach(Store.#settle),
+      (e) => {
+        this.#broken ??= new Error(`Cannot make the database durable: ${(e as Error).message}`);
+        for (const b of [...batches, ...this.#unsynced]) {
+          for (const r of b.results) r.op.reject(this.#broken);
+        }
+        this.#unsynced = [];
+      },
+    ).finally(() => {
+      this.#syncing = false;
+      this.#sync();
+    });
+  }
+
+  /** Announces a durable batch: its events, then its operations' results. */
+  static #settle(b: Settle): void {
+    for (const f of b.publish) f();
+    for (const r of b.results) (r.ok ? r.op.resolve : r.op.reject)(r.value);
+  }
+
+  /** Resolves once every batch committed so far is durable (or failed). */
+  async synced(): Promise<void> {
+    this.flush();
+    if (!this.durable) return;
+    await this.write(() => {}).catch(() => {});
   }
 }
