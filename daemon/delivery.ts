@@ -46,6 +46,11 @@ export interface SendOutcome {
 /** What delivery needs of the relay connection (a fake in unit tests). */
 export interface RelayPort {
   readonly state: RelayState;
+  /**
+   * SENDs the link takes now before refusing them as busy (LinkClient.room). Delivery seals no
+   * more than this: a refused envelope would have spent a message key for nothing.
+   */
+  readonly room: number;
   send(to: Uint8Array, envelope: Uint8Array): Promise<SendOutcome>;
 }
 
@@ -96,6 +101,10 @@ export class Delivery {
   #incoming: { from: Uint8Array; envelope: Uint8Array }[] = [];
   #incomingScheduled = false;
   #sentQueue: PendingMessage[] = [];
+  /** Envelopes sealed for the link and not yet handed to it (they take room when they are). */
+  #reserved = 0;
+  /** Peers that stopped for want of room on the link: kicked as sends are answered. */
+  readonly #waitingRoom = new Set<string>();
 
   /** Binds to the daemon's parts. */
   constructor(d: DeliveryDeps) {
@@ -197,7 +206,12 @@ export class Delivery {
       }
       return;
     }
-    const room = Math.min(s.probe ? 1 : WINDOW, WINDOW - (s.sent - s.acked));
+    const window = Math.min(s.probe ? 1 : WINDOW, WINDOW - (s.sent - s.acked));
+    const room = Math.min(window, rc.room - this.#reserved);
+    if (room <= 0) {
+      if (window > 0) this.#waitingRoom.add(peer);
+      return;
+    }
     const batch = d.outbox.pending(peer, s.sent, room);
     if (batch.length === 0) return;
     const ad = this.#ad(d.self.id, s.peerId);
@@ -211,13 +225,19 @@ export class Delivery {
     );
     // The advanced chain is on disk before any of these envelopes leaves (no key reuse on crash).
     s.sealing = true;
+    this.#reserved += batch.length;
     d.store.write(() => d.sessions.save(peer, session)).then(() => {
       s.sealing = false;
+      this.#reserved -= batch.length;
       s.sent = Math.max(s.sent, batch[batch.length - 1]!.seq);
       batch.forEach((m, i) => this.#send(s, envs[i]!, m));
-      if (batch.length === room && !s.probe) this.kick(peer);
+      if (batch.length === room && !s.probe) {
+        if (room < window) this.#waitingRoom.add(peer);
+        else this.kick(peer);
+      }
     }, (e) => {
       s.sealing = false;
+      this.#reserved -= batch.length;
       d.onError(peer, e);
     });
   }
@@ -226,11 +246,13 @@ export class Delivery {
    * Seals a message inside the store operation that accepts it, when it is simply the next to go
    * (a session, the relay online, the window open, nothing before it unsent): its session state
    * then commits with the message, one fsync instead of two, and it leaves at once. Returns what
-   * to call once the operation has committed, or undefined (the pump sends it as usual).
+   * to call once the operation has committed (`go`), or if it failed or ran again (`cancel`: the
+   * room it took on the link is given back), or undefined (the pump sends it as usual).
    */
-  sealAccepted(m: PendingMessage): (() => void) | undefined {
+  sealAccepted(m: PendingMessage): { go(): void; cancel(): void } | undefined {
     const d = this.#d;
-    if (d.relay()?.state !== "online") return undefined;
+    const rc = d.relay();
+    if (rc?.state !== "online" || rc.room - this.#reserved < 1) return undefined;
     const s = this.#state(m.peer);
     if (s.online === false || s.probe || s.sealing || s.sent !== m.seq - 1) return undefined;
     if (m.seq - s.acked > WINDOW) return undefined;
@@ -242,10 +264,22 @@ export class Delivery {
       this.#ad(d.self.id, s.peerId),
     );
     d.sessions.save(m.peer, session);
-    return () => {
-      if (s.sent !== m.seq - 1) return this.kick(m.peer); // a rewind meanwhile: the pump decides
-      s.sent = m.seq;
-      this.#send(s, envelope, m);
+    this.#reserved++;
+    let taken = false;
+    const take = () => {
+      if (taken) return false;
+      taken = true;
+      this.#reserved--;
+      return true;
+    };
+    return {
+      go: () => {
+        if (!take()) return;
+        if (s.sent !== m.seq - 1) return this.kick(m.peer); // a rewind meanwhile: the pump decides
+        s.sent = m.seq;
+        this.#send(s, envelope, m);
+      },
+      cancel: () => void take(),
     };
   }
 
@@ -253,6 +287,7 @@ export class Delivery {
     const rc = this.#d.relay();
     if (!rc) return;
     rc.send(s.peerId, envelope).then((r) => {
+      this.#roomFreed();
       if (r.status === "delivered") {
         if (s.probe) {
           s.probe = false; // the peer is reachable again: the whole window may go
@@ -269,6 +304,14 @@ export class Delivery {
       }
       this.#rewind(s); // offline, or rejected (recipient_busy, …): retried later
     });
+  }
+
+  /** An answer freed room on the link: the peers waiting for some go on. */
+  #roomFreed(): void {
+    if (this.#waitingRoom.size === 0) return;
+    const peers = [...this.#waitingRoom];
+    this.#waitingRoom.clear();
+    for (const p of peers) this.kick(p);
   }
 
   #markSent(m: PendingMessage): void {

@@ -260,21 +260,32 @@ export class Engine implements DaemonService {
     }
     if (!this.#contacts.get(peer)?.identityKey) await this.#lookupKey(peer);
     const me = this.#self.idText;
-    const { m, eventId, replay, go } = await this.#store.write(() => {
+    let sealed: ReturnType<Delivery["sealAccepted"]>;
+    const { m, eventId, replay } = await this.#store.write(() => {
+      sealed?.cancel(); // the operation runs again (store.ts): the first run's seal is void
+      sealed = undefined;
       if (key !== undefined) {
         const again = this.#messages.byIdempotencyKey(key); // accepted meanwhile
-        if (again) return { m: undefined, eventId: 0, replay: again, go: undefined };
+        if (again) return { m: undefined, eventId: 0, replay: again };
       }
       this.#contacts.ensure(peer);
       const accepted = this.#messages.accept(peer, req.text, key, this.#now());
       // Sealed in this same transaction when it can go at once (see Delivery.sealAccepted).
-      return { ...accepted, replay: undefined, go: this.#delivery.sealAccepted(accepted.m) };
+      sealed = this.#delivery.sealAccepted(accepted.m);
+      return { ...accepted, replay: undefined };
+    }).catch((e) => {
+      sealed?.cancel();
+      throw e;
     });
+    const go = sealed as ReturnType<Delivery["sealAccepted"]>;
     if (replay) return this.#sameMessage(replay, peer, req.text);
-    if (this.#self.idText !== me) throw new ServiceError("internal", "The identity changed");
+    if (this.#self.idText !== me) {
+      go?.cancel();
+      throw new ServiceError("internal", "The identity changed");
+    }
     this.#outbox.add(m!);
     this.#relay?.watch([parseId(peer)]);
-    if (go) go();
+    if (go) go.go();
     else this.#delivery.kick(peer);
     return {
       id: m!.id,

@@ -74,17 +74,34 @@ export class FakeRelay {
   readonly sides = new Map<string, Side>();
   /** Every SEND seen, in order. */
   readonly seen: { from: string; to: string; envelope: Uint8Array; verdict: Verdict }[] = [];
+  /** SENDs a side's link takes unanswered (LinkClient.room); answers come a turn later. */
+  linkRoom = 4500;
+  /** SENDs made while a side's link had no room (a real link refuses them as busy). */
+  readonly overflows: { from: string; kind: number }[] = [];
+  readonly #inFlight = new Map<Side, number>();
   #n = 0;
 
   /** The RelayPort of one side. */
   port(from: Side): RelayPort {
-    const relay = this.#route.bind(this);
+    const inFlight = () => this.#inFlight.get(from) ?? 0;
     const state = () => this.state;
+    const room = () => Math.max(0, this.linkRoom - inFlight());
+    const send = async (to: Uint8Array, envelope: Uint8Array) => {
+      if (room() === 0) this.overflows.push({ from: from.idText, kind: envelope[1]! });
+      this.#inFlight.set(from, inFlight() + 1);
+      const outcome = this.#route(from, to, envelope);
+      await new Promise((r) => setTimeout(r, 0)); // the answer comes a turn later
+      this.#inFlight.set(from, inFlight() - 1);
+      return outcome;
+    };
     return {
       get state() {
         return state();
       },
-      send: (to: Uint8Array, envelope: Uint8Array) => relay(from, to, envelope),
+      get room() {
+        return room();
+      },
+      send,
     };
   }
 

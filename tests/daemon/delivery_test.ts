@@ -113,6 +113,18 @@ Deno.test("delivery: a SEND refused as recipient_busy is an ordinary retry", asy
   assertEquals(received(b, a), ["warm up", "eventually"]);
 });
 
+Deno.test("delivery: no more is sealed than the link has room for; the rest goes as room frees", async () => {
+  const { a, b, relay } = await pair();
+  await delivered(a, [await a.send(b, "warm up")]);
+  relay.linkRoom = 3;
+  const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => a.send(b, `m${i}`)));
+  await delivered(a, ids);
+  assertEquals(received(b, a).length, 41);
+  const refused = relay.overflows.filter((o) => o.from === a.idText && o.kind === MSG);
+  assertEquals(refused, [], "never a message the link would refuse as busy");
+  assertEquals(a.errors, []);
+});
+
 Deno.test("delivery: a write that fails leaves memory as it was (nothing marked, nothing sent)", async () => {
   const { a, b, relay } = await pair();
   await delivered(a, [await a.send(b, "warm up")]);
