@@ -83,6 +83,13 @@ const LIMIT_FLAGS: [string, keyof RelayLimits, number, number, string][] = [
     "BYTES  queued per session; then envelopes wait",
   ],
   [
+    "max-total-queue-bytes",
+    "maxTotalQueueBytes",
+    65536 * 2,
+    2 ** 40,
+    "BYTES  queued for all sessions; then envelopes wait",
+  ],
+  [
     "slow-reader-timeout-ms",
     "slowReaderTimeoutMs",
     100,

@@ -40,6 +40,8 @@ export interface RelayLimits {
   idleTimeoutSeconds: number;
   /** Bytes queued towards one session; beyond, envelopes for it are refused (recipient_busy). */
   maxQueueBytes: number;
+  /** Bytes of envelopes queued towards all sessions together; beyond, refused the same way. */
+  maxTotalQueueBytes: number;
   /** Time a session's link may take no bytes while some are queued before it is dropped (ms). */
   slowReaderTimeoutMs: number;
   /** Presence watches per session. */
@@ -75,6 +77,9 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = {
   headTimeoutMs: 10_000, // an upgrade request is a few hundred bytes
   idleTimeoutSeconds: 60, // the relay pings after this idle time and closes without a pong
   maxQueueBytes: 8 * 1024 * 1024, // ~128 full envelopes; beyond that a reader is refused more
+  // What slow readers may make the relay hold in all (queue_budget.ts): without it, 10,000
+  // sessions × 8 MiB. 32 MiB is ~30,000 chat messages in flight, or a second of a busy relay.
+  maxTotalQueueBytes: 32 * 1024 * 1024,
   slowReaderTimeoutMs: 30_000, // a reader that takes nothing for 30 s has stopped reading
   maxWatches: 1024,
   rekeyAfter: 2 ** 24,

@@ -30,6 +30,7 @@ import { type DeliverResult, type Hub, idKey, type SessionHandle } from "./hub.t
 import { type RelayLimits, TokenBucket } from "./limits.ts";
 import type { Logger, RefusalLog } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import type { QueueBudget } from "./queue_budget.ts";
 import type { Registry } from "./registry.ts";
 
 /** What every link shares. */
@@ -53,6 +54,8 @@ export interface RelayContext {
   connections(): number;
   /** The clock of version 2's ACKs. */
   acks: AckClock;
+  /** Bytes queued towards all sessions (maxTotalQueueBytes). */
+  queueBudget: QueueBudget;
   /** Test hook: sees every WebSocket message the relay receives. */
   tap?: (bytes: Uint8Array) => void;
 }
@@ -305,6 +308,7 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
 
   #detach(): void {
     this.#ctx.acks.done(this);
+    this.#ctx.queueBudget.release(this);
     this.#ctx.hub.detach(this);
     this.#ctx.sessions.release(this);
   }
@@ -383,6 +387,11 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
     return this.#channel!.queuedBytes + this.#ws!.bufferedAmount;
   }
 
+  /** Queued (QueueBudget): what this session holds queued now. */
+  queued(): number {
+    return this.#channel && this.#ws ? this.#queued() : 0;
+  }
+
   /** Queues a relay frame: refused only past the headroom, which closes the session. */
   #control(frame: Uint8Array): void {
     if (this.#state !== "open") return;
@@ -399,6 +408,7 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
     if (this.#state !== "open") return "closed";
     const frame = encodeFrame({ type: "deliver", from, envelope });
     if (this.#queued() + frame.length > this.#ctx.limits.maxQueueBytes) return "busy";
+    if (!this.#ctx.queueBudget.take(this, frame.length)) return "busy"; // the relay-wide bound
     this.#channel!.push(frame);
     return "ok";
   }

@@ -12,6 +12,7 @@
  */
 import { formatRelayAddress } from "../protocol/address.ts";
 import { connectionBudget, serve, type Server, type ServerEvent } from "../lib/net/mod.ts";
+import { QueueBudget } from "./queue_budget.ts";
 import { AckClock } from "./acks.ts";
 import { SlotPool } from "./admission.ts";
 import { Hub } from "./hub.ts";
@@ -114,6 +115,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     sessions: new SlotPool<RelayLink>(limits.maxSessions, limits.maxSessionsPerIp),
     connections: () => server?.connections ?? 0,
     acks: new AckClock(),
+    queueBudget: new QueueBudget(limits.maxTotalQueueBytes),
     tap: o.tap,
   };
   const onEvent = (e: ServerEvent) => {

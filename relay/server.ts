@@ -134,6 +134,10 @@ export function makeMetricsHandler(ctx: RelayContext): (req: Request) => Respons
       watches: ["Presence watches held", ctx.hub.watchCount],
       registry_ids: ["Ids in the registry", ctx.registry.count()],
       connections_open: ["TCP connections open on the public listener", ctx.connections()],
+      queued_bytes: [
+        "Bytes of envelopes queued towards sessions (at most)",
+        ctx.queueBudget.measure(),
+      ],
     });
     return new Response(body, {
       headers: { "content-type": "text/plain; version=0.0.4", "cache-control": "no-store" },
