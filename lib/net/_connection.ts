@@ -31,17 +31,20 @@ const REFUSED = new TextEncoder().encode(
     "connection: close\r\n\r\n",
 );
 /**
- * A refused connection is shut for writing after its 503 and read (and discarded) for up to
- * REFUSE_DRAIN_MS or REFUSE_DRAIN_BYTES before its descriptor is freed: closing with the
- * client's request still unread makes the kernel send a reset, which can destroy the 503 before
- * the client reads it. At most REFUSE_DRAINING connections drain at once (each holds a
+ * A refused connection is read until its request head has arrived, answered 503, shut for writing
+ * and read (and discarded) further, for up to REFUSE_DRAIN_MS or REFUSE_DRAIN_BYTES in all before
+ * its descriptor is freed: closing with the client's request still unread makes the kernel send a
+ * reset, which can destroy the 503 before the client reads it. At most REFUSE_DRAINING connections drain at once (each holds a
  * descriptor past the cap); beyond that a refusal closes at once.
  */
 const REFUSE_DRAIN_MS = 250;
 const REFUSE_DRAIN_BYTES = 64 * 1024;
-const REFUSE_DRAINING = 32;
+const REFUSE_DRAINING = 128;
+/** Longest request head looked at for its end and its Content-Length. */
+const REFUSE_HEAD_CHARS = 16 * 1024;
 
 const enc = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
 /** How long, and how much, a connection closed for a violation reads and discards first. */
 const LINGER_MS = 1000;
 const LINGER_BYTES = 4 * 1024 * 1024;
@@ -93,12 +96,42 @@ export class Connection implements ExchangeHost {
 
   async #refuseAndDrain(): Promise<void> {
     const conn = this.conn as Deno.TcpConn;
-    const timer = setTimeout(() => this.#closeConn(), REFUSE_DRAIN_MS);
+    let answered = false;
+    // Time is up: a client that has not finished its request (half a head) is answered anyway.
+    const timer = setTimeout(() => {
+      if (answered) return this.#closeConn();
+      answered = true;
+      conn.write(REFUSED).catch(() => {}).finally(() => this.#closeConn());
+    }, REFUSE_DRAIN_MS);
     try {
+      // The request head first: an HTTP client that gets an answer before it has sent its
+      // request takes it for a broken connection (fetch: "connection closed before message
+      // completed"), not for a refusal.
+      // Its body too when its length is declared and small: a client still sending a body when
+      // the answer and the close arrive fails the same way.
+      const buf = new Uint8Array(16 * 1024);
+      let got = 0;
+      let head = "";
+      let need = Infinity; // bytes of the whole request, once the head is in
+      while (got < Math.min(need, REFUSE_DRAIN_BYTES)) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        got += n;
+        if (need === Infinity) {
+          head = (head + latin1.decode(buf.subarray(0, n))).slice(0, REFUSE_HEAD_CHARS);
+          const end = head.indexOf("\r\n\r\n");
+          if (end >= 0) {
+            const length = /\r\ncontent-length: *(\d{1,7}) *\r\n/i.exec(head.slice(0, end + 2));
+            need = end + 4 + (length ? Number(length[1]) : 0);
+          } else if (head.length >= REFUSE_HEAD_CHARS) break;
+        }
+      }
+      if (answered) return;
+      answered = true;
       await conn.write(REFUSED);
       conn.closeWrite();
-      const buf = new Uint8Array(16 * 1024);
-      for (let got = 0; got < REFUSE_DRAIN_BYTES;) {
+      // Then what follows (a body), so that the close does not reset the answer away.
+      while (got < REFUSE_DRAIN_BYTES) {
         const n = await conn.read(buf);
         if (n === null) break;
         got += n;

@@ -314,12 +314,16 @@ Deno.test("server: a response write to a peer that stopped reading times out", a
 
 // --- connection limits ------------------------------------------------------------------------
 
-Deno.test("server: over the per-source cap a newcomer is refused at once with 503", async () => {
+Deno.test("server: over the per-source cap a newcomer's request is answered 503 and closed", async () => {
   await using s = startServer(ok, { limits: { maxConnectionsPerSource: 2 } });
   await using a = await Peer.connect(s.port);
   await using b = await Peer.connect(s.port);
   await waitFor(() => s.server.connections === 2, "two connections admitted");
   await using c = await Peer.connect(s.port);
+  // The answer waits for the request: a client answered before it asks sees a broken connection.
+  await waitFor(() => s.count("refused") === 1, "c refused");
+  assertOk(!c.eof && c.buffered.length === 0, "nothing said before the request");
+  await c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   const r = await c.response(2000);
   assertEquals([r.status, r.get("connection"), r.get("content-length")], [503, "close", "0"]);
   await c.closed();
@@ -356,7 +360,8 @@ Deno.test("server: a refused client that already sent its request reads the 503,
     assertEquals([r.status, r.headers.get("retry-after")], [503, "1"]);
   }
   await using raw = await Peer.connect(s.port);
-  await raw.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  await raw.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel");
+  await raw.write("lo"); // the answer waits for the declared body
   const r = await raw.response(2000);
   assertEquals([r.status, r.get("retry-after"), r.get("connection")], [503, "1", "close"]);
   await raw.closed();
@@ -408,6 +413,7 @@ Deno.test("server: trustConnection() protects a connection from eviction", async
   assertOk(!t.eof);
   // Both held ones trusted now: a newcomer is refused ("total"), nobody evicted.
   await using v = await Peer.connect(s.port);
+  await v.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   assertEquals((await v.response()).status, 503);
   await v.closed();
   assertEquals(s.events, [{ kind: "evicted" }, { kind: "refused", reason: "total" }]);
