@@ -16,11 +16,12 @@ import { type ApiOptions, createApi } from "./app.ts";
 import type { ApiEnv } from "./guard.ts";
 
 /**
- * Connection limits of the local API. 256 connections: the CLI uses one or two, a script with a
- * pool a few dozen, `schied listen` one each. A head in 10 s, a body and answer in 30 s.
+ * Connection limits of the local API. 1,024 connections: the CLI uses one or two, a script with
+ * a pool a few dozen, `schied listen` one each, a load test a thousand (each costs ~10 KiB while
+ * idle). A head in 10 s, a body and answer in 30 s.
  */
 export const API_LIMITS: Readonly<Partial<ServerLimits>> = {
-  maxConnections: 256,
+  maxConnections: 1024,
   // Every client is on loopback: one source. No per-source cap, then: one equal to the total
   // is checked first and would refuse the CLI at the cap instead of evicting for it.
   maxConnectionsPerSource: Number.POSITIVE_INFINITY,
@@ -30,6 +31,12 @@ export const API_LIMITS: Readonly<Partial<ServerLimits>> = {
   writeTimeoutMs: 30_000,
   maxHeadBytes: 16 * 1024,
   maxBodyBytes: 1 << 20, // the routes' own limits (guard.ts) are lower
+  // At the cap, newcomers wait in the kernel's listen queue: every authenticated client is the
+  // user's own, and a client refused (or evicted just after connecting) fails its request.
+  whenFull: "wait",
+  // Untrusted (no request with the token yet) for a second: not a client about to ask; idle
+  // between requests for a second: closed to make room when newcomers wait.
+  evictAfterMs: 1000,
 };
 
 /** The default API port. */

@@ -68,6 +68,7 @@ export class Connection implements ExchangeHost {
   #paused: { promise: Promise<void>; resolve: () => void } | undefined;
   #busy = false; // a request is being handled
   #lingerUntil = 0;
+  #idleSince = Infinity;
   #lingered = 0;
 
   constructor(readonly ctx: ServerContext, readonly conn: Deno.Conn) {
@@ -97,9 +98,12 @@ export class Connection implements ExchangeHost {
   async #refuseAndDrain(): Promise<void> {
     const conn = this.conn as Deno.TcpConn;
     let answered = false;
-    // Time is up: a client that has not finished its request (half a head) is answered anyway.
+    let got = 0;
+    // Time is up: a client that began a request (half a head) is answered anyway; one that sent
+    // nothing is closed without a word (a pooled connection that an HTTP client opened ahead
+    // would take an answer it never asked for as an error on its next request).
     const timer = setTimeout(() => {
-      if (answered) return this.#closeConn();
+      if (answered || got === 0) return this.#closeConn();
       answered = true;
       conn.write(REFUSED).catch(() => {}).finally(() => this.#closeConn());
     }, REFUSE_DRAIN_MS);
@@ -110,7 +114,6 @@ export class Connection implements ExchangeHost {
       // Its body too when its length is declared and small: a client still sending a body when
       // the answer and the close arrive fails the same way.
       const buf = new Uint8Array(16 * 1024);
-      let got = 0;
       let head = "";
       let need = Infinity; // bytes of the whole request, once the head is in
       while (got < Math.min(need, REFUSE_DRAIN_BYTES)) {
@@ -199,8 +202,14 @@ export class Connection implements ExchangeHost {
     }
   }
 
+  /** When this connection went idle between requests (keep-alive), or Infinity if it is not. */
+  get idleSince(): number {
+    return this.#phase === "idle" && this.io.len === 0 && !this.#ws ? this.#idleSince : Infinity;
+  }
+
   /** ExchangeHost: the deadline of a phase (`Infinity`: none). */
   deadline(phase: Phase, ms: number): void {
+    if (phase === "idle" && this.#phase !== "idle") this.#idleSince = Date.now();
     this.#phase = phase;
     this.#deadline = ms === Infinity ? Infinity : Date.now() + ms;
   }

@@ -110,10 +110,42 @@ export class ConnectionGate<C extends Evictable> {
   readonly #untrusted = new Map<string, Set<C>>(); // insertion order = age
   readonly #held = new Set<C>();
   readonly #perSource = new Map<string, number>();
+  readonly #since = new WeakMap<C, number>();
   #total = 0;
+  #released: (() => void) | undefined;
 
-  /** @param max total cap; @param maxPerSource cap per source key */
-  constructor(readonly max: number, readonly maxPerSource: number) {}
+  /**
+   * @param max total cap; @param maxPerSource cap per source key
+   * @param evictAfterMs untrusted connections younger than this are not evicted
+   * @param now the clock (ms)
+   */
+  constructor(
+    readonly max: number,
+    readonly maxPerSource: number,
+    readonly evictAfterMs = 0,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  /** True if a newcomer could be admitted now: under the cap, or with a connection to evict. */
+  hasRoom(): boolean {
+    return this.#total < this.max || this.#victim(undefined) !== undefined;
+  }
+
+  /** Resolves at the next release, or after `ms` at the latest. */
+  released(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      const prev = this.#released;
+      this.#released = () => {
+        prev?.();
+        done();
+      };
+    });
+  }
 
   /** Connections held now. */
   get size(): number {
@@ -134,6 +166,7 @@ export class ConnectionGate<C extends Evictable> {
     this.#perSource.set(c.source, (this.#perSource.get(c.source) ?? 0) + 1);
     this.#total++;
     this.#held.add(c);
+    this.#since.set(c, this.now());
     let set = this.#untrusted.get(c.source);
     if (!set) this.#untrusted.set(c.source, set = new Set());
     set.add(c);
@@ -154,17 +187,30 @@ export class ConnectionGate<C extends Evictable> {
     if (n <= 0) this.#perSource.delete(c.source);
     else this.#perSource.set(c.source, n);
     this.#total--;
+    const wake = this.#released;
+    this.#released = undefined;
+    wake?.();
   }
 
-  #evictOne(newcomer: string): boolean {
-    // The source holding the most untrusted connections; on a tie the newcomer's own, so that a
-    // source making a new connection first gives up its own oldest.
-    let victim = this.#untrusted.get(newcomer);
+  /**
+   * The connection to evict for a newcomer from `newcomer`: the oldest untrusted one of the
+   * source holding the most (on a tie the newcomer's own, so that a source making a new
+   * connection first gives up its own oldest), if it is at least evictAfterMs old.
+   */
+  #victim(newcomer: string | undefined): C | undefined {
+    let victim = newcomer === undefined ? undefined : this.#untrusted.get(newcomer);
     for (const set of this.#untrusted.values()) {
       if (!victim || set.size > victim.size) victim = set;
     }
-    if (!victim || victim.size === 0) return false;
+    if (!victim || victim.size === 0) return undefined;
     const oldest = victim.values().next().value as C;
+    const age = this.now() - (this.#since.get(oldest) ?? 0);
+    return age >= this.evictAfterMs ? oldest : undefined;
+  }
+
+  #evictOne(newcomer: string): boolean {
+    const oldest = this.#victim(newcomer);
+    if (!oldest) return false;
     const before = this.#total;
     oldest.evict();
     return this.#total < before;

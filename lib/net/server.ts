@@ -44,6 +44,18 @@ export interface ServerLimits {
   maxHeadBytes: number;
   /** Largest request body (handlers may set lower limits of their own). */
   maxBodyBytes: number;
+  /**
+   * At the total cap with nothing to evict: `refuse` accepts and answers 503 (a public server:
+   * the refusal is explicit), `wait` stops accepting until a connection closes, so newcomers
+   * wait in the kernel's listen queue (a local API whose clients are all its user's: they are
+   * served late rather than refused).
+   */
+  whenFull: "refuse" | "wait";
+  /**
+   * Untrusted connections younger than this are not evicted to make room (ms): a client that
+   * has just connected is about to send its request, and losing it would fail that request.
+   */
+  evictAfterMs: number;
 }
 
 /** Defaults, sized for a public server; the local API lowers some (api/serve.ts). */
@@ -56,6 +68,8 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = {
   writeTimeoutMs: 30_000,
   maxHeadBytes: 16 * 1024, // the largest head schied's clients send is under 1 KiB
   maxBodyBytes: 1 << 20,
+  whenFull: "refuse",
+  evictAfterMs: 0,
 };
 
 /** Something the server did that the owner may log or count (never with request content). */
@@ -158,7 +172,11 @@ export function serve(o: ServeOptions): Server {
     limits,
     handler: o.handler,
     emit: o.onEvent ?? (() => {}),
-    gate: new ConnectionGate<Connection>(limits.maxConnections, limits.maxConnectionsPerSource),
+    gate: new ConnectionGate<Connection>(
+      limits.maxConnections,
+      limits.maxConnectionsPerSource,
+      limits.evictAfterMs,
+    ),
     open: new Set(),
     base: `${o.tls ? "https" : "http"}://${
       o.hostname.includes(":") ? `[${o.hostname}]` : o.hostname
@@ -204,10 +222,42 @@ export function serve(o: ServeOptions): Server {
   };
 }
 
+/** How often a server waiting for room (whenFull "wait") looks again without a release (ms). */
+const ROOM_POLL_MS = 100;
+
+/**
+ * whenFull "wait": returns once a newcomer can be admitted. A keep-alive connection idle between
+ * requests for evictAfterMs or more is closed to make room (the longest idle first): HTTP lets a
+ * server close an idle connection, and clients retry a request that found one closed, whereas
+ * newcomers kept waiting behind idle connections would wait for as long as those stay open.
+ */
+async function waitForRoom(ctx: ServerContext): Promise<void> {
+  while (!ctx.stopping && !ctx.gate.hasRoom()) {
+    const now = Date.now();
+    let idlest: Connection | undefined;
+    for (const c of ctx.open) {
+      if (
+        c.idleSince <= now - ctx.limits.evictAfterMs && (!idlest || c.idleSince < idlest.idleSince)
+      ) {
+        idlest = c;
+      }
+    }
+    if (idlest) {
+      idlest.evict();
+      continue;
+    }
+    await ctx.gate.released(ROOM_POLL_MS);
+  }
+}
+
 async function acceptLoop(listener: Deno.Listener, ctx: ServerContext): Promise<void> {
   let backoff = 0;
   while (!ctx.stopping) {
     let conn: Deno.Conn;
+    if (ctx.limits.whenFull === "wait") {
+      await waitForRoom(ctx);
+      if (ctx.stopping) break;
+    }
     try {
       conn = await listener.accept();
       backoff = 0;
@@ -221,7 +271,13 @@ async function acceptLoop(listener: Deno.Listener, ctx: ServerContext): Promise<
       continue;
     }
     const c = new Connection(ctx, conn);
-    const refusal = ctx.gate.admit(c);
+    let refusal = ctx.gate.admit(c);
+    // Full again since room() said otherwise (what it would have evicted became trusted): this
+    // one connection is held, unread, until there is room.
+    while (refusal === "total" && ctx.limits.whenFull === "wait" && !ctx.stopping) {
+      await waitForRoom(ctx);
+      refusal = ctx.gate.admit(c);
+    }
     if (refusal) {
       ctx.emit({ kind: "refused", reason: refusal });
       c.refuse();

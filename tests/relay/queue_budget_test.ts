@@ -14,8 +14,7 @@ class Fake {
 }
 
 Deno.test("queue budget: charges up to the bound, then refuses", () => {
-  let now = 0;
-  const b = new QueueBudget(100, () => now);
+  const b = new QueueBudget(100, () => 0);
   const s = new Fake();
   assertOk(b.take(s, 60));
   s.held = 60;

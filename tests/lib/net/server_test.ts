@@ -421,6 +421,57 @@ Deno.test("server: trustConnection() protects a connection from eviction", async
   assertEquals((await t.response()).status, 200, "t kept");
 });
 
+Deno.test("server: whenFull wait: at the cap with nothing to evict a newcomer waits, then is served", async () => {
+  await using s = startServer((req) => {
+    trustConnection(req);
+    return ok();
+  }, { limits: { maxConnections: 1, whenFull: "wait", evictAfterMs: 60_000 } });
+  await using held = await Peer.connect(s.port);
+  await held.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assertEquals((await held.response()).status, 200);
+  // The kernel completes the connect; the server does not accept it while it is full.
+  await using late = await Peer.connect(s.port);
+  await late.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  await settle(300);
+  assertEquals([late.buffered.length, s.server.connections, s.events], [0, 1, []], "waiting");
+  held.close();
+  const r = await late.response(3000);
+  assertEquals(r.status, 200, "served once the held one closed, never refused");
+  assertEquals(s.events, []);
+});
+
+Deno.test("server: whenFull wait: a keep-alive connection idle for evictAfterMs is closed for a waiting newcomer", async () => {
+  await using s = startServer((req) => {
+    trustConnection(req);
+    return ok();
+  }, { limits: { maxConnections: 1, whenFull: "wait", evictAfterMs: 300 } });
+  await using idle = await Peer.connect(s.port);
+  await idle.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assertEquals((await idle.response()).status, 200);
+  const t0 = Date.now();
+  await using late = await Peer.connect(s.port);
+  await late.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  const r = await late.response(3000);
+  assertEquals(r.status, 200, "served, never refused");
+  assertOk(Date.now() - t0 >= 250, "not before the idle one had been idle for evictAfterMs");
+  await idle.closed("the idle keep-alive connection closed to make room");
+});
+
+Deno.test("server: evictAfterMs: an untrusted connection younger than it is not evicted", async () => {
+  await using s = startServer(ok, { limits: { maxConnections: 1, evictAfterMs: 400 } });
+  await using young = await Peer.connect(s.port);
+  await waitFor(() => s.server.connections === 1, "young admitted");
+  await using newcomer = await Peer.connect(s.port);
+  await newcomer.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assertEquals((await newcomer.response(2000)).status, 503, "nothing old enough to evict");
+  assertOk(!young.eof, "the young one kept");
+  await settle(450);
+  await using third = await Peer.connect(s.port);
+  await third.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assertEquals((await third.response(2000)).status, 200);
+  await young.closed("the now old one evicted for the third");
+});
+
 Deno.test("server: fdBudget clamps maxConnections; over it the oldest idle one goes", async () => {
   await using s = startServer(ok, { fdBudget: 2 });
   assertEquals(s.server.limits.maxConnections, 2);
