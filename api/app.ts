@@ -67,7 +67,14 @@ export function createApi(opts: ApiOptions): OpenAPIHono<ApiEnv> {
   const r = routes;
 
   mount(app, r.health, () => reply({ ok: true as const }, 200));
-  mount(app, r.openapi, () => reply(openApiDocument(app), 200));
+  // The server is the address this request reached (the guard checked its Host): the port is
+  // the daemon's, whatever --api chose.
+  mount(
+    app,
+    r.openapi,
+    (c) =>
+      reply({ ...openApiDocument(app), servers: [{ url: `http://${c.req.header("host")}` }] }, 200),
+  );
   mount(app, r.send, async (c) => {
     const { to, text, id } = c.req.valid("json");
     const rec = await service.send({

@@ -16,12 +16,15 @@
 import { createHash } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { trustConnection } from "../lib/net/mod.ts";
-import { constantTimeEqual, utf8 } from "../protocol/mod.ts";
+import { constantTimeEqual, MAX_TEXT_BYTES, utf8 } from "../protocol/mod.ts";
 import { ApiFailure, type ErrorBody, statusOf, toErrorBody } from "./errors.ts";
 import { BUSY_RETRY_AFTER_S } from "../daemon/service.ts";
 
 /** Largest body of `POST /send` (64 KiB): a message of the largest envelope, with room for JSON. */
 export const SEND_BODY_LIMIT = 64 * 1024;
+
+const SEND_TOO_LARGE = `A message's text is limited to ${MAX_TEXT_BYTES} bytes ` +
+  `(and the body of POST /send to ${SEND_BODY_LIMIT})`;
 
 /** Largest body of any other route (8 KiB): they take small JSON objects. */
 export const DEFAULT_BODY_LIMIT = 8 * 1024;
@@ -146,9 +149,12 @@ function checkOrigin(c: Context, allow: ReadonlySet<string>): void {
  * await readBodyLimited(new Request("http://x/", { method: "POST", body: "hi" }), 10); // 2 bytes
  * ```
  */
-export async function readBodyLimited(req: Request, limit: number): Promise<Uint8Array> {
-  const tooLarge = () =>
-    new ApiFailure("body_too_large", `The body of this route is limited to ${limit} bytes`);
+export async function readBodyLimited(
+  req: Request,
+  limit: number,
+  what = `The body of this route is limited to ${limit} bytes`,
+): Promise<Uint8Array> {
+  const tooLarge = () => new ApiFailure("body_too_large", what);
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) {
     await req.body?.cancel().catch(() => {});
@@ -205,8 +211,13 @@ export function guard(opts: GuardOptions): MiddlewareHandler<ApiEnv> {
         // Its connection now belongs to the token's holder: never evicted at the cap.
         trustConnection(c.req.raw);
       }
-      const limit = c.req.path === "/send" ? SEND_BODY_LIMIT : DEFAULT_BODY_LIMIT;
-      c.set("body", await readBodyLimited(c.req.raw, limit));
+      // A too-large /send names the limit its sender can act on: the text's.
+      c.set(
+        "body",
+        c.req.path === "/send"
+          ? await readBodyLimited(c.req.raw, SEND_BODY_LIMIT, SEND_TOO_LARGE)
+          : await readBodyLimited(c.req.raw, DEFAULT_BODY_LIMIT),
+      );
     } catch (e) {
       return errorResponse(e);
     }

@@ -43,7 +43,6 @@ export function openApiDocument(app: OpenAPIHono<ApiEnv>): OpenApiDocument {
         "Browsers are refused (Origin/Referer), and Host must be localhost. Error codes: " +
         ERRORS.map((e) => `${e.code} (${e.http})`).join(", ") + ".",
     },
-    servers: [{ url: "http://127.0.0.1:7777" }],
     security: [{ bearer: [] }],
   }) as unknown as OpenApiDocument;
   cache.set(app, doc);

@@ -23,6 +23,7 @@ Verbs:
   contacts   add, ls, rm, verify, block contacts
   requests   message requests from ids that are not contacts (accept, decline)
   status     the daemon's relay state and outbox
+  completions  print a shell completion script: schied completions bash|zsh|fish
 
 Run 'schied <verb> --help' for a verb's flags.
 Global flags: --state-dir DIR, --api HOST:PORT, --help, --version.
@@ -45,6 +46,7 @@ const VERBS: Record<string, () => Promise<{ run: Verb }>> = {
   contacts: () => import("./contacts.ts"),
   requests: () => import("./requests.ts"),
   status: () => import("./status.ts"),
+  completions: () => import("./completions.ts"),
 };
 
 /** Runs schied with `args`; returns the exit code. */
@@ -81,12 +83,27 @@ export async function main(args: string[]): Promise<number> {
     }
     const code = (e as { code?: string }).code;
     if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-      printError((e as Error).message, `run 'schied ${verb} --help' for usage`);
+      printError(parseArgsMessage((e as Error).message), `run 'schied ${verb} --help' for usage`);
       return EXIT.usage;
     }
     printError(`unexpected: ${(e as Error).stack ?? e}`);
     return EXIT.error;
   }
+}
+
+/**
+ * node:util parseArgs' message as one line of ours: its messages run over several lines, and
+ * its "ambiguous" one (a flag followed by a value that starts with "-") says what to write.
+ */
+export function parseArgsMessage(message: string): string {
+  const ambiguous = /^Option '(-[\w-]+)(?: <value>)?' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    const flag = ambiguous[1];
+    return `${flag} needs a value; a value that starts with "-" is written ${flag}=-VALUE`;
+  }
+  const unknown = /^Unknown option '(-[^']+)'/.exec(message);
+  if (unknown) return `unknown flag ${unknown[1]}`;
+  return message.split("\n").map((l) => l.trim()).filter((l) => l).join(" ");
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -15,7 +15,7 @@
  * @module
  */
 import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
-import { idMatchesKey, isIdText, parseId, safetyNumber } from "../protocol/identity.ts";
+import { idMatchesKey, idProblem, isIdText, parseId, safetyNumber } from "../protocol/identity.ts";
 import { SEALED } from "./_migrations.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
@@ -147,13 +147,17 @@ export class Contacts {
   /** Resolves an id or a contact's name to an id text; throws recipient_unknown. */
   resolve(idOrName: string): string {
     if (isIdText(idOrName)) return idOrName.toLowerCase();
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(idOrName)) {
+      throw new ServiceError("recipient_unknown", idProblem(idOrName));
+    }
     const r = this.store.stmt(
       "SELECT id FROM contacts WHERE me = ? AND name_idx = ? AND kind = 'contact'",
     ).get(this.#me, this.#sealer.index(idOrName.normalize("NFC"))) as { id: string } | undefined;
     if (!r) {
       throw new ServiceError(
         "recipient_unknown",
-        `No contact named "${idOrName.slice(0, 80)}" and not an id`,
+        `No contact named "${idOrName.slice(0, 80)}" (and it is not an id: a schied id is a ` +
+          "version-8 UUID derived from its owner's key)",
       );
     }
     return r.id;

@@ -69,6 +69,27 @@ export function formatId(id: Uint8Array): string {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
+const ANY_UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-([0-9a-f])[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Says why `text` is not a client id, and what an id is.
+ *
+ * @example
+ * ```ts
+ * idProblem("0b3e51c2-6f1d-4a4e-9c1b-2d3e4f5a6b7c"); // "… it is a version-4 UUID"
+ * ```
+ */
+export function idProblem(text: string): string {
+  const v = ANY_UUID_RE.exec(text)?.[1];
+  const what = v === undefined
+    ? "it is not a UUID"
+    : v === "8"
+    ? "its variant bits are not RFC 9562's"
+    : `it is a version-${parseInt(v, 16)} UUID`;
+  return `Cannot parse id "${text.slice(0, 64)}": a schied id is a version-8 UUID derived ` +
+    `from its owner's key, and ${what}`;
+}
+
 /**
  * Parses a client_id (version-8 UUID, either case). Throws a specific error otherwise.
  *
@@ -79,9 +100,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
  */
 export function parseId(text: string): Uint8Array {
   const t = text.toLowerCase();
-  if (!UUID_RE.test(t)) {
-    throw new TypeError(`Cannot parse id "${text.slice(0, 64)}": not a version-8 UUID`);
-  }
+  if (!UUID_RE.test(t)) throw new TypeError(idProblem(text));
   const hex = t.replaceAll("-", "");
   const out = new Uint8Array(ID_LEN);
   for (let i = 0; i < ID_LEN; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);

@@ -112,7 +112,10 @@ Deno.test("oversize bodies get 413 by bytes read, whatever Content-Length says",
   const big = "x".repeat(SEND_BODY_LIMIT + 1);
   const r1 = await api.fetch("/send?to=alice", { method: "POST", body: big });
   assertEquals(r1.status, 413);
-  assertEquals((await errorOf(r1)).code, "body_too_large");
+  const e1 = await errorOf(r1);
+  assertEquals(e1.code, "body_too_large");
+  // It names the limit a sender acts on: the text's, not only the body's.
+  assertOk(e1.message.includes("text is limited to 60000 bytes"), e1.message);
   // Other routes have a smaller limit.
   const r2 = await api.fetch("/contacts", {
     method: "POST",

@@ -17,6 +17,11 @@ Deno.test("/openapi.json lists exactly the app's routes, each with responses", a
   assertEquals(res.status, 200);
   const doc: Doc = await res.json();
   assertEquals(doc.openapi, "3.1.0");
+  // The server entry is the address the document was fetched from (not a fixed 7777).
+  assertEquals(
+    (doc as unknown as { servers: { url: string }[] }).servers,
+    [{ url: `http://127.0.0.1:${api.server.port}` }],
+  );
   // A route's checks are handlers too: a route appears once per handler in app.routes.
   const inApp = [
     ...new Set(

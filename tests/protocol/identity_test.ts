@@ -7,6 +7,7 @@ import {
   clientIdFromPublicKey,
   formatId,
   idMatchesKey,
+  idProblem,
   isIdText,
   parseId,
 } from "../../protocol/identity.ts";
@@ -104,7 +105,10 @@ Deno.test("identity: parseId rejects everything that is not a version-8 UUID", (
   ];
   for (const t of bad) {
     const e = assertThrows(() => parseId(t), undefined, t);
-    assertOk(e instanceof TypeError && e.message.includes("not a version-8 UUID"), e.message);
+    assertOk(
+      e instanceof TypeError && e.message.includes("a schied id is a version-8 UUID derived from"),
+      e.message,
+    );
     assertEquals(isIdText(t), false, t);
   }
   assertEquals(parseId("0b3e51c2-6f1d-8a4e-9c1b-2d3e4f5a6b7c").length, 16);
@@ -130,4 +134,18 @@ Deno.test("identity: idMatchesKey holds only for the key's own id", async () => 
   assertEquals(idMatchesKey(idA, key), false);
   assertEquals(idMatchesKey(idA.subarray(0, 15), a.publicKey), false);
   assertEquals(idMatchesKey(idA, a.publicKey.subarray(0, 31)), false, "never throws");
+});
+
+Deno.test("identity: idProblem says what an id is and what the text is instead", () => {
+  const table: [string, string][] = [
+    ["0b3e51c2-6f1d-4a4e-9c1b-2d3e4f5a6b7c", "it is a version-4 UUID"],
+    ["0B3E51C2-6F1D-7A4E-9C1B-2D3E4F5A6B7C", "it is a version-7 UUID"],
+    ["0b3e51c2-6f1d-8a4e-1c1b-2d3e4f5a6b7c", "its variant bits are not RFC 9562's"],
+    ["frank", "it is not a UUID"],
+  ];
+  for (const [text, what] of table) {
+    const m = idProblem(text);
+    assertOk(m.includes("a schied id is a version-8 UUID derived from its owner's key"), m);
+    assertOk(m.endsWith(what), `${text}: ${m}`);
+  }
 });
