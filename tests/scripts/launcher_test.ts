@@ -1,0 +1,164 @@
+/**
+ * The launcher, scripts/schied: it works through a symlink in PATH, a read-only verb creates
+ * nothing (no state dir), the paths it grants are the ones Deno will check, and
+ * scripts/install links it into a bin dir and removes the link again.
+ *
+ * @module
+ */
+import { assertEquals, assertOk } from "../_assert.ts";
+import { INSTALL, LAUNCHER, listTree, runScript } from "./_run.ts";
+
+/** A temp dir with an empty home and an empty XDG_STATE_HOME in it, removed after `fn`. */
+async function withHome(fn: (home: string, stateHome: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "schied-home-" }));
+  try {
+    await Deno.mkdir(`${dir}/home`);
+    await Deno.mkdir(`${dir}/state`);
+    await fn(`${dir}/home`, `${dir}/state`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("launcher: help, --version, status and completions create nothing, not even the state dir", async () => {
+  await withHome(async (home, stateHome) => {
+    const runs: [string[], number][] = [
+      [["--help"], 0],
+      [["--version"], 0],
+      [["status"], 3],
+      [["status", "--json"], 3],
+      [["completions", "bash"], 0],
+      [["daemon", "--help"], 0],
+      [["relay", "--help"], 0],
+      [["init", "--help"], 0],
+      [["contacts", "ls"], 3],
+    ];
+    for (const [args, code] of runs) {
+      const r = await runScript(LAUNCHER, args, { home, stateHome });
+      assertEquals(r.code, code, `schied ${args.join(" ")}: ${r.stderr}`);
+    }
+    assertEquals(await listTree(home), [], "nothing in HOME");
+    assertEquals(await listTree(stateHome), [], "nothing in XDG_STATE_HOME");
+    // Without XDG_STATE_HOME the default is ~/.local/state/schied: not made either.
+    const r = await runScript(LAUNCHER, ["status"], { home, env: { XDG_STATE_HOME: "" } });
+    assertEquals(r.code, 3, r.stderr);
+    assertOk(r.stderr.includes(`${home}/.local/state/schied`), r.stderr);
+    assertEquals(await listTree(home), [], "nothing in HOME");
+  });
+});
+
+Deno.test("launcher: init creates the state dir (0700), and it is the dir Deno was granted", async () => {
+  await withHome(async (home, stateHome) => {
+    const r = await runScript(LAUNCHER, ["init"], { home, stateHome });
+    assertEquals(r.code, 0, r.stderr);
+    const st = await Deno.stat(`${stateHome}/schied`);
+    assertOk(st.isDirectory);
+    assertEquals(st.mode! & 0o777, 0o700);
+  });
+});
+
+Deno.test("launcher: a missing or relative state dir is granted as an absolute, normalized path, not created", async () => {
+  await withHome(async (home, stateHome) => {
+    const perms = async (args: string[]) => {
+      const r = await runScript(LAUNCHER, args, { home, stateHome, env: { SCHIED_DRY_RUN: "1" } });
+      assertEquals(r.code, 0, r.stderr);
+      return r.stdout.split("\n").filter((a) =>
+        a.startsWith("--allow-read") || a.startsWith("--allow-write")
+      );
+    };
+    assertEquals(await perms(["status", "--state-dir", "a/./b/../c"]), [
+      `--allow-read=${home}/a/c`,
+      `--allow-write=${home}/a/c`,
+    ]);
+    const parent = home.replace(/\/home$/, "");
+    assertEquals(await perms(["daemon", "--state-dir=../x//y/"]), [
+      `--allow-read=${parent}/x/y`,
+      `--allow-write=${parent}/x/y`,
+    ]);
+    assertEquals(await perms(["relay"]), [
+      `--allow-read=${stateHome}/schied-relay`,
+      `--allow-write=${stateHome}/schied-relay`,
+    ]);
+    // The dry run creates nothing, even for the verbs that would.
+    assertEquals(await listTree(home), []);
+    assertEquals(await listTree(stateHome), []);
+  });
+});
+
+Deno.test("launcher: a symlink to it in a bin dir on PATH runs schied; a copy says what is missing", async () => {
+  await withHome(async (home) => {
+    await Deno.mkdir(`${home}/bin`);
+    await Deno.mkdir(`${home}/links`);
+    // A link to a link, the second one relative: both are followed.
+    await Deno.symlink(LAUNCHER, `${home}/links/schied`);
+    await Deno.symlink("../links/schied", `${home}/bin/schied`);
+    const r = await runScript("schied", ["--version"], { home, path: `${home}/bin` });
+    assertEquals(r.code, 0, r.stderr);
+    assertOk(/^schied \d+\.\d+\.\d+\n$/.test(r.stdout), r.stdout);
+
+    await Deno.copyFile(LAUNCHER, `${home}/bin/copy`);
+    await Deno.chmod(`${home}/bin/copy`, 0o755);
+    const copy = await runScript(`${home}/bin/copy`, ["--version"], { home });
+    assertEquals(copy.code, 1);
+    assertOk(/^schied: error: cannot find the schied checkout/.test(copy.stderr), copy.stderr);
+    assertOk(copy.stderr.includes("schied: hint: "), copy.stderr);
+    const root = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+    const found = await runScript(`${home}/bin/copy`, ["--version"], {
+      home,
+      env: { SCHIED_CHECKOUT: root },
+    });
+    assertEquals(found.code, 0, found.stderr);
+  });
+});
+
+Deno.test("scripts/install --prefix links bin/schied, is idempotent, warns off PATH, and --uninstall removes it", async () => {
+  await withHome(async (home) => {
+    const prefix = `${home}/prefix`;
+    const first = await runScript(INSTALL, ["--prefix", prefix], { home });
+    assertEquals(first.code, 0, first.stderr);
+    assertOk(first.stdout.includes(`linked ${prefix}/bin/schied -> ${LAUNCHER}`), first.stdout);
+    assertOk(first.stdout.includes("--uninstall"), first.stdout);
+    assertOk(first.stderr.includes(`warning: ${prefix}/bin is not on your PATH`), first.stderr);
+    assertEquals(await Deno.readLink(`${prefix}/bin/schied`), LAUNCHER);
+
+    const again = await runScript(INSTALL, [`--prefix=${prefix}`], { home, path: `${prefix}/bin` });
+    assertEquals(again.code, 0, again.stderr);
+    assertOk(again.stdout.includes("already installed"), again.stdout);
+    assertEquals(again.stderr, "", "on PATH: no warning");
+    const v = await runScript("schied", ["--version"], { home, path: `${prefix}/bin` });
+    assertEquals(v.code, 0, v.stderr);
+
+    const gone = await runScript(INSTALL, ["--prefix", prefix, "--uninstall"], { home });
+    assertEquals(gone.code, 0, gone.stderr);
+    assertOk(gone.stdout.includes(`removed ${prefix}/bin/schied`), gone.stdout);
+    assertEquals(await listTree(prefix), ["bin"]);
+    const twice = await runScript(INSTALL, ["--prefix", prefix, "--uninstall"], { home });
+    assertEquals(twice.code, 0, twice.stderr);
+    assertOk(twice.stdout.includes("nothing to do"), twice.stdout);
+
+    // A file of someone else's in the way: neither overwritten nor removed.
+    await Deno.writeTextFile(`${prefix}/bin/schied`, "#!/bin/sh\n");
+    const blocked = await runScript(INSTALL, ["--prefix", prefix], { home });
+    assertEquals(blocked.code, 1);
+    assertOk(/^schied: error: .*not a link to a schied launcher/.test(blocked.stderr));
+    const kept = await runScript(INSTALL, ["--prefix", prefix, "--uninstall"], { home });
+    assertEquals(kept.code, 1);
+    assertEquals(await Deno.readTextFile(`${prefix}/bin/schied`), "#!/bin/sh\n");
+
+    const bad = await runScript(INSTALL, ["--frob"], { home });
+    assertEquals(bad.code, 2);
+    assertOk(/^schied: error: unknown argument "--frob"\nschied: hint: /.test(bad.stderr));
+  });
+});
+
+Deno.test("scripts/install without --prefix links ~/.local/bin/schied", async () => {
+  await withHome(async (home) => {
+    const r = await runScript(INSTALL, [], { home, path: `${home}/.local/bin` });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(await Deno.readLink(`${home}/.local/bin/schied`), LAUNCHER);
+    assertOk(r.stdout.includes("uninstall with: ") && !r.stdout.includes("--prefix"), r.stdout);
+    const u = await runScript(INSTALL, ["--uninstall"], { home });
+    assertEquals(u.code, 0, u.stderr);
+    assertEquals(await listTree(home), [".local", ".local/bin"]);
+  });
+});
