@@ -19,13 +19,16 @@ export interface Outgoing {
   readonly text: string;
 }
 
+/** What the outbox needs of the daemon link (DaemonLink; tests pass a fake). */
+export type Link = Pick<DaemonLink, "api" | "down" | "lost" | "up" | "whenUp" | "reconnect">;
+
 /** What the outbox reports. */
 export interface OutboxEvents {
   /** The daemon took the line: it is durable now. */
   accepted(line: Outgoing, r: Answer<"send", 202>): void;
   /** The daemon refused the line (text too long, unknown peer, …). */
   refused(line: Outgoing, error: Error): void;
-  /** The number of lines waiting changed. */
+  /** The number of lines waiting changed (or the daemon went away). */
   changed(waiting: number): void;
 }
 
@@ -35,7 +38,7 @@ export class Outbox {
   #wake: (() => void) | undefined;
 
   /** An outbox sending to `to` through `link`. */
-  constructor(readonly link: DaemonLink, readonly to: string, readonly on: OutboxEvents) {}
+  constructor(readonly link: Link, readonly to: string, readonly on: OutboxEvents) {}
 
   /** Queues a line. */
   push(text: string): void {
@@ -76,6 +79,7 @@ export class Outbox {
         }
         const n = this.#queue.length;
         this.link.lost(e, `(${n} line${n === 1 ? "" : "s"} kept, sent once it is back)`);
+        this.on.changed(n);
         // Another loop (the event stream) may reconnect first: go on at once then.
         await Promise.race([backoff.wait(signal), this.link.whenUp()]);
         if (!signal.aborted && this.link.down) await this.link.reconnect();

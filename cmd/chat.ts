@@ -110,7 +110,8 @@ class Chat {
           this.#fatal.resolve(EXIT.recipient_unknown);
         }
       },
-      changed: (n) => io.setPrompt(n > 0 ? `[${n} unsent] > ` : "> "),
+      // Lines wait visibly only while the daemon is away (else they are taken in a moment).
+      changed: (n) => io.setPrompt(n > 0 && link.down ? `[${n} unsent] > ` : "> "),
     });
   }
 

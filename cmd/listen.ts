@@ -10,6 +10,7 @@ import { intFlag } from "./_flags.ts";
 import { messageLine, useColor } from "./_format.ts";
 import { EXIT, printError, usage } from "./_output.ts";
 import { Backoff } from "../lib/backoff.ts";
+import { DaemonLink } from "./_reconnect.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied listen [--json] [--all] [--since ID] [--exec CMD]
@@ -39,7 +40,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (positionals.length > 0) {
     throw usage(`schied listen takes no arguments, got "${positionals[0]}"`);
   }
-  let api = await connectApi(values, env);
+  const api = await connectApi(values, env);
   let since = intFlag("since", values.since, 0, Number.MAX_SAFE_INTEGER) ??
     (await withApi(() => api.status())).last_event_id;
   const color = useColor(env);
@@ -59,25 +60,27 @@ export async function run(args: string[], env: (k: string) => string | undefined
     else console.log(`${e.type} ${JSON.stringify(e.data)}`);
     if (values.exec && e.type === "message") await runExec(values.exec, e.id, e.data);
   };
+  // Says "daemon unreachable, waiting…" and "reconnected" on stderr; a restarted daemon has a
+  // new token (and maybe a new port): the link looks them up again.
+  const link = new DaemonLink(api, values, env, (line) => console.error(line));
   const backoff = new Backoff(RECONNECT);
   try {
     while (!stop.signal.aborted) {
       try {
-        // A restarted daemon has a new token (and maybe a new port): look them up again.
-        if (backoff.failures > 0) api = await connectApi(values, env);
-        for await (const e of eventsFrom(api, since, stop.signal)) {
+        for await (const e of eventsFrom(link.api, since, stop.signal)) {
+          link.up();
           await handle(e);
           since = e.id;
           backoff.reset();
         }
+        if (!stop.signal.aborted) link.lost(undefined);
       } catch (e) {
         if (stop.signal.aborted) break;
-        if (backoff.failures === 0) {
-          printError(`lost the daemon: ${(e as Error).message}`, "reconnecting…");
-        }
+        link.lost(e);
       }
       if (stop.signal.aborted) break;
       await backoff.wait(stop.signal);
+      if (!stop.signal.aborted) await link.reconnect();
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
