@@ -128,3 +128,72 @@ Deno.test("chat restart: Ctrl-C with a line the daemon never took lists it and e
     await done().catch(() => {});
   }
 });
+
+Deno.test("listen restart: says the daemon is unreachable, then reconnected, on stderr", async () => {
+  const { a, b, done } = await startPair();
+  const child = new Deno.Command(SCHIED, {
+    args: ["listen", "--since", "0", "--state-dir", a.stateDir],
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out: string[] = [], err: string[] = [];
+  void pumpLines(child.stdout, (l) => out.push(l));
+  void pumpLines(child.stderr, (l) => err.push(l));
+  let a2: DaemonProcess | undefined;
+  try {
+    await b.api.send({ to: a.id, text: "first" });
+    await waitFor(() => out.some((l) => l.endsWith(": first")), "the first line");
+    assertEquals(await a.stop(), 0);
+    await waitFor(() => err.some((l) => /^schied: daemon unreachable/.test(l)), "the notice");
+    a2 = await restart(a);
+    await waitFor(() => err.includes("schied: reconnected"), "reconnected", 20_000);
+    await b.api.send({ to: a.id, text: "second" });
+    await waitFor(() => out.some((l) => l.endsWith(": second")), "the line after", 20_000);
+    assertOk(!err.some((l) => /Requires net access/.test(l)), err.join("\n"));
+    assertEquals(err.filter((l) => /unreachable/.test(l)).length, 1, err.join("\n"));
+  } finally {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited */ }
+    await child.status;
+    await a2?.stop();
+    await done().catch(() => {});
+  }
+});
+
+Deno.test("chat restart: a daemon back on another port is named loudly; the line is listed, exit 3", async () => {
+  const { a, b, done } = await startPair();
+  const child = new Deno.Command(SCHIED, {
+    args: ["chat", b.id, "--history", "0", "--wait", "1", "--state-dir", a.stateDir],
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out: string[] = [], err: string[] = [];
+  void pumpLines(child.stdout, (l) => out.push(l));
+  void pumpLines(child.stderr, (l) => err.push(l));
+  const w = child.stdin.getWriter();
+  let a2: DaemonProcess | undefined;
+  try {
+    await waitFor(() => out.some((l) => l.startsWith("type a message")), "the chat");
+    assertEquals(await a.stop(), 0);
+    await w.write(new TextEncoder().encode("lost port\n"));
+    a2 = await startDaemonProcess({ stateDir: a.stateDir }); // a new port
+    await waitFor(() => err.some((l) => /now listens on 127\.0\.0\.1:\d+, which/.test(l)), "why");
+    await w.close();
+    assertEquals((await child.status).code, 3, err.join("\n"));
+    assertOk(err.includes("  lost port"), err.join("\n"));
+    assertEquals(await copies(a, b, "lost port", a2.api), { got: 0, out: 0 });
+  } finally {
+    await w.close().catch(() => {});
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited */ }
+    await child.status;
+    await a2?.stop();
+    await done().catch(() => {});
+  }
+});
