@@ -59,6 +59,18 @@ function writeAll(f: { writeSync(p: Uint8Array): number }, text: string): void {
   while (b.length > 0) b = b.subarray(f.writeSync(b));
 }
 
+function listen(signal: Deno.Signal, fn: () => void): void {
+  try {
+    Deno.addSignalListener(signal, fn);
+  } catch { /* no such signal here */ }
+}
+
+function unlisten(signal: Deno.Signal, fn: () => void): void {
+  try {
+    Deno.removeSignalListener(signal, fn);
+  } catch { /* not added */ }
+}
+
 class TtyIo implements ChatIo {
   readonly tty = true;
   interrupted = false;
@@ -66,14 +78,17 @@ class TtyIo implements ChatIo {
   #prompt = "> ";
   #open = true;
   readonly #onResize = () => this.#draw();
+  // SIGTERM and SIGHUP end the chat like Ctrl-C: the terminal is given back, unsent lines listed.
+  readonly #ended = Promise.withResolvers<"signal">();
+  readonly #onEnd = () => this.#ended.resolve("signal");
 
   constructor(readonly limit: number) {
     Deno.stdin.setRaw(true);
     // Bracketed paste: a pasted text arrives marked, its newlines do not send it.
     writeAll(Deno.stdout, "\x1b[?2004h");
-    try {
-      Deno.addSignalListener("SIGWINCH", this.#onResize);
-    } catch { /* no such signal here */ }
+    listen("SIGWINCH", this.#onResize);
+    listen("SIGTERM", this.#onEnd);
+    listen("SIGHUP", this.#onEnd);
     this.#draw();
   }
 
@@ -114,7 +129,11 @@ class TtyIo implements ChatIo {
     const reader = Deno.stdin.readable.getReader();
     try {
       while (this.#open) {
-        const r = await reader.read();
+        const r = await Promise.race([reader.read(), this.#ended.promise]);
+        if (r === "signal") {
+          this.interrupted = true;
+          return;
+        }
         if (r.done) return;
         const { state, actions, redraw } = feed(this.#state, r.value, this.limit);
         this.#state = state;
@@ -139,9 +158,9 @@ class TtyIo implements ChatIo {
     if (!this.#open) return;
     writeAll(Deno.stdout, "\r\x1b[2K\x1b[?2004l");
     this.#open = false;
-    try {
-      Deno.removeSignalListener("SIGWINCH", this.#onResize);
-    } catch { /* not added */ }
+    unlisten("SIGWINCH", this.#onResize);
+    unlisten("SIGTERM", this.#onEnd);
+    unlisten("SIGHUP", this.#onEnd);
     try {
       Deno.stdin.setRaw(false);
     } catch { /* stdin went away */ }

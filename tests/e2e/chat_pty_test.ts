@@ -141,3 +141,18 @@ Deno.test("chat: an unknown peer exits 4 before anything is typed; a well-formed
     await done();
   }
 });
+
+Deno.test("chat pty: SIGTERM ends the chat like Ctrl-C and gives the terminal back", async () => {
+  const { a, b, done } = await startPair();
+  const chat = spawnPty(SCHIED, ["chat", b.id, "--state-dir", a.stateDir]);
+  try {
+    await chat.waitLine(/^type a message/, "the chat");
+    await chat.type("unfinished");
+    await waitFor(() => screenLines(chat.raw()).at(-1) === "> unfinished", "the typed part");
+    assertEquals(await chat.stop(), 130);
+    assertOk(chat.raw().endsWith("\x1b[?2004l"), JSON.stringify(chat.raw().slice(-80)));
+  } finally {
+    await chat.stop();
+    await done();
+  }
+});
