@@ -73,7 +73,16 @@ export const Me = z.object({
 export const DaemonStatus = z.object({
   version: z.string(),
   id,
-  relay: z.object({ address: z.string().nullable(), state: RelayState }),
+  relay: z.object({
+    address: z.string().nullable(),
+    state: RelayState,
+    last_error: z.object({
+      code: z.string().nullable().openapi({ description: "The error code, or null" }),
+      reason: z.string(),
+      at: ms,
+      hint: z.string().optional(),
+    }).nullable().openapi({ description: "Why the relay is not online (null while online)" }),
+  }),
   outbox: z.object({ size: z.number().int(), oldest: ms.nullable() }),
   sessions: z.number().int(),
   contacts: z.number().int(),
@@ -112,6 +121,9 @@ export const EVENT_DATA = {
     reason: z.string().optional(),
     code: z.string().nullable().optional().openapi({
       description: "The relay's error code (protocol/README.md), or null",
+    }),
+    retry_in_ms: z.number().int().optional().openapi({
+      description: "offline: when the daemon tries again (ms from now)",
     }),
   }).openapi("RelayEventData"),
   /** Something failed in the background (a delivery, a handshake). */

@@ -28,6 +28,8 @@ Flags (each also as an environment variable, e.g. --relay ↔ SCHIED_RELAY):
   --allow-origin ORIGIN     an Origin allowed to call the API (repeatable; default none)
   --give-up SECONDS         undelivered messages fail after this long (default 604800, 7 days)
   --journal-retention N     events kept for resuming /events (default 100000)
+  --log-format text|json    lifecycle lines on stderr (connecting, online, offline with the
+                            reason, counts of messages) as text (default) or JSON Lines
   --state-dir DIR           the state dir (default $XDG_STATE_HOME/schied)
 ${passphraseHelp(28)}
   -h, --help                this help
@@ -45,6 +47,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     "journal-retention": { type: "string" },
     "api-non-loopback": { type: "boolean" },
     "passphrase-file": { type: "string" },
+    "log-format": { type: "string" },
   });
   if (values.help) return printHelp(HELP);
   if (positionals.length > 0) {
@@ -86,6 +89,10 @@ export async function run(args: string[], env: (k: string) => string | undefined
     100,
     100_000_000,
   );
+  const logFormat = flagOrEnv(values, "log-format", env) ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw usage(`--log-format must be text or json, got "${logFormat}"`);
+  }
   const stateDir = stateDirOf(values, env);
   const given = await passphraseOf(values, env);
   let d;
@@ -99,6 +106,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
         apiPort: Number(m[2]),
         passphrase: given ?? (attempt > 0 ? await readPassphrase() : undefined),
         originAllowlist: (values["allow-origin"] as string[] | undefined) ?? [],
+        log: { write: (line) => console.error(line), format: logFormat },
         engine: {
           ...(giveUp === undefined ? {} : { giveUpMs: giveUp * 1000 }),
           ...(retention === undefined ? {} : { journalRetention: retention }),
@@ -138,9 +146,6 @@ export async function run(args: string[], env: (k: string) => string | undefined
   console.log(`id ${d.id}`);
   console.log(`api ${d.apiUrl}`);
   console.log(`state ${stateDir}`);
-  if (!d.engine.status().relay.address) {
-    console.error("schied: hint: no relay configured yet; restart with --relay ADDRESS");
-  }
   await untilSignal();
   await d.close();
   return EXIT.ok;

@@ -4,14 +4,14 @@
  * @module
  */
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
-import { EXIT, usage } from "./_output.ts";
+import { escapeText, EXIT, usage } from "./_output.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied status [--json]
 
-Shows the daemon's id, the relay connection (connecting, online, offline), the outbox (messages
-not yet delivered, and the age of the oldest), sessions and contacts.
-Exit code 5 when the relay is not online.
+Shows the daemon's id, the relay connection (connecting, online, offline, and while not online
+the last error with a hint), the outbox (messages not yet delivered, and the age of the oldest),
+sessions and contacts. Exit code 5 when the relay is not online.
 
   --json   the same as JSON
 
@@ -37,6 +37,14 @@ export async function run(args: string[], env: (k: string) => string | undefined
         s.relay.address ? `  ${s.relay.address}` : "  (none configured)"
       }`,
     );
+    const err = s.relay.state === "online" ? null : s.relay.last_error;
+    if (err) {
+      const ago = Math.max(0, Math.round((Date.now() - err.at) / 1000));
+      console.log(
+        `error     ${escapeText(err.reason)}${err.code ? ` (${err.code})` : ""}, ${ago} s ago`,
+      );
+      if (err.hint) console.log(`hint      ${escapeText(err.hint)}`);
+    }
     console.log(`outbox    ${s.outbox.size} pending${age}`);
     console.log(`sessions  ${s.sessions}`);
     console.log(`contacts  ${s.contacts}`);

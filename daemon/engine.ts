@@ -14,6 +14,7 @@ import { Contacts } from "./contacts.ts";
 import { checkpoint, getSetting, setSetting } from "./db.ts";
 import { Delivery } from "./delivery.ts";
 import { Journal } from "./journal.ts";
+import { AUTH_HINT } from "./lifecycle_log.ts";
 import type { KeyFile, Keystore } from "./keystore.ts";
 import { Messages } from "./messages.ts";
 import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
@@ -88,6 +89,7 @@ export class Engine implements DaemonService {
   #relayAddress: string | undefined;
   #timers: ReturnType<typeof setInterval>[] = [];
   readonly #initialBackoffMs: number | undefined;
+  #lastRelayError: DaemonStatus["relay"]["last_error"] = null;
 
   /** Wires the parts and reads the outbox; call start() to connect. */
   constructor(o: EngineOptions) {
@@ -162,8 +164,18 @@ export class Engine implements DaemonService {
             this.#journal.append("relay", {
               state,
               ...(detail ? { reason: detail.reason, code: detail.code } : {}),
+              ...(detail?.retryInMs === undefined ? {} : { retry_in_ms: detail.retryInMs }),
             })
           );
+          if (state === "online") this.#lastRelayError = null;
+          else if (detail) {
+            this.#lastRelayError = {
+              code: detail.code,
+              reason: detail.reason,
+              at: this.#now(),
+              ...(detail.code === "auth_failed" ? { hint: AUTH_HINT } : {}),
+            };
+          }
           if (state === "online") this.#delivery.onRelayOnline();
         },
         watchList: () => this.#watchList(),
@@ -232,7 +244,13 @@ export class Engine implements DaemonService {
     return {
       version: DAEMON_VERSION,
       id: this.#self.idText,
-      relay: { address: this.#relayAddress ?? null, state: this.#relay?.state ?? "offline" },
+      relay: {
+        address: this.#relayAddress ?? null,
+        state: this.#relay?.state ?? "offline",
+        last_error: this.#relayAddress
+          ? this.#lastRelayError
+          : { code: null, reason: "no relay configured", at: this.#started },
+      },
       outbox: this.#outbox.stats(),
       sessions: this.#sessions.count(),
       contacts: this.#contacts.count("contact"),

@@ -23,6 +23,7 @@ import { Engine, type EngineOptions } from "./engine.ts";
 import { type KeyFile, Keystore } from "./keystore.ts";
 import { lockStateDir } from "./lock.ts";
 import { Sealer } from "./sealer.ts";
+import { COUNTS_MS, LifecycleLog, type LogFormat } from "./lifecycle_log.ts";
 import { API_ADDRESS_FILE } from "./state_dir.ts";
 
 export { defaultStateDir } from "./state_dir.ts";
@@ -45,6 +46,8 @@ export interface DaemonOptions {
   passphrase?: string;
   /** Origins allowed to call the API (empty by default: browsers are refused). */
   originAllowlist?: string[];
+  /** Where lifecycle lines go (connecting, online, offline, counts); none by default. */
+  log?: { write: (line: string) => void; format: LogFormat };
   /** Engine knobs (tests). */
   engine?: Partial<Pick<EngineOptions, "giveUpMs" | "journalRetention" | "initialBackoffMs">>;
 }
@@ -112,6 +115,19 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }
   const api = server;
   const database = db;
+  const log = o.log ? new LifecycleLog(o.log.write, o.log.format) : undefined;
+  const unsubscribe = log ? engine.subscribe((e) => log.onEvent(e)) : () => {};
+  const counts = log ? setInterval(() => log.counts(), COUNTS_MS) : undefined;
+  log?.log("info", "started", `started: id ${formatId(keys.current.id)}, API ${api.url}`, {
+    id: formatId(keys.current.id),
+    api: api.url,
+    relay: engine.status().relay.address,
+  });
+  if (log && !engine.status().relay.address) {
+    log.log("warn", "no_relay", "no relay configured: staying offline", {
+      hint: "restart with --relay ADDRESS (the address 'schied relay' printed)",
+    });
+  }
   engine.start();
   let closed = false;
   return {
@@ -124,6 +140,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       closed = true;
       await api.shutdown();
       await engine.stop();
+      clearInterval(counts);
+      unsubscribe();
+      log?.counts();
+      log?.log("info", "stopped", "stopped");
       await Deno.remove(`${o.stateDir}/${API_ADDRESS_FILE}`).catch(() => {});
       wal.close();
       database.close();

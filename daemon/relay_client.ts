@@ -16,6 +16,20 @@ import { Backoff } from "../lib/backoff.ts";
 
 /** Backoff parameters. */
 export const BACKOFF = { initialMs: 1000, factor: 1.5, maxMs: 60_000, jitter: 0.2 };
+/**
+ * Backoff after the relay refused the login (auth_failed before the link was up): a wrong relay
+ * key or a wrong identity will not fix itself in a second, and each try costs the relay a
+ * handshake; 30 s, doubling, at most 10 minutes.
+ */
+export const AUTH_BACKOFF = { initialMs: 30_000, factor: 2, maxMs: 600_000, jitter: 0.2 };
+
+/** Why the link went offline, and when the next try is. */
+export interface OfflineDetail {
+  code: ErrorCode | null;
+  reason: string;
+  /** Ms until the next try. */
+  retryInMs?: number;
+}
 
 /** Options of the relay client. */
 export interface RelayClientOptions {
@@ -23,7 +37,7 @@ export interface RelayClientOptions {
   identity: () => Identity;
   onDeliver: (from: Uint8Array, envelope: Uint8Array) => void;
   onPresence: (id: Uint8Array, online: boolean) => void;
-  onState: (state: RelayState, detail?: { code: ErrorCode | null; reason: string }) => void;
+  onState: (state: RelayState, detail?: OfflineDetail) => void;
   /** Ids to watch after every login. */
   watchList: () => Uint8Array[];
   /** Overrides BACKOFF.initialMs (tests). */
@@ -46,6 +60,7 @@ export class RelayClient {
   #state: RelayState = "offline";
   #stopped = true;
   readonly #backoff: Backoff;
+  readonly #authBackoff = new Backoff(AUTH_BACKOFF);
   #timer: ReturnType<typeof setTimeout> | undefined;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -69,7 +84,7 @@ export class RelayClient {
     return this.#state === "online" ? this.#link : undefined;
   }
 
-  #set(state: RelayState, detail?: { code: ErrorCode | null; reason: string }): void {
+  #set(state: RelayState, detail?: OfflineDetail): void {
     if (this.#state === state && !detail) return;
     this.#state = state;
     this.#o.onState(state, detail);
@@ -86,6 +101,7 @@ export class RelayClient {
     while (!this.#stopped) {
       this.#set("connecting");
       let closedInfo: { code: ErrorCode | null; reason: string };
+      let loggedIn = false;
       try {
         const link = await LinkClient.connect({
           address: this.address,
@@ -100,7 +116,9 @@ export class RelayClient {
         }
         this.#link = link;
         this.#backoff.reset();
+        this.#authBackoff.reset();
         this.#watching.clear();
+        loggedIn = true;
         this.#set("online");
         this.#arm(link, this.#o.watchList());
         closedInfo = await link.closed();
@@ -112,10 +130,12 @@ export class RelayClient {
         };
       }
       if (this.#stopped) break;
-      this.#set("offline", closedInfo);
-      const wait = this.#backoff.next();
+      // Refused at login (never online this round): the long backoff; else the short one.
+      const refused = closedInfo.code === "auth_failed" && !loggedIn;
+      const wait = refused ? this.#authBackoff.next() : this.#backoff.next();
       // A replaced session means another daemon runs with this identity: back off fully.
       if (closedInfo.code === "replaced") this.#backoff.max();
+      this.#set("offline", { ...closedInfo, retryInMs: Math.round(wait) });
       await new Promise<void>((r) => {
         this.#wake = r;
         this.#timer = setTimeout(r, wait);

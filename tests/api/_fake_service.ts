@@ -107,7 +107,7 @@ export class FakeService implements DaemonService {
     return {
       version: "0.1.0",
       id: ME_ID,
-      relay: { address: null, state: "offline" },
+      relay: { address: null, state: "offline", last_error: null },
       outbox: { size: 0, oldest: null },
       sessions: 0,
       contacts: this.contacts_.length,
