@@ -38,23 +38,31 @@ export const MessageRecord = z.object({
   reason: z.string().optional().openapi({ description: "Why it failed (failed messages)" }),
 }).openapi("MessageRecord");
 
+/** One safety number per pair: contacts and requests show it, /me has none (a fingerprint). */
+const pairSafetyNumber = z.string().nullable().openapi({
+  description: "The safety number of this pair (your key and theirs): the same 40 digits on " +
+    "both sides, to compare out of band; null until their key is known",
+});
+
 /** A contact. */
 export const Contact = z.object({
   id,
-  name: z.string().nullable().openapi({ description: "A unique local name, or null" }),
+  name: z.string().nullable().openapi({
+    description: "A local name, unique without regard to case (as typed), or null",
+  }),
   identity_key: nullableKey,
   verified: z.boolean().openapi({ description: "The safety number was compared out of band" }),
   online: z.boolean().nullable().openapi({
     description: "Per the relay's presence; null: unknown",
   }),
-  safety_number: z.string().nullable(),
+  safety_number: pairSafetyNumber,
 }).openapi("Contact");
 
 /** A message request: an id that wrote first and is not a contact (yet). */
 export const MessageRequest = z.object({
   id,
   identity_key: nullableKey,
-  safety_number: z.string().nullable(),
+  safety_number: pairSafetyNumber,
   received_at: ms.openapi({ description: "When it first wrote (ms since epoch)" }),
   messages: z.number().int().openapi({ description: "Messages kept from it" }),
   last_text: z.string().nullable().openapi({ description: "The text of its latest message" }),
@@ -64,7 +72,10 @@ export const MessageRequest = z.object({
 export const Me = z.object({
   id,
   identity_key: z.string(),
-  safety_number: z.string(),
+  fingerprint: z.string().openapi({
+    description: "A digest of your identity key (8 groups of 4 hex digits); not a safety " +
+      "number, which belongs to a pair (see each contact's safety_number)",
+  }),
   relay: z.string().nullable(),
   retired: z.array(z.object({ id, identity_key: z.string() })),
 }).openapi("Me");

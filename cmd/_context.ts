@@ -84,6 +84,7 @@ const EXIT_OF: Partial<Record<ClientErrorCode, [number, string | undefined]>> = 
     "check the id, or add a name with 'schied contacts add ID NAME'",
   ],
   unauthorized: [EXIT.auth, "the token changed: is --state-dir the daemon's?"],
+  name_taken: [EXIT.error, "names ignore case: choose another ('schied contacts ls' lists them)"],
 };
 
 /** Runs `fn`, turning ApiErrors into CliErrors with an exit code and a hint. */

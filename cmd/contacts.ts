@@ -11,11 +11,13 @@ import { escapeText, EXIT, usage } from "./_output.ts";
 /** Help of the verb. */
 export const HELP = `Usage: schied contacts <add|ls|rm|verify|block|unblock|blocked> …
 
-  schied contacts add <id> [name]      add a contact (the relay must know the id)
+  schied contacts add <id> [name]      add a contact (the relay must know the id), or name
+                                       one; names ignore case: Frank and frank are one name
   schied contacts ls [--json]          list contacts: name, id, online, verified
   schied contacts rm <id|name>         remove a contact (a later message is a request)
   schied contacts verify <id|name>     mark as verified after comparing the safety number
-                                       out of band (--no to clear the mark)
+                                       out of band: both of you see the same one (--no to
+                                       clear the mark)
   schied contacts block <id|name>      drop everything this id sends, unread
   schied contacts unblock <id>         stop blocking it
   schied contacts blocked [--json]     list blocked ids

@@ -3,9 +3,10 @@
  *
  * @module
  */
-import { Keystore } from "../daemon/keystore.ts";
+import { type KeyFile, Keystore } from "../daemon/keystore.ts";
 import { lockStateDir, StateDirLocked } from "../daemon/lock.ts";
-import { formatId } from "../protocol/mod.ts";
+import { fingerprint, formatId } from "../protocol/mod.ts";
+import { toBase64Url } from "../protocol/bytes.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, stateDirOf, withApi } from "./_context.ts";
 import { CliError, EXIT, usage } from "./_output.ts";
 import { keystoreError, PASSPHRASE_HINT, passphraseHelp, passphraseOf } from "./_passphrase.ts";
@@ -17,9 +18,13 @@ Prints this daemon's client_id (a UUID derived from its identity key; give it to
 should reach you). Works without a running daemon too; so does --rotate (it then takes the
 state dir's lock, as the daemon does).
 
+There is no safety number of your own: a safety number belongs to a pair, and both of you
+see the same one ('schied contacts ls --json', 'schied contacts verify'). The fingerprint is a
+digest of your key alone, for recognising it; it matches nothing the other side shows.
+
   --rotate      make a new identity (a new id); the old one is kept, listed as retired
   --remove ID   delete a retired identity for good (its keys are gone afterwards)
-  --json        print id, identity key, safety number and retired ids as JSON
+  --json        print id, identity key, fingerprint and retired ids as JSON
 ${passphraseHelp(16)}
 
 ${GLOBAL_HELP}`;
@@ -67,10 +72,22 @@ export async function run(args: string[], env: (k: string) => string | undefined
     throw keystoreError(e, `start the daemon, or ${PASSPHRASE_HINT}`) ?? e;
   });
   const id = formatId(keys.current.id);
-  console.log(
-    values.json ? JSON.stringify({ id, retired: keys.retired.map((r) => formatId(r.id)) }) : id,
-  );
+  console.log(values.json ? JSON.stringify(offlineMe(keys)) : id);
   return EXIT.ok;
+}
+
+/** What /me shows, from the keystore (no relay: that is the daemon's to know). */
+function offlineMe(keys: KeyFile) {
+  const key = keys.current.signing.publicKey;
+  return {
+    id: formatId(keys.current.id),
+    identity_key: toBase64Url(key),
+    fingerprint: fingerprint(key),
+    retired: keys.retired.map((r) => ({
+      id: formatId(r.id),
+      identity_key: toBase64Url(r.signing.publicKey),
+    })),
+  };
 }
 
 /** `--rotate` with no daemon running: under the state dir's lock, in the keystore itself. */
@@ -100,10 +117,7 @@ async function rotateOffline(
       throw keystoreError(e) ?? e;
     });
     const keys = await store.rotate();
-    const id = formatId(keys.current.id);
-    console.log(
-      json ? JSON.stringify({ id, retired: keys.retired.map((r) => formatId(r.id)) }) : id,
-    );
+    console.log(json ? JSON.stringify(offlineMe(keys)) : formatId(keys.current.id));
     return EXIT.ok;
   } finally {
     lock.release();

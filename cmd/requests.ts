@@ -17,7 +17,8 @@ them. Accept to make them a contact, decline to forget them, or block them
 ('schied contacts block ID'), which drops whatever they send unread.
 
   schied requests [ls] [--json]        list pending requests, oldest first
-  schied requests accept <id> [name]   make the requester a contact (its messages stay)
+  schied requests accept <id> [name]   make the requester a contact (its messages stay);
+                                       compare the safety number it prints with theirs
   schied requests decline <id>         forget the request and its messages
 
 ${GLOBAL_HELP}`;

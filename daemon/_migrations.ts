@@ -8,12 +8,18 @@
  *    for uniqueness and lookup; contacts get a `kind` (contact, request, blocked) for message
  *    requests. Tables are rebuilt rather than altered and secure_delete is on, so the plaintext
  *    of version 1 is zeroed, not left in free pages.
+ * 3. Caseless names (names.ts): `contacts.name_idx` becomes the blind index of the name's
+ *    caseless key instead of the name itself, recomputed from every (opened) name. Names that
+ *    now collide (`Frank` and `frank`) lose nothing: the first added keeps its name, the others
+ *    get `-2`, `-3`, … (the first free one, in the order they were added), and are reported
+ *    (`Renamed`) for the daemon's log.
  *
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { Migration } from "../lib/sqlite_schema.ts";
 import type { Sealer } from "./sealer.ts";
+import { nameKey } from "./names.ts";
 
 /** Columns of sealed values, as `Sealer` column labels (part of each blob's binding). */
 export const SEALED = {
@@ -146,10 +152,78 @@ function sealV1(db: DatabaseSync, s: Sealer): void {
   db.exec(V2_INDEXES);
 }
 
-/** The migrations of daemon.db; version 2 seals what version 1 kept in clear. */
-export function daemonMigrations(sealer: Sealer): Migration[] {
+/** A contact renamed by migration 3, its name having collided with an older one's. */
+export interface Renamed {
+  me: string;
+  id: string;
+  from: string;
+  to: string;
+}
+
+/** Longest contact name (contacts.ts MAX_NAME_LEN, which imports this module). */
+const NAME_LEN = 64;
+
+/** `base-n`, the base cut (by code points) so that the whole fits NAME_LEN. */
+function suffixed(base: string, n: number): string {
+  const tail = `-${n}`;
+  const chars = [...base];
+  while (chars.join("").length + tail.length > NAME_LEN) chars.pop();
+  return chars.join("") + tail;
+}
+
+/** A name's key per identity (names are unique per identity). */
+const slot = (me: string, key: string) => `${me}\u0000${key}`;
+
+function caselessNames(db: DatabaseSync, s: Sealer, renamed: Renamed[]): void {
+  const rows = (db.prepare(
+    "SELECT me, id, name FROM contacts WHERE name IS NOT NULL ORDER BY me, added_at, id",
+  ).all() as Row[]).map((r) => {
+    const me = r.me as string, id = r.id as string;
+    const name = s.openText(r.name as Uint8Array, SEALED.name, `${me}/${id}`);
+    return { me, id, name, key: nameKey(name) };
+  });
+  // Who keeps a name: the first added of each key (per identity). Every kept key is taken
+  // before any new name is picked, so a rename never takes a name someone still holds.
+  const taken = new Set<string>();
+  const keeps = new Set<(typeof rows)[number]>();
+  for (const r of rows) {
+    if (!taken.has(slot(r.me, r.key))) {
+      taken.add(slot(r.me, r.key));
+      keeps.add(r);
+    }
+  }
+  // The old indexes may equal new ones of other rows (`frank`'s old = `Frank`'s new).
+  db.exec("UPDATE contacts SET name_idx = NULL");
+  const setIdx = db.prepare("UPDATE contacts SET name_idx = ? WHERE me = ? AND id = ?");
+  const setName = db.prepare(
+    "UPDATE contacts SET name = ?, name_idx = ? WHERE me = ? AND id = ?",
+  );
+  for (const r of rows) {
+    if (keeps.has(r)) {
+      setIdx.run(s.index(r.key), r.me, r.id);
+      continue;
+    }
+    let n = 2, to = suffixed(r.name, n);
+    while (taken.has(slot(r.me, nameKey(to)))) to = suffixed(r.name, ++n);
+    taken.add(slot(r.me, nameKey(to)));
+    setName.run(s.sealText(to, SEALED.name, `${r.me}/${r.id}`), s.index(nameKey(to)), r.me, r.id);
+    renamed.push({ me: r.me, id: r.id, from: r.name, to });
+  }
+}
+
+/**
+ * The migrations of daemon.db; version 2 seals what version 1 kept in clear, version 3 makes
+ * names caseless. Contacts renamed by version 3 are pushed onto `renamed` (report them once the
+ * migration has committed).
+ */
+export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migration[] {
   return [
     { version: 1, name: "tables of the unversioned release", up: (db) => db.exec(V1) },
     { version: 2, name: "sealed secrets, message requests", up: (db) => sealV1(db, sealer) },
+    {
+      version: 3,
+      name: "caseless contact names",
+      up: (db) => caselessNames(db, sealer, renamed),
+    },
   ];
 }

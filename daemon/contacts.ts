@@ -11,12 +11,15 @@
  * A key is pinned on first contact (a handshake or a registry lookup that hashes to the id).
  * Since an id is the hash of its key, a different key for a known id cannot pass the checks; a
  * rotated identity is simply a new id. Names are stored sealed, with a blind index for lookup.
+ * Names keep the case they were given but compare without it (names.ts): `Frank` and `frank`
+ * are one name, found by either, and a second contact cannot take it.
  *
  * @module
  */
 import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
 import { idMatchesKey, idProblem, isIdText, parseId, safetyNumber } from "../protocol/identity.ts";
 import { SEALED } from "./_migrations.ts";
+import { nameKey } from "./names.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
 import { ServiceError } from "./service.ts";
@@ -87,6 +90,19 @@ export class Contacts {
     return this.store.sealer;
   }
 
+  /** The blind index of a name: of its caseless key, so that case neither splits nor finds. */
+  #index(name: string): Uint8Array {
+    return this.#sealer.index(nameKey(name));
+  }
+
+  /** The id holding a name (in any case) among this identity's rows, if any. */
+  #holder(name: string, kind?: "contact"): string | undefined {
+    const r = this.store.stmt(
+      `SELECT id FROM contacts WHERE me = ? AND name_idx = ?${kind ? " AND kind = 'contact'" : ""}`,
+    ).get(this.#me, this.#index(name)) as { id: string } | undefined;
+    return r?.id;
+  }
+
   #row(r: Record<string, unknown>): ContactRow {
     const id = r.id as string;
     const name = r.name as Uint8Array | null;
@@ -144,45 +160,54 @@ export class Contacts {
     return this.get(id)?.kind;
   }
 
-  /** Resolves an id or a contact's name to an id text; throws recipient_unknown. */
+  /**
+   * Resolves an id or a contact's name (in any case) to an id text; throws recipient_unknown.
+   */
   resolve(idOrName: string): string {
     if (isIdText(idOrName)) return idOrName.toLowerCase();
     if (/^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(idOrName)) {
       throw new ServiceError("recipient_unknown", idProblem(idOrName));
     }
-    const r = this.store.stmt(
-      "SELECT id FROM contacts WHERE me = ? AND name_idx = ? AND kind = 'contact'",
-    ).get(this.#me, this.#sealer.index(idOrName.normalize("NFC"))) as { id: string } | undefined;
-    if (!r) {
+    const id = this.#holder(idOrName, "contact");
+    if (!id) {
       throw new ServiceError(
         "recipient_unknown",
         `No contact named "${idOrName.slice(0, 80)}" (and it is not an id: a schied id is a ` +
           "version-8 UUID derived from its owner's key)",
       );
     }
-    return r.id;
+    return id;
   }
 
   #setName(id: string, name: string | null): void {
     this.#forget(id);
     this.store.stmt("UPDATE contacts SET name = ?, name_idx = ? WHERE me = ? AND id = ?").run(
       name === null ? null : this.#sealer.sealText(name, SEALED.name, `${this.#me}/${id}`),
-      name === null ? null : this.#sealer.index(name),
+      name === null ? null : this.#index(name),
       this.#me,
       id,
     );
   }
 
-  /** Adds a contact, names an existing unnamed one, or accepts a request (any blocked id too). */
+  /**
+   * Adds a contact, names (or renames) an existing one, or accepts a request (any blocked id
+   * too). A name another row holds in any case is refused with name_taken; a contact may change
+   * the case of its own name.
+   */
   add(id: string, name: string | null): ContactRow {
     const idText = id.toLowerCase();
     parseId(idText);
     if (name !== null) {
       name = checkName(name);
-      const other = this.store.stmt("SELECT id FROM contacts WHERE me = ? AND name_idx = ?")
-        .get(this.#me, this.#sealer.index(name)) as { id: string } | undefined;
-      if (other && other.id !== idText) {
-        throw new ServiceError("name_taken", `The name "${name}" is taken`);
+      const other = this.#holder(name);
+      if (other !== undefined && other !== idText) {
+        const held = this.get(other)?.name;
+        throw new ServiceError(
+          "name_taken",
+          held !== null && held !== undefined && held !== name
+            ? `The name "${name}" is taken: "${held}" is the same name (names ignore case)`
+            : `The name "${name}" is taken`,
+        );
       }
     }
     const existing = this.get(idText);

@@ -17,7 +17,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { migrate, refuseNewer } from "../lib/sqlite_schema.ts";
-import { daemonMigrations } from "./_migrations.ts";
+import { daemonMigrations, type Renamed } from "./_migrations.ts";
 import type { Sealer } from "./sealer.ts";
 
 /** File name of the database inside the state dir. */
@@ -25,7 +25,8 @@ export const DB_FILE = "daemon.db";
 
 /**
  * Opens (creating or migrating) the database. A database newer than this release is refused
- * (SchemaTooNewError) before anything is changed.
+ * (SchemaTooNewError) before anything is changed. `onRenamed` hears of contacts that a migration
+ * renamed (after it committed).
  *
  * @example
  * ```ts
@@ -35,12 +36,13 @@ export const DB_FILE = "daemon.db";
 export function openDb(
   dir: string,
   sealer: Sealer,
-  o: { groupSync?: boolean } = {},
+  o: { groupSync?: boolean; onRenamed?: (renamed: Renamed[]) => void } = {},
 ): DatabaseSync {
   const db = new DatabaseSync(`${dir}/${DB_FILE}`);
+  const renamed: Renamed[] = [];
   try {
     db.exec("PRAGMA busy_timeout=5000");
-    const migrations = daemonMigrations(sealer);
+    const migrations = daemonMigrations(sealer, renamed);
     // Before the journal mode is set: switching a database to WAL rewrites its header.
     refuseNewer(db, migrations, DB_FILE);
     db.exec("PRAGMA journal_mode=WAL");
@@ -55,6 +57,8 @@ export function openDb(
     db.close();
     throw e;
   }
+  // Committed: contacts whose names collided once names became caseless (migration 3).
+  if (renamed.length > 0) o.onRenamed?.(renamed);
   return db;
 }
 

@@ -8,7 +8,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
 import { parseRelayAddress } from "../protocol/address.ts";
 import { toBase64Url } from "../protocol/bytes.ts";
-import { formatId, parseId, safetyNumber } from "../protocol/identity.ts";
+import { fingerprint, formatId, parseId } from "../protocol/identity.ts";
 import { WorkBudget } from "./budget.ts";
 import { Contacts } from "./contacts.ts";
 import { checkpoint, getSetting, setSetting } from "./db.ts";
@@ -231,7 +231,7 @@ export class Engine implements DaemonService {
     return {
       id: this.#self.idText,
       identity_key: toBase64Url(c.signing.publicKey),
-      safety_number: safetyNumber(c.signing.publicKey),
+      fingerprint: fingerprint(c.signing.publicKey),
       relay: this.#relayAddress ?? null,
       retired: this.#keys.retired.map((r) => ({
         id: formatId(r.id),

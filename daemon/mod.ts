@@ -17,6 +17,7 @@ import type { ServerEvent } from "../lib/net/mod.ts";
 import { createToken, writeTokenFiles } from "../api/token.ts";
 import { formatId } from "../protocol/mod.ts";
 import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
+import type { Renamed } from "./_migrations.ts";
 import { DB_FILE, openDb, walSync } from "./db.ts";
 import { writeRelayAddress } from "./init.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
@@ -72,12 +73,13 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   let engine: Engine;
   let keys: KeyFile;
   let token: string;
+  const renamed: Renamed[] = [];
   try {
     const opened = await Keystore.open(o.stateDir, { passphrase: o.passphrase, create: true });
     keys = opened.keys;
     const sealer = new Sealer(keys.dataKey);
     await ensurePrivateFile(`${o.stateDir}/${DB_FILE}`);
-    db = openDb(o.stateDir, sealer, { groupSync: true });
+    db = openDb(o.stateDir, sealer, { groupSync: true, onRenamed: (r) => renamed.push(...r) });
     engine = new Engine({
       db,
       sealer,
@@ -123,6 +125,15 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     api: api.url,
     relay: engine.status().relay.address,
   });
+  // Ids only: the log never shows names (contacts ls does, to the owner).
+  for (const r of renamed) {
+    log?.log(
+      "warn",
+      "contact_renamed",
+      `contact ${r.id}: renamed, its name being another contact's but for case (names now ignore case)`,
+      { peer: r.id, hint: "see 'schied contacts ls'; rename with 'schied contacts add ID NAME'" },
+    );
+  }
   if (log && !engine.status().relay.address) {
     log.log("warn", "no_relay", "no relay configured: staying offline", {
       hint: "restart with --relay ADDRESS (the address 'schied relay' printed)",

@@ -113,23 +113,44 @@ export function isIdText(text: string): boolean {
 }
 
 const SAFETY_LABEL = utf8.encode("schied/1/safety-number");
+const FINGERPRINT_LABEL = utf8.encode("schied/1/fingerprint");
 
 /**
- * A safety number for two identity keys (order-independent), to compare out of band: 40 digits
- * in 8 groups. With one key, the key's own fingerprint.
+ * The safety number of a pair: two identity keys (order-independent), to compare out of band —
+ * both sides compute the same 40 digits in 8 groups. There is one per pair, never one per key.
  *
  * @example
  * ```ts
- * safetyNumber(myKey, theirKey); // "12345 67890 …"
+ * safetyNumber(myKey, theirKey) === safetyNumber(theirKey, myKey); // "12345 67890 …"
  * ```
  */
-export function safetyNumber(a: Uint8Array, b?: Uint8Array): string {
-  const keys = b ? [a, b].sort(compareBytes) : [a];
-  const h = sha256(concat(SAFETY_LABEL, ...keys));
+export function safetyNumber(a: Uint8Array, b: Uint8Array): string {
+  const h = sha256(concat(SAFETY_LABEL, ...[a, b].sort(compareBytes)));
   const groups: string[] = [];
   for (let i = 0; i < 8; i++) {
     const v = ((h[i * 3]! << 16) | (h[i * 3 + 1]! << 8) | h[i * 3 + 2]!) % 100000;
     groups.push(String(v).padStart(5, "0"));
+  }
+  return groups.join(" ");
+}
+
+/**
+ * The fingerprint of one identity key: 128 bits of SHA-256 under a label of its own, as 8
+ * groups of 4 hex digits. Why hex and not digits: it must not look like a safety number, which
+ * is what two people compare (a fingerprint never matches anything the other side shows).
+ *
+ * @example
+ * ```ts
+ * fingerprint(myKey); // "3f2a 9c01 …"
+ * ```
+ */
+export function fingerprint(key: Uint8Array): string {
+  const h = sha256(concat(FINGERPRINT_LABEL, key));
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    groups.push(
+      Array.from(h.subarray(i * 2, i * 2 + 2), (x) => x.toString(16).padStart(2, "0")).join(""),
+    );
   }
   return groups.join(" ");
 }

@@ -47,6 +47,7 @@ export { codeFromNumber, ERROR_CODES, type ErrorCode, ProtocolError } from "./er
 export { encodeFrame, type Frame, type SendStatus } from "./frames.ts";
 export {
   clientIdFromPublicKey,
+  fingerprint,
   formatId,
   idMatchesKey,
   isIdText,

@@ -27,6 +27,8 @@ export const ALICE_ID = "0b3e51c2-6f1d-8a4e-9c1b-2d3e4f5a6b7c";
 export const BOB_ID = "1c4f62d3-7a2e-8b5f-ad2c-3e4f5a6b7c8d";
 /** This daemon's id. */
 export const ME_ID = "2d5a73e4-8b3f-8c6a-be3d-4f5a6b7c8d9e";
+/** The fake's fingerprint (of its key alone; /me shows no safety number). */
+export const FAKE_FINGERPRINT = "0a1b 2c3d 4e5f 6a7b 8c9d 0e1f 2a3b 4c5d";
 
 /** The fake. */
 export class FakeService implements DaemonService {
@@ -96,7 +98,7 @@ export class FakeService implements DaemonService {
     return {
       id: ME_ID,
       identity_key: "k".repeat(43),
-      safety_number: "12345",
+      fingerprint: FAKE_FINGERPRINT,
       relay: null,
       retired: [],
     };
@@ -258,7 +260,7 @@ export class FakeService implements DaemonService {
     return Promise.resolve({
       id: BOB_ID,
       identity_key: "n".repeat(43),
-      safety_number: "67890",
+      fingerprint: "9f8e 7d6c 5b4a 3f2e 1d0c 9b8a 7f6e 5d4c",
       relay: null,
       retired: [],
     });
@@ -269,7 +271,7 @@ export class FakeService implements DaemonService {
     return Promise.resolve({
       id: BOB_ID,
       identity_key: "n".repeat(43),
-      safety_number: "67890",
+      fingerprint: "9f8e 7d6c 5b4a 3f2e 1d0c 9b8a 7f6e 5d4c",
       relay: null,
       retired: [{ id: ME_ID, identity_key: "k".repeat(43) }],
     });

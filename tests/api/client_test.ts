@@ -1,7 +1,7 @@
 import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
 import { ApiClient, ApiError, type ClientErrorCode } from "../../api/mod.ts";
 import type { JournalEvent } from "../../daemon/service.ts";
-import { BOB_ID } from "./_fake_service.ts";
+import { BOB_ID, FAKE_FINGERPRINT } from "./_fake_service.ts";
 import { startApi } from "./_helpers.ts";
 
 const isApiError = (code: ClientErrorCode, http: number) => (e: Error) =>
@@ -18,7 +18,7 @@ Deno.test("ApiClient: one method per route, against the served app", async () =>
   assertEquals((await c.messages({ with: "alice", limit: 5 })).map((m) => m.id), [sent.id]);
   assertEquals(api.fake.queries.at(-1), { with: "alice", limit: 5 });
   assertEquals((await c.status()).version, "0.1.0");
-  assertEquals((await c.me()).safety_number, "12345");
+  assertEquals((await c.me()).fingerprint, FAKE_FINGERPRINT);
   assertEquals((await c.rotate()).retired.length, 1);
   assertEquals((await c.addContact({ id: BOB_ID, name: "bob.smith" })).name, "bob.smith");
   assertEquals((await c.contacts()).length, 2);

@@ -1,5 +1,5 @@
 import { assertEquals, assertOk } from "../_assert.ts";
-import { ALICE_ID, BOB_ID } from "./_fake_service.ts";
+import { ALICE_ID, BOB_ID, FAKE_FINGERPRINT } from "./_fake_service.ts";
 import { startApi } from "./_helpers.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
@@ -139,7 +139,9 @@ Deno.test("GET /messages/{id}, /status, /me, POST /me/rotate", async () => {
   const [ss, st] = await body(await api.fetch("/status"));
   assertEquals([ss, (st as { version: string }).version], [200, "0.1.0"]);
   const [sm, me] = await body(await api.fetch("/me"));
-  assertEquals([sm, (me as { safety_number: string }).safety_number], [200, "12345"]);
+  // A fingerprint, not a "safety number": that name belongs to the per-pair number alone.
+  assertEquals([sm, (me as { fingerprint: string }).fingerprint], [200, FAKE_FINGERPRINT]);
+  assertOk(!("safety_number" in (me as object)), "/me has no safety_number");
   const [sr, rot] = await body(await api.fetch("/me/rotate", { method: "POST" }));
   assertEquals([sr, (rot as { id: string }).id], [200, BOB_ID]);
   const get = await api.fetch("/me/rotate");

@@ -71,7 +71,11 @@ Deno.test("cli: schied id reads the id from the state dir when no daemon runs", 
   assertEquals(plain.stdout, `${id}\n`);
   const json = await cli(["id", "--json", "--state-dir", dir]);
   assertEquals(json.code, 0, json.stderr);
-  assertEquals(JSON.parse(json.stdout), { id, retired: [] });
+  // As /me shows it: a fingerprint of the key, no safety number (that belongs to a pair).
+  const me = JSON.parse(json.stdout);
+  assertEquals(Object.keys(me), ["id", "identity_key", "fingerprint", "retired"]);
+  assertEquals([me.id, me.retired], [id, []]);
+  assertOk(/^([0-9a-f]{4} ){7}[0-9a-f]{4}$/.test(me.fingerprint), me.fingerprint);
 
   // A second init keeps the identity and says so.
   const again = await cli(["init", "--state-dir", dir]);

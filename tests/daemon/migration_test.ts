@@ -3,10 +3,11 @@
  * (commit 44d41ba, tests/fixtures/v1_state: alice sealed with a passphrase at scrypt N=2^16,
  * bob plain, and the relay) open with this release: ids, contacts and their names, sessions,
  * the outbox and the history survive; the queued message goes out over the old session (no new
- * handshake); both databases are at user_version 2 with the texts sealed, the old plaintext
- * gone from the files; identity.json is version 2 (alice's sealed again at N=2^17). A database
- * newer than the code is refused with a clear error and left as it was. And migrate() itself:
- * one transaction for all pending steps, no gaps in the numbering.
+ * handshake); both databases are at user_version 3 with the texts sealed, the old plaintext
+ * gone from the files, and the names found in any case (issue 9.12); identity.json is version
+ * 2 (alice's sealed again at N=2^17). A database newer than the code is refused with a clear
+ * error and left as it was. And migrate() itself: one transaction for all pending steps, no
+ * gaps in the numbering.
  *
  * @module
  */
@@ -170,8 +171,8 @@ Deno.test("migration: the previous release's state dirs open intact, the queued 
       );
       assertOk(!evB.events.some((e) => e.type === "request"), "alice is no stranger to bob");
 
-      // A new message each way, by name (the blind index of migrated names works).
-      const n1 = await alice.api.send({ to: "bob", text: "after the migration" });
+      // A new message each way, by name (the blind index of migrated names works, caseless).
+      const n1 = await alice.api.send({ to: "BOB", text: "after the migration" });
       const n2 = await b.api.send({ to: "alice", text: "got it" });
       await waitFor(async () => {
         const [x, y] = [await alice.api.message(n1.id), await b.api.message(n2.id)];
@@ -190,9 +191,9 @@ Deno.test("migration: the previous release's state dirs open intact, the queued 
     assertEquals(codes, [0, bob ? 0 : undefined, 0]);
   }
 
-  // The files after: version 2, sealed, no v1 plaintext left.
+  // The files after: version 3, sealed, no v1 plaintext left.
   for (const dir of [aliceDir, bobDir]) {
-    assertEquals(version(`${dir}/daemon.db`), 2, `${dir}: user_version`);
+    assertEquals(version(`${dir}/daemon.db`), 3, `${dir}: user_version`);
     const cols = withReader(
       `${dir}/daemon.db`,
       (db) =>

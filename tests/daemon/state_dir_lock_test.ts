@@ -151,7 +151,9 @@ Deno.test("state dir lock: id --rotate works offline under the lock; it and init
   assertOk(id1 !== id0, "a new id");
   const json = await cli(["id", "--json", "--state-dir", dir]);
   assertEquals(json.code, 0, json.stderr);
-  assertEquals(JSON.parse(json.stdout), { id: id1, retired: [id0] });
+  const me = JSON.parse(json.stdout);
+  assertEquals([me.id, me.retired.map((r: { id: string }) => r.id)], [id1, [id0]]);
+  assertOk(typeof me.fingerprint === "string" && !("safety_number" in me), json.stdout);
   // The lock was released: a daemon starts, with the rotated identity.
   const d = await startDaemonProcess({ stateDir: dir });
   try {
