@@ -91,6 +91,9 @@ export function createApi(opts: ApiOptions): OpenAPIHono<ApiEnv> {
     return reply({ messages: service.messages(since === undefined ? q : { ...q, since }) }, 200);
   });
   mount(app, r.message, (c) => reply(service.message(c.req.valid("param").id), 200));
+  mount(app, r.cancelMessage, async (c) => {
+    return reply(await service.cancelMessage(c.req.valid("param").id), 200);
+  });
   mount(app, r.status, () => reply(service.status(), 200));
   mount(app, r.me, () => reply(service.me(), 200));
   mount(app, r.rotate, async () => reply(await service.rotateIdentity(), 200));

@@ -163,6 +163,11 @@ export class ApiClient {
     return this.#json("GET", `/messages/${encodeURIComponent(id)}`);
   }
 
+  /** `DELETE /messages/{id}`: cancels an outgoing message not yet delivered. */
+  cancelMessage(id: string): Promise<Answer<"cancelMessage", 200>> {
+    return this.#json("DELETE", `/messages/${encodeURIComponent(id)}`);
+  }
+
   /** `GET /status`. */
   status(): Promise<Answer<"status", 200>> {
     return this.#json("GET", "/status");

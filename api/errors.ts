@@ -45,6 +45,7 @@ const TABLE = {
   name_taken: [409, "Another contact already has that name"],
   key_mismatch: [409, "The peer's identity key differs from the pinned one"],
   idempotency_conflict: [409, "That idempotency key was used for a different message"],
+  already_delivered: [409, "The message was delivered already; it cannot be cancelled"],
   body_too_large: [413, "The request body is larger than this route accepts"],
   text_too_long: [413, "The message text is longer than a message may be"],
   unsupported_media_type: [415, "This Content-Type is not accepted here"],

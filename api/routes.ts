@@ -165,6 +165,20 @@ export const routes = {
     request: { params: params("id", "The message id") },
     responses: { 200: ok("The message", S.MessageRecord), ...errors("not_found") },
   }),
+  cancelMessage: createRoute({
+    method: "delete",
+    path: "/messages/{id}",
+    summary: "Cancels an outgoing message not yet delivered",
+    description: "The message becomes `failed` with reason `cancelled` (a `status` event) and " +
+      "is never sent again; one already handed to the relay (`sent`) may still reach the peer. " +
+      "A message that failed already is answered as it is. Refused for a delivered message " +
+      "(`already_delivered`) and an incoming one (`bad_request`).",
+    request: { params: params("id", "The message id") },
+    responses: {
+      200: ok("The message, as it is now", S.MessageRecord),
+      ...errors("bad_request", "not_found", "already_delivered", "body_too_large"),
+    },
+  }),
   status: createRoute({
     method: "get",
     path: "/status",

@@ -72,6 +72,7 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
     flags: "--rotate --remove= --json --passphrase-file=file",
   },
   send: { about: "send a message", flags: "--whole --id= --wait --timeout=" },
+  cancel: { about: "cancel a message not yet delivered", flags: "--json" },
   listen: {
     about: "print incoming messages as they arrive",
     flags: "--json --all --since= --exec=cmd",

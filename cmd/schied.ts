@@ -18,6 +18,7 @@ Verbs:
   init       create the state dir and an identity
   id         print your client_id (--rotate: make a new identity)
   send       send a message: schied send <id|name> [text…]   (no text: stdin lines)
+  cancel     cancel a message not yet delivered: schied cancel <message-id>
   listen     print incoming messages as they arrive (--json, --exec CMD)
   chat       chat interactively with one peer
   contacts   add, ls, rm, verify, block contacts
@@ -41,6 +42,7 @@ const VERBS: Record<string, () => Promise<{ run: Verb }>> = {
   init: () => import("./init.ts"),
   id: () => import("./id.ts"),
   send: () => import("./send.ts"),
+  cancel: () => import("./cancel.ts"),
   listen: () => import("./listen.ts"),
   chat: () => import("./chat.ts"),
   contacts: () => import("./contacts.ts"),

@@ -230,7 +230,10 @@ export class Delivery {
       s.sealing = false;
       this.#reserved -= batch.length;
       s.sent = Math.max(s.sent, batch[batch.length - 1]!.seq);
-      batch.forEach((m, i) => this.#send(s, envs[i]!, m));
+      // A message cancelled (or failed) while its batch was sealed stays unsent.
+      batch.forEach((m, i) => {
+        if (d.outbox.get(m.id) === m) this.#send(s, envs[i]!, m);
+      });
       if (batch.length === room && !s.probe) {
         if (room < window) this.#waitingRoom.add(peer);
         else this.kick(peer);
@@ -468,6 +471,19 @@ export class Delivery {
       this.#rewind(this.#state(peer));
     }
     if (out.reply) this.#send(this.#state(peer), out.reply, null);
+  }
+
+  /**
+   * Cancels an outgoing message (Messages.cancel: failed, reason `cancelled`). A store operation
+   * like delivery's own: whichever commits first wins (a delivered message is refused, a
+   * cancelled one is never marked delivered), and the outbox index changes only after the
+   * commit. Nothing that left the index is sent again (see #pump); an envelope the relay has
+   * already taken may still reach the peer.
+   */
+  async cancel(id: string): Promise<void> {
+    await this.#d.store.write(() => this.#d.messages.cancel(id));
+    const m = this.#d.outbox.get(id);
+    if (m) this.#d.outbox.remove([m]);
   }
 
   /** Fails messages not delivered in time (called by the engine's timer). */

@@ -19,6 +19,7 @@ import type { KeyFile, Keystore } from "./keystore.ts";
 import { Messages } from "./messages.ts";
 import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
 import { Outbox } from "./outbox.ts";
+import { Recipients } from "./recipients.ts";
 import { RelayClient } from "./relay_client.ts";
 import { Requests } from "./requests.ts";
 import type { Sealer } from "./sealer.ts";
@@ -84,6 +85,7 @@ export class Engine implements DaemonService {
   readonly #sessions: SessionManager;
   readonly #requests: Requests;
   readonly #delivery: Delivery;
+  readonly #recipients: Recipients;
   #keys: KeyFile;
   #relay: RelayClient | undefined;
   #relayAddress: string | undefined;
@@ -127,6 +129,19 @@ export class Engine implements DaemonService {
       serial: this.#serial,
       relay: () => this.#relay,
       now: this.#now,
+      onError: (peer, e) => this.#error(peer, e),
+    });
+    this.#recipients = new Recipients({
+      store: this.#store,
+      contacts: this.#contacts,
+      messages: this.#messages,
+      outbox: this.#outbox,
+      lookup: (peer) => lookupPeerKey(this.#relayAddress!, peer),
+      online: () => this.#relayAddress !== undefined && this.#relay?.state === "online",
+      now: this.#now,
+      onFailed: (peer, _failed, dropped) => {
+        if (dropped) this.#relay?.unwatch([parseId(peer)]);
+      },
       onError: (peer, e) => this.#error(peer, e),
     });
     this.#outbox.load(this.#messages.allPending());
@@ -176,7 +191,10 @@ export class Engine implements DaemonService {
               ...(detail.code === "auth_failed" ? { hint: AUTH_HINT } : {}),
             };
           }
-          if (state === "online") this.#delivery.onRelayOnline();
+          if (state === "online") {
+            this.#delivery.onRelayOnline();
+            this.#recipients.onRelayOnline();
+          }
         },
         watchList: () => this.#watchList(),
         ...(this.#initialBackoffMs === undefined
@@ -211,6 +229,7 @@ export class Engine implements DaemonService {
 
   #tick(): void {
     this.#delivery.tick();
+    this.#recipients.run();
     this.#delivery.giveUp(this.#now() - this.#giveUpMs, "not delivered within the give-up time");
   }
 
@@ -336,6 +355,11 @@ export class Engine implements DaemonService {
   }
 
   message(id: string): MessageRecord {
+    return this.#messages.get(id);
+  }
+
+  async cancelMessage(id: string): Promise<MessageRecord> {
+    await this.#delivery.cancel(id);
     return this.#messages.get(id);
   }
 

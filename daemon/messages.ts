@@ -183,11 +183,53 @@ export class Messages {
     }
   }
 
-  /** Marks a message failed with a reason. */
-  markFailed(m: { id: string; peer: string; seq: number }, reason: string): void {
-    this.store.stmt("UPDATE messages SET status = 'failed', reason = ? WHERE id = ?")
-      .run(reason, m.id);
+  /**
+   * Marks a message failed with a reason, unless it is no longer undelivered (delivered or
+   * failed meanwhile: then nothing changes and false is returned).
+   */
+  markFailed(m: { id: string; peer: string; seq: number }, reason: string): boolean {
+    const r = this.store.stmt(
+      `UPDATE messages SET status = 'failed', reason = ? WHERE id = ? AND direction = 'out'
+       AND status IN ('queued', 'sent')`,
+    ).run(reason, m.id);
+    if (Number(r.changes) !== 1) return false;
     this.journal.append("status", { id: m.id, to: m.peer, status: "failed", seq: m.seq, reason });
+    return true;
+  }
+
+  /**
+   * Cancels an outgoing message not yet delivered: `failed` with reason `cancelled`. Returns
+   * false when it had failed already (left as it was); throws not_found, bad_request for an
+   * incoming message, already_delivered.
+   */
+  cancel(id: string): boolean {
+    const r = this.store.stmt(
+      "SELECT peer, seq, direction, status FROM messages WHERE id = ? AND me = ?",
+    ).get(id, this.#me) as
+      | { peer: string; seq: number; direction: string; status: string }
+      | undefined;
+    if (!r) throw new ServiceError("not_found", `No message with id ${id.slice(0, 80)}`);
+    if (r.direction !== "out") {
+      throw new ServiceError(
+        "bad_request",
+        `${id} is an incoming message; only a message you sent can be cancelled`,
+      );
+    }
+    if (r.status === "delivered") {
+      throw new ServiceError("already_delivered", `${id} was delivered already`);
+    }
+    if (r.status === "failed") return false;
+    return this.markFailed({ id, peer: r.peer, seq: Number(r.seq) }, "cancelled");
+  }
+
+  /** Messages with `peer`, either way, other than outgoing ones failed with `reason`. */
+  countOtherThanFailed(peer: string, reason: string): number {
+    return Number(
+      (this.store.stmt(
+        `SELECT count(*) AS n FROM messages WHERE me = ? AND peer = ?
+         AND NOT (direction = 'out' AND status = 'failed' AND reason IS ?)`,
+      ).get(this.#me, peer, reason) as { n: number }).n,
+    );
   }
 
   /** The next sequence number expected from `peer`. */

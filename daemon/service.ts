@@ -26,6 +26,7 @@ export type ServiceErrorCode =
   | "name_taken"
   | "key_mismatch"
   | "idempotency_conflict"
+  | "already_delivered"
   | "busy"
   | "internal";
 
@@ -41,7 +42,10 @@ export class ServiceError extends Error {
   }
 }
 
-/** Delivery states of an outgoing message: queued → sent → delivered, or failed. */
+/**
+ * Delivery states of an outgoing message: queued → sent → delivered, or failed (with a reason:
+ * the give-up time, `recipient_unknown`, `cancelled`, a block).
+ */
 export type MessageStatus = z.infer<typeof S.MessageStatus>;
 
 /** The relay connection state. */
@@ -74,6 +78,12 @@ export interface DaemonService {
   send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord>;
   /** A message by id. */
   message(id: string): MessageRecord;
+  /**
+   * Cancels an outgoing message not yet delivered: it becomes `failed` with reason `cancelled`
+   * and is never sent again (a copy already handed to the relay may still arrive). A message that
+   * failed already is answered as it is; not_found, bad_request (incoming), already_delivered.
+   */
+  cancelMessage(id: string): Promise<MessageRecord>;
   /** Messages, oldest first, optionally with one peer (id or name), after a journal position. */
   messages(q: { with?: string; since?: number; limit?: number }): MessageRecord[];
   contacts(): Contact[];

@@ -155,6 +155,15 @@ export class FakeService implements DaemonService {
     return m;
   }
 
+  cancelMessage(id: string): Promise<MessageRecord> {
+    this.#call("cancelMessage");
+    const m = this.store.get(id);
+    if (!m) throw new ServiceError("not_found", `No message ${id}`);
+    if (m.status === "delivered") throw new ServiceError("already_delivered", `${id} delivered`);
+    if (m.status !== "failed") Object.assign(m, { status: "failed", reason: "cancelled" });
+    return Promise.resolve(m);
+  }
+
   messages(q: { with?: string; since?: number; limit?: number }): MessageRecord[] {
     this.#call("messages");
     this.queries.push(q);

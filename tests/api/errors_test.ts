@@ -15,6 +15,7 @@ const SERVICE_CODES: Record<ServiceErrorCode, true> = {
   name_taken: true,
   key_mismatch: true,
   idempotency_conflict: true,
+  already_delivered: true,
   busy: true,
   internal: true,
 };

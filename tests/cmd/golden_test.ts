@@ -18,7 +18,18 @@ import { cli, type CliResult } from "../daemon_harness.ts";
 
 const GOLDEN_DIR = new URL("./golden/", import.meta.url).pathname;
 const UPDATE = Deno.env.get("UPDATE_GOLDEN") === "1";
-const VERBS = ["relay", "daemon", "init", "id", "send", "listen", "chat", "contacts", "status"];
+const VERBS = [
+  "relay",
+  "daemon",
+  "init",
+  "id",
+  "send",
+  "cancel",
+  "listen",
+  "chat",
+  "contacts",
+  "status",
+];
 
 /** One CLI run checked against a golden file. */
 interface Case {
