@@ -86,9 +86,15 @@ export function createApi(opts: ApiOptions): OpenAPIHono<ApiEnv> {
   }, { rawText: rawSend });
   mount(app, r.events, eventsHandler(service, opts));
   mount(app, r.messages, (c) => {
-    const { with: peer, since, limit = 100 } = c.req.valid("query");
-    const q = { limit, ...(peer === undefined ? {} : { with: peer }) };
-    return reply({ messages: service.messages(since === undefined ? q : { ...q, since }) }, 200);
+    const { with: peer, since, since_ts: sinceTs, limit = 100, order } = c.req.valid("query");
+    const q = {
+      limit,
+      order,
+      ...(peer === undefined ? {} : { with: peer }),
+      ...(since === undefined ? {} : { since }),
+      ...(sinceTs === undefined ? {} : { sinceTs }),
+    };
+    return reply({ messages: service.messages(q) }, 200);
   });
   mount(app, r.message, (c) => reply(service.message(c.req.valid("param").id), 200));
   mount(app, r.cancelMessage, async (c) => {

@@ -259,11 +259,14 @@ export class ApiClient {
    * `GET /events`: the journal after `since` (only new events without it), then live, until
    * `signal` aborts (the iteration then ends) or the loop breaks.
    */
-  async *events(opts: { since?: number; signal?: AbortSignal } = {}): AsyncGenerator<JournalEvent> {
+  async *events(
+    opts: { since?: number; sinceTs?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<JournalEvent> {
     const { signal } = opts;
     let res: Response;
     try {
-      res = await this.#fetch("GET", "/events", { query: { since: opts.since }, signal });
+      const query = { since: opts.since, since_ts: opts.sinceTs };
+      res = await this.#fetch("GET", "/events", { query, signal });
     } catch (e) {
       if (signal?.aborted) return;
       throw e;

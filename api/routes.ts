@@ -123,6 +123,10 @@ export const routes = {
     request: {
       query: z.object({
         since: intParam("since", 0).optional().openapi({ description: "Resume after this id" }),
+        since_ts: intParam("since_ts", 0).optional().openapi({
+          description: "Start with the first event at or after this time (ms since epoch); " +
+            "`since` and Last-Event-ID win over it",
+        }),
         format: z.enum(["sse", "jsonl"]).default("sse"),
       }),
       headers: z.object({
@@ -145,12 +149,16 @@ export const routes = {
   messages: createRoute({
     method: "get",
     path: "/messages",
-    summary: "Messages, oldest first",
+    summary: "Messages, oldest first (or newest first with order=desc)",
     request: {
       query: z.object({
         with: to.optional().openapi({ description: "Only with this peer (id or contact name)" }),
         since: intParam("since", 0).optional().openapi({ description: "After this position" }),
+        since_ts: intParam("since_ts", 0).optional().openapi({
+          description: "Stored at or after this time (ms since epoch, the daemon's clock)",
+        }),
         limit: intParam("limit", 1, 1000).optional().openapi({ default: 100 }),
+        order: z.enum(["asc", "desc"]).default("asc"),
       }),
     },
     responses: {

@@ -179,8 +179,9 @@ export function eventsHandler(
   opts: { keepaliveMs?: number; closeSignal?: AbortSignal } = {},
 ): RouteHandler<typeof routes.events, ApiEnv> {
   return (c) => {
-    const { format, since: query } = c.req.valid("query");
-    const since = c.req.valid("header")["Last-Event-ID"] ?? query;
+    const { format, since: query, since_ts: sinceTs } = c.req.valid("query");
+    const since = c.req.valid("header")["Last-Event-ID"] ?? query ??
+      (sinceTs === undefined ? undefined : service.eventBefore(sinceTs));
     const type = format === "sse"
       ? "text/event-stream; charset=utf-8"
       : "application/x-ndjson; charset=utf-8";

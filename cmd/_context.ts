@@ -9,6 +9,7 @@ import { ApiClient, ApiError, type ClientErrorCode } from "../api/client.ts";
 import { readToken } from "../api/token.ts";
 import { defaultStateDir } from "../daemon/state_dir.ts";
 import { API_ADDRESS_FILE } from "../daemon/state_dir.ts";
+import { applySettings } from "./_config.ts";
 import { flagOrEnv } from "./_flags.ts";
 import { CliError, EXIT } from "./_output.ts";
 
@@ -103,20 +104,25 @@ export async function withApi<T>(fn: () => Promise<T>): Promise<T> {
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /**
- * Parses a verb's arguments strictly, with the global flags added.
+ * Parses a verb's arguments strictly, with the global flags added; settings no flag gave are
+ * filled from their SCHIED_* variable, then the config file (flag > environment > file).
  *
  * @example
  * ```ts
  * const { values, positionals } = parseVerb(args, { json: { type: "boolean" } });
  * ```
  */
-export function parseVerb<O extends Options>(args: string[], options: O) {
-  return parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { ...GLOBAL_OPTIONS, ...options } as typeof GLOBAL_OPTIONS & O,
-  });
+export function parseVerb<O extends Options>(
+  args: string[],
+  options: O,
+  env: (k: string) => string | undefined = (k) => Deno.env.get(k),
+) {
+  const all = { ...GLOBAL_OPTIONS, ...options } as typeof GLOBAL_OPTIONS & O;
+  const parsed = parseArgs({ args, strict: true, allowPositionals: true, options: all });
+  // Flags not given come from SCHIED_* variables, then the config file (cmd/_config.ts).
+  const values = parsed.values as Record<string, unknown>;
+  if (!values.help) applySettings(values, all, env);
+  return parsed;
 }
 
 /** Prints a verb's help to stdout; returns exit code 0. */

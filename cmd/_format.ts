@@ -30,8 +30,22 @@ export function peerLabel(id: string, name: unknown): string {
   return typeof name === "string" && name ? escapeText(name) : id.slice(0, 8);
 }
 
-/** One incoming message as a line: `12:00:01 alice: hi`. */
+/**
+ * The time of a message: `12:00:01` today, `2026-11-30 12:00:01` on another day (local time), so
+ * that what scrolled in yesterday does not read as today.
+ */
+export function stamp(ms: number, now: number = Date.now()): string {
+  const d = new Date(ms), t = new Date(now);
+  const today = d.getFullYear() === t.getFullYear() && d.getMonth() === t.getMonth() &&
+    d.getDate() === t.getDate();
+  if (today) return clock(ms);
+  const day = [d.getFullYear(), d.getMonth() + 1, d.getDate()]
+    .map((n, i) => String(n).padStart(i === 0 ? 4 : 2, "0")).join("-");
+  return `${day} ${clock(ms)}`;
+}
+
+/** One incoming message as a line: `12:00:01 alice: hi` (with the date if not today). */
 export function messageLine(d: EventData<"message">, color: boolean): string {
   const who = peerLabel(d.from, d.from_name);
-  return `${paint(color, 2, clock(d.ts))} ${paint(color, 36, who)}: ${escapeText(d.text)}`;
+  return `${paint(color, 2, stamp(d.ts))} ${paint(color, 36, who)}: ${escapeText(d.text)}`;
 }

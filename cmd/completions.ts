@@ -78,6 +78,10 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
     flags: "--json --all --since= --exec=cmd",
   },
   chat: { about: "chat interactively with one peer", flags: "--history= --wait=" },
+  history: {
+    about: "print the conversation with a peer and exit",
+    flags: "--since= --limit= --json",
+  },
   contacts: {
     about: "add, ls, rm, verify, block contacts",
     subcommands: ["add", "ls", "rm", "verify", "block", "unblock", "blocked"],
@@ -89,6 +93,7 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
     flags: "--json",
   },
   status: { about: "the daemon's relay state and outbox", flags: "--json" },
+  config: { about: "where settings come from", flags: "--json" },
   completions: {
     about: "print a shell completion script",
     subcommands: ["bash", "zsh", "fish"],

@@ -4,27 +4,31 @@
  *
  * @module
  */
-import type { ApiClient, EventData, JournalEvent } from "../api/client.ts";
+import type { EventData, JournalEvent } from "../api/client.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, RECONNECT, withApi } from "./_context.ts";
-import { intFlag } from "./_flags.ts";
+import { parseSince } from "./_since.ts";
 import { messageLine, useColor } from "./_format.ts";
 import { EXIT, printError, usage } from "./_output.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { DaemonLink } from "./_reconnect.ts";
 
 /** Help of the verb. */
-export const HELP = `Usage: schied listen [--json] [--all] [--since ID] [--exec CMD]
+export const HELP = `Usage: schied listen [--json] [--all] [--since ID|DURATION] [--exec CMD]
 
-Prints incoming messages to stdout as they arrive, one per line ("12:00:01 alice: hi"; control
-characters escaped). Reconnects to the daemon by itself and resumes where it left off.
+Prints incoming messages to stdout as they arrive, one per line ("12:00:01 alice: hi", with the
+date for a message not from today; control characters escaped). Reconnects to the daemon by
+itself and resumes where it left off. To see what you missed and exit: 'schied history PEER'.
 
   --json        JSON Lines: {"id": EVENT_ID, "event": "message", "data": {...}} per message
   --all         every event (request, status, presence, relay, error), not only messages;
                 without it, a message request is a one-line notice on stderr
-  --since ID    start after event ID (0: from the oldest kept event); default: from now
+  --since ID    start after event ID (0: from the oldest kept event), or a duration back
+                from now (90s, 10m, 2h, 1d, 1w, 1h30m); default: from now
   --exec CMD    run CMD (with sh -c) for each message, one at a time, with the message in
-                SCHIED_FROM, SCHIED_FROM_NAME, SCHIED_TEXT, SCHIED_MESSAGE_ID, SCHIED_TS,
-                SCHIED_EVENT_ID; its output goes to stderr
+                SCHIED_FROM (id), SCHIED_FROM_NAME (contact name, or empty),
+                SCHIED_FROM_LABEL (the name, else the id's first 8 characters), SCHIED_TEXT,
+                SCHIED_MESSAGE_ID, SCHIED_TS, SCHIED_EVENT_ID; its output (stdout too) goes to
+                stderr, so stdout carries only messages
 
 ${GLOBAL_HELP}`;
 
@@ -40,15 +44,43 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (positionals.length > 0) {
     throw usage(`schied listen takes no arguments, got "${positionals[0]}"`);
   }
+  const from = values.since === undefined ? undefined : parseSince(values.since);
   const api = await connectApi(values, env);
-  let since = intFlag("since", values.since, 0, Number.MAX_SAFE_INTEGER) ??
-    (await withApi(() => api.status())).last_event_id;
+  // A duration: the daemon finds the first event at that time (the first stream only).
+  let sinceTs = from && "ts" in from ? from.ts : undefined;
+  let since = from && "eventId" in from
+    ? from.eventId
+    : sinceTs === undefined
+    ? (await withApi(() => api.status())).last_event_id
+    : undefined;
   const color = useColor(env);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  const handle = async (e: JournalEvent) => {
+  // Says "daemon unreachable, waiting…" and "reconnected" on stderr; a restarted daemon has a
+  // new token (and maybe a new port): the link looks them up again.
+  const link = new DaemonLink(api, values, env, (line) => console.error(line));
+  // A request whose sender has become a contact (accepted since) is that contact's message: a
+  // replay (--since) shows it as one. Contacts are re-read when an unknown sender shows up.
+  const contacts = new Map<string, string | null>();
+  let contactsAt = 0;
+  const contactOf = async (id: string): Promise<string | null | undefined> => {
+    if (!contacts.has(id) && Date.now() - contactsAt >= 1000) {
+      contactsAt = Date.now();
+      const list = await link.api.contacts().catch(() => []);
+      for (const c of list) contacts.set(c.id, c.name);
+    }
+    return contacts.has(id) ? contacts.get(id)! : undefined;
+  };
+  const handle = async (ev: JournalEvent) => {
+    let e = ev;
+    if (e.type === "request") {
+      const name = await contactOf(e.data.from);
+      if (name !== undefined) {
+        e = { id: e.id, type: "message", data: { ...e.data, from_name: name } };
+      }
+    }
     if (e.type === "request" && !values.all && !values.json) {
       // Not a contact: a notice on stderr, never the text on stdout (a script reads stdout).
       console.error(`schied: message request from ${e.data.from} (see 'schied requests')`);
@@ -60,17 +92,15 @@ export async function run(args: string[], env: (k: string) => string | undefined
     else console.log(`${e.type} ${JSON.stringify(e.data)}`);
     if (values.exec && e.type === "message") await runExec(values.exec, e.id, e.data);
   };
-  // Says "daemon unreachable, waiting…" and "reconnected" on stderr; a restarted daemon has a
-  // new token (and maybe a new port): the link looks them up again.
-  const link = new DaemonLink(api, values, env, (line) => console.error(line));
   const backoff = new Backoff(RECONNECT);
   try {
     while (!stop.signal.aborted) {
       try {
-        for await (const e of eventsFrom(link.api, since, stop.signal)) {
+        for await (const e of link.api.events({ since, sinceTs, signal: stop.signal })) {
           link.up();
           await handle(e);
           since = e.id;
+          sinceTs = undefined;
           backoff.reset();
         }
         if (!stop.signal.aborted) link.lost(undefined);
@@ -89,31 +119,31 @@ export async function run(args: string[], env: (k: string) => string | undefined
   return EXIT.ok;
 }
 
-function eventsFrom(
-  api: ApiClient,
-  since: number,
-  signal: AbortSignal,
-): AsyncGenerator<JournalEvent> {
-  return api.events({ since, signal });
-}
-
 async function runExec(cmd: string, eventId: number, d: EventData<"message">): Promise<void> {
-  const out = await new Deno.Command("sh", {
+  const out = new Deno.Command("sh", {
     args: ["-c", cmd],
     env: {
       SCHIED_FROM: d.from,
       SCHIED_FROM_NAME: d.from_name ?? "",
+      SCHIED_FROM_LABEL: d.from_name || d.from.slice(0, 8),
       SCHIED_TEXT: d.text,
       SCHIED_MESSAGE_ID: d.id,
       SCHIED_TS: String(d.ts),
       SCHIED_EVENT_ID: String(eventId),
     },
     stdin: "null",
-    stdout: "inherit",
+    stdout: "piped",
     stderr: "inherit",
-  }).output().catch((err) => {
-    printError(`--exec failed to start: ${(err as Error).message}`);
-    return undefined;
   });
-  if (out && !out.success) printError(`--exec exited with ${out.code} for event ${eventId}`);
+  let child: Deno.ChildProcess;
+  try {
+    child = out.spawn();
+  } catch (err) {
+    printError(`--exec failed to start: ${(err as Error).message}`);
+    return;
+  }
+  // Its stdout goes to stderr as it comes: stdout is for messages (a script reads it).
+  await child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
+  const status = await child.status;
+  if (!status.success) printError(`--exec exited with ${status.code} for event ${eventId}`);
 }

@@ -21,9 +21,11 @@ Verbs:
   cancel     cancel a message not yet delivered: schied cancel <message-id>
   listen     print incoming messages as they arrive (--json, --exec CMD)
   chat       chat interactively with one peer
+  history    the conversation with a peer, printed once (--since 10m, --limit N, --json)
   contacts   add, ls, rm, verify, block contacts
   requests   message requests from ids that are not contacts (accept, decline)
   status     the daemon's relay state and outbox
+  config     where settings come from: SCHIED_* variables and the config file
   completions  print a shell completion script: schied completions bash|zsh|fish
 
 Run 'schied <verb> --help' for a verb's flags.
@@ -45,9 +47,11 @@ const VERBS: Record<string, () => Promise<{ run: Verb }>> = {
   cancel: () => import("./cancel.ts"),
   listen: () => import("./listen.ts"),
   chat: () => import("./chat.ts"),
+  history: () => import("./history.ts"),
   contacts: () => import("./contacts.ts"),
   requests: () => import("./requests.ts"),
   status: () => import("./status.ts"),
+  config: () => import("./config.ts"),
   completions: () => import("./completions.ts"),
 };
 

@@ -36,6 +36,7 @@ import {
   type Me,
   type MessageRecord,
   type MessageRequest,
+  type MessagesQuery,
   ServiceError,
 } from "./service.ts";
 
@@ -363,9 +364,19 @@ export class Engine implements DaemonService {
     return this.#messages.get(id);
   }
 
-  messages(q: { with?: string; since?: number; limit?: number }): MessageRecord[] {
+  messages(q: MessagesQuery): MessageRecord[] {
     const peer = q.with !== undefined ? this.#contacts.resolve(q.with) : undefined;
-    return this.#messages.list(peer, q.since ?? 0, q.limit ?? 100);
+    return this.#messages.list({
+      peer,
+      since: q.since ?? 0,
+      sinceTs: q.sinceTs ?? 0,
+      limit: q.limit ?? 100,
+      desc: q.order === "desc",
+    });
+  }
+
+  eventBefore(ts: number): number {
+    return this.#journal.before(ts);
   }
 
   #contact(id: string): Contact {

@@ -106,6 +106,15 @@ export class Journal implements BatchHooks {
     }));
   }
 
+  /** The id of the last event before time `ts` (0 if none, or if it was pruned). */
+  before(ts: number): number {
+    const r = this.store.stmt(
+      "SELECT coalesce(min(id), 0) AS id FROM events WHERE ts >= ?",
+    ).get(ts) as { id: number };
+    // No event since ts: everything up to the newest is before it.
+    return Number(r.id) === 0 ? this.#last : Math.max(0, Number(r.id) - 1);
+  }
+
   /** The newest committed id. */
   lastId(): number {
     return this.#last;

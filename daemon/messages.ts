@@ -131,15 +131,25 @@ export class Messages {
     return this.#rec(r as Record<string, unknown>);
   }
 
-  /** Messages after journal position `since`, optionally with one peer, oldest first. */
-  list(peer: string | undefined, since: number, limit: number): MessageRecord[] {
-    const rows = peer
+  /**
+   * Messages after journal position `since` and stored at or after `sinceTs`, optionally with
+   * one peer, oldest first (or newest first with `desc`), at most `limit`.
+   */
+  list(q: {
+    peer: string | undefined;
+    since: number;
+    sinceTs: number;
+    limit: number;
+    desc: boolean;
+  }): MessageRecord[] {
+    const order = q.desc ? "DESC" : "ASC";
+    const where = `m.me = ? AND m.event_id > ? AND m.created_at >= ?`;
+    const rows = q.peer
       ? this.store.stmt(
-        `${SELECT} WHERE m.me = ? AND m.peer = ? AND m.event_id > ? ORDER BY m.event_id LIMIT ?`,
-      ).all(this.#me, peer, since, limit)
-      : this.store.stmt(
-        `${SELECT} WHERE m.me = ? AND m.event_id > ? ORDER BY m.event_id LIMIT ?`,
-      ).all(this.#me, since, limit);
+        `${SELECT} WHERE ${where} AND m.peer = ? ORDER BY m.event_id ${order} LIMIT ?`,
+      ).all(this.#me, q.since, q.sinceTs, q.peer, q.limit)
+      : this.store.stmt(`${SELECT} WHERE ${where} ORDER BY m.event_id ${order} LIMIT ?`)
+        .all(this.#me, q.since, q.sinceTs, q.limit);
     return (rows as Record<string, unknown>[]).map((r) => this.#rec(r));
   }
 

@@ -66,6 +66,20 @@ export type DaemonStatus = z.infer<typeof S.DaemonStatus>;
 /** What /me shows. */
 export type Me = z.infer<typeof S.Me>;
 
+/** Which messages `messages` lists. */
+export interface MessagesQuery {
+  /** Only with this peer (id or contact name). */
+  with?: string;
+  /** After this journal position. */
+  since?: number;
+  /** Stored at or after this time (ms since epoch; the daemon's clock, not the sender's). */
+  sinceTs?: number;
+  /** At most this many (default 100). */
+  limit?: number;
+  /** `asc` oldest first (default), `desc` newest first. */
+  order?: "asc" | "desc";
+}
+
 /** The daemon as the API sees it. */
 export interface DaemonService {
   me(): Me;
@@ -85,7 +99,7 @@ export interface DaemonService {
    */
   cancelMessage(id: string): Promise<MessageRecord>;
   /** Messages, oldest first, optionally with one peer (id or name), after a journal position. */
-  messages(q: { with?: string; since?: number; limit?: number }): MessageRecord[];
+  messages(q: MessagesQuery): MessageRecord[];
   contacts(): Contact[];
   addContact(req: { id: string; name?: string }): Promise<Contact>;
   removeContact(idOrName: string): Promise<void>;
@@ -110,6 +124,8 @@ export interface DaemonService {
   eventsSince(since: number, limit: number): JournalEvent[];
   /** The newest event id (0 if none). */
   lastEventId(): number;
+  /** The id of the last event before time `ts` (ms), 0 if none: `since` for "from `ts` on". */
+  eventBefore(ts: number): number;
   /** Calls `fn` for each new event; returns an unsubscribe function. */
   subscribe(fn: (e: JournalEvent) => void): () => void;
 }

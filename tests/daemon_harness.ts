@@ -138,3 +138,39 @@ export async function startPair(): Promise<
     },
   };
 }
+
+/** A CLI process left running, with its output lines as they come. */
+export interface SpawnedCli {
+  child: Deno.ChildProcess;
+  out: string[];
+  err: string[];
+  /** Writes to its stdin (when spawned with `stdin: "piped"`). */
+  write(s: string): Promise<void>;
+  /** Closes its stdin. */
+  end(): Promise<void>;
+}
+
+/** Starts `schied ARGS` (through scripts/schied) and collects its stdout and stderr lines. */
+export function spawnCli(
+  args: string[],
+  o: { stdin?: "piped" | "null"; env?: Record<string, string> } = {},
+): SpawnedCli {
+  const child = new Deno.Command(SCHIED, {
+    args,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...o.env },
+    stdin: o.stdin ?? "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out: string[] = [], err: string[] = [];
+  void pumpLines(child.stdout, (l) => out.push(l));
+  void pumpLines(child.stderr, (l) => err.push(l));
+  const writer = o.stdin === "null" ? undefined : child.stdin.getWriter();
+  return {
+    child,
+    out,
+    err,
+    write: (s) => writer!.write(new TextEncoder().encode(s)),
+    end: () => writer!.close(),
+  };
+}

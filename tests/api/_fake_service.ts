@@ -15,6 +15,7 @@ import {
   type Me,
   type MessageRecord,
   type MessageRequest,
+  type MessagesQuery,
   ServiceError,
 } from "../../daemon/service.ts";
 import { checkName } from "../../daemon/contacts.ts";
@@ -37,7 +38,7 @@ export class FakeService implements DaemonService {
   /** Arguments of the `send` calls. */
   readonly sends: { to: string; text: string; idempotencyKey?: string }[] = [];
   /** Arguments of the `messages` calls. */
-  readonly queries: { with?: string; since?: number; limit?: number }[] = [];
+  readonly queries: MessagesQuery[] = [];
   /** The journal. */
   readonly journal: JournalEvent[] = [];
   /** Messages by id. */
@@ -164,7 +165,7 @@ export class FakeService implements DaemonService {
     return Promise.resolve(m);
   }
 
-  messages(q: { with?: string; since?: number; limit?: number }): MessageRecord[] {
+  messages(q: MessagesQuery): MessageRecord[] {
     this.#call("messages");
     this.queries.push(q);
     return [...this.store.values()].slice(0, q.limit);
@@ -291,6 +292,15 @@ export class FakeService implements DaemonService {
     this.onEventsSince?.(since);
     const visible = this.journal.slice(0, Math.max(0, this.journal.length - this.journalLag));
     return visible.filter((e) => e.id > since).slice(0, limit);
+  }
+
+  /** The times eventBefore was asked for; it answers 1 (the stream starts after event 1). */
+  readonly eventBeforeTs: number[] = [];
+
+  eventBefore(ts: number): number {
+    this.#call("eventBefore");
+    this.eventBeforeTs.push(ts);
+    return 1;
   }
 
   lastEventId(): number {

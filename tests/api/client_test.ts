@@ -16,7 +16,7 @@ Deno.test("ApiClient: one method per route, against the served app", async () =>
   assertEquals(api.fake.sends, [{ to: "alice", text: "hi", idempotencyKey: "k1" }]);
   assertEquals((await c.message(sent.id)).text, "hi");
   assertEquals((await c.messages({ with: "alice", limit: 5 })).map((m) => m.id), [sent.id]);
-  assertEquals(api.fake.queries.at(-1), { with: "alice", limit: 5 });
+  assertEquals(api.fake.queries.at(-1), { with: "alice", limit: 5, order: "asc" });
   assertEquals((await c.status()).version, "0.1.0");
   assertEquals((await c.me()).fingerprint, FAKE_FINGERPRINT);
   assertEquals((await c.rotate()).retired.length, 1);

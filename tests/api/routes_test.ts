@@ -117,7 +117,18 @@ Deno.test("malformed or wrong bodies get 400/415 in the error shape", async () =
 
 Deno.test("GET /messages validates since and limit and passes them on", async () => {
   await using api = startApi();
-  for (const q of ["limit=0", "limit=1001", "limit=abc", "limit=1.5", "since=-1", "since=1e3"]) {
+  for (
+    const q of [
+      "limit=0",
+      "limit=1001",
+      "limit=abc",
+      "limit=1.5",
+      "since=-1",
+      "since=1e3",
+      "order=up",
+      "since_ts=-5",
+    ]
+  ) {
     const res = await api.fetch(`/messages?${q}`);
     assertEquals(res.status, 400, q);
     assertEquals((await res.json()).error.code, "bad_request");
@@ -126,7 +137,13 @@ Deno.test("GET /messages validates since and limit and passes them on", async ()
   assertEquals(await body(await api.fetch("/messages")), [200, { messages: [] }]);
   const r = await api.fetch("/messages?with=alice&since=5&limit=1000");
   await r.body?.cancel();
-  assertEquals(api.fake.queries, [{ limit: 100 }, { with: "alice", since: 5, limit: 1000 }]);
+  const d = await api.fetch("/messages?order=desc&since_ts=1700000000000&limit=3");
+  await d.body?.cancel();
+  assertEquals(api.fake.queries, [
+    { limit: 100, order: "asc" },
+    { with: "alice", since: 5, limit: 1000, order: "asc" },
+    { sinceTs: 1700000000000, limit: 3, order: "desc" },
+  ]);
 });
 
 Deno.test("GET /messages/{id}, /status, /me, POST /me/rotate", async () => {

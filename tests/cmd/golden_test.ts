@@ -27,8 +27,10 @@ const VERBS = [
   "cancel",
   "listen",
   "chat",
+  "history",
   "contacts",
   "status",
+  "config",
 ];
 
 /** One CLI run checked against a golden file. */

@@ -192,7 +192,8 @@ export async function pair(): Promise<{ a: Side; b: Side; relay: FakeRelay; cloc
 
 /** The texts `side` received from `from`, in stored order. */
 export function received(side: Side, from: Side): string[] {
-  return side.messages.list(from.idText, 0, 10_000).filter((m) => m.direction === "in")
+  return side.messages.list({ peer: from.idText, since: 0, sinceTs: 0, limit: 10_000, desc: false })
+    .filter((m) => m.direction === "in")
     .map((m) => m.text);
 }
 

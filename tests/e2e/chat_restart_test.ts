@@ -7,9 +7,10 @@
  * @module
  */
 import { assertEquals, assertOk } from "../_assert.ts";
-import { pumpLines, SCHIED, waitFor } from "../harness.ts";
+import { SCHIED, waitFor } from "../harness.ts";
 import {
   type DaemonProcess,
+  spawnCli,
   startDaemonProcess,
   startPair,
   waitOnline,
@@ -69,26 +70,26 @@ Deno.test("chat restart: kill -9 of the daemon while chat is open on a terminal;
 
 Deno.test("chat restart: SIGTERM of the daemon with chat reading a pipe; the line waits, then goes once", async () => {
   const { a, b, done } = await startPair();
-  const child = new Deno.Command(SCHIED, {
-    args: ["chat", b.id, "--history", "0", "--wait", "30", "--state-dir", a.stateDir],
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out: string[] = [], err: string[] = [];
-  void pumpLines(child.stdout, (l) => out.push(l));
-  void pumpLines(child.stderr, (l) => err.push(l));
-  const w = child.stdin.getWriter();
+  const chat = spawnCli([
+    "chat",
+    b.id,
+    "--history",
+    "0",
+    "--wait",
+    "30",
+    "--state-dir",
+    a.stateDir,
+  ]);
+  const { child, out, err } = chat;
   let a2: DaemonProcess | undefined;
   try {
     await waitFor(() => out.some((l) => l.startsWith("type a message")), "the chat");
     assertEquals(await a.stop(), 0);
-    await w.write(new TextEncoder().encode("piped while down\n"));
+    await chat.write("piped while down\n");
     await waitFor(() => err.some((l) => /^schied: daemon unreachable/.test(l)), "the notice");
     a2 = await restart(a);
     await waitFor(() => err.includes("schied: reconnected"), "reconnected", 20_000);
-    await w.close();
+    await chat.end();
     const status = await child.status;
     assertEquals(status.code, 0, err.join("\n"));
     assertOk(out.some((l) => / me: piped while down ·$/.test(l)), out.join("\n"));
@@ -96,7 +97,7 @@ Deno.test("chat restart: SIGTERM of the daemon with chat reading a pipe; the lin
     assertOk(!err.some((l) => /Requires net access/.test(l)), err.join("\n"));
     assertEquals(await copies(a, b, "piped while down", a2.api), { got: 1, out: 1 });
   } finally {
-    await w.close().catch(() => {});
+    await chat.end().catch(() => {});
     try {
       child.kill("SIGTERM");
     } catch { /* exited */ }
@@ -131,16 +132,9 @@ Deno.test("chat restart: Ctrl-C with a line the daemon never took lists it and e
 
 Deno.test("listen restart: says the daemon is unreachable, then reconnected, on stderr", async () => {
   const { a, b, done } = await startPair();
-  const child = new Deno.Command(SCHIED, {
-    args: ["listen", "--since", "0", "--state-dir", a.stateDir],
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+  const { child, out, err } = spawnCli(["listen", "--since", "0", "--state-dir", a.stateDir], {
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out: string[] = [], err: string[] = [];
-  void pumpLines(child.stdout, (l) => out.push(l));
-  void pumpLines(child.stderr, (l) => err.push(l));
+  });
   let a2: DaemonProcess | undefined;
   try {
     await b.api.send({ to: a.id, text: "first" });
@@ -165,30 +159,21 @@ Deno.test("listen restart: says the daemon is unreachable, then reconnected, on 
 
 Deno.test("chat restart: a daemon back on another port is named loudly; the line is listed, exit 3", async () => {
   const { a, b, done } = await startPair();
-  const child = new Deno.Command(SCHIED, {
-    args: ["chat", b.id, "--history", "0", "--wait", "1", "--state-dir", a.stateDir],
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out: string[] = [], err: string[] = [];
-  void pumpLines(child.stdout, (l) => out.push(l));
-  void pumpLines(child.stderr, (l) => err.push(l));
-  const w = child.stdin.getWriter();
+  const chat = spawnCli(["chat", b.id, "--history", "0", "--wait", "1", "--state-dir", a.stateDir]);
+  const { child, out, err } = chat;
   let a2: DaemonProcess | undefined;
   try {
     await waitFor(() => out.some((l) => l.startsWith("type a message")), "the chat");
     assertEquals(await a.stop(), 0);
-    await w.write(new TextEncoder().encode("lost port\n"));
+    await chat.write("lost port\n");
     a2 = await startDaemonProcess({ stateDir: a.stateDir }); // a new port
     await waitFor(() => err.some((l) => /now listens on 127\.0\.0\.1:\d+, which/.test(l)), "why");
-    await w.close();
+    await chat.end();
     assertEquals((await child.status).code, 3, err.join("\n"));
     assertOk(err.includes("  lost port"), err.join("\n"));
     assertEquals(await copies(a, b, "lost port", a2.api), { got: 0, out: 0 });
   } finally {
-    await w.close().catch(() => {});
+    await chat.end().catch(() => {});
     try {
       child.kill("SIGTERM");
     } catch { /* exited */ }

@@ -1,28 +1,6 @@
 import { assertEquals, assertOk } from "../_assert.ts";
-import { pumpLines, SCHIED, waitFor } from "../harness.ts";
-import { cli, startDaemonProcess, startPair, waitOnline } from "../daemon_harness.ts";
-
-function spawnCli(args: string[]) {
-  const child = new Deno.Command(SCHIED, {
-    args,
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out: string[] = [];
-  const err: string[] = [];
-  void pumpLines(child.stdout, (l) => out.push(l));
-  void pumpLines(child.stderr, (l) => err.push(l));
-  const writer = child.stdin.getWriter();
-  return {
-    child,
-    out,
-    err,
-    write: (s: string) => writer.write(new TextEncoder().encode(s)),
-    end: () => writer.close(),
-  };
-}
+import { waitFor } from "../harness.ts";
+import { cli, spawnCli, startDaemonProcess, startPair, waitOnline } from "../daemon_harness.ts";
 
 Deno.test("cli: schied listen --json prints one parseable JSON object per line, in order", async () => {
   const { a, b, done } = await startPair();

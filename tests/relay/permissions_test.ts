@@ -1,13 +1,16 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { SCHIED } from "../harness.ts";
 
+/** The config file the launcher grants reading (XDG_CONFIG_HOME is set to a missing dir). */
+const CONFIG = "/nonexistent-config/schied/config.json";
+
 Deno.test("least privilege: the relay runs without -A and cannot read or write outside its state dir", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "schied-relay-" });
   const outside = await Deno.makeTempFile({ prefix: "schied-outside-" });
   await Deno.writeTextFile(outside, "not yours");
   const dry = await new Deno.Command(SCHIED, {
     args: ["relay", "--state-dir", stateDir],
-    env: { SCHIED_DRY_RUN: "1" },
+    env: { SCHIED_DRY_RUN: "1", XDG_CONFIG_HOME: "/nonexistent-config" },
     stdout: "piped",
   }).output();
   assertEquals(dry.code, 0);
@@ -20,8 +23,8 @@ Deno.test("least privilege: the relay runs without -A and cannot read or write o
   );
   const real = await Deno.realPath(stateDir);
   assertOk(
-    perms.includes(`--allow-read=${real}`),
-    `read limited to the state dir (and its descriptor limit): ${perms}`,
+    perms.includes(`--allow-read=${real},${CONFIG}`),
+    `read limited to the state dir and the config file: ${perms}`,
   );
   assertOk(perms.includes(`--allow-write=${real}`), `write limited to the state dir: ${perms}`);
   // Run a probe with exactly those permissions.
@@ -54,7 +57,7 @@ Deno.test("least privilege: the daemon may reach only its relay and its API addr
       "--state-dir",
       stateDir,
     ],
-    env: { SCHIED_DRY_RUN: "1" },
+    env: { SCHIED_DRY_RUN: "1", XDG_CONFIG_HOME: "/nonexistent-config" },
     stdout: "piped",
   }).output();
   const argv = new TextDecoder().decode(dry.stdout).trim().split("\n");
@@ -63,7 +66,7 @@ Deno.test("least privilege: the daemon may reach only its relay and its API addr
   assertEquals(perms, [
     "--allow-net=127.0.0.1:7001,127.0.0.1:9",
     "--allow-env",
-    `--allow-read=${real}`,
+    `--allow-read=${real},${CONFIG}`,
     `--allow-write=${real}`,
   ]);
 });
@@ -73,7 +76,7 @@ Deno.test("least privilege: --metrics-listen moves the relay's second address; o
   const net = async (...extra: string[]) => {
     const dry = await new Deno.Command(SCHIED, {
       args: ["relay", "--state-dir", stateDir, "--port", "9000", ...extra],
-      env: { SCHIED_DRY_RUN: "1" },
+      env: { SCHIED_DRY_RUN: "1", XDG_CONFIG_HOME: "/nonexistent-config" },
       stdout: "piped",
     }).output();
     return new TextDecoder().decode(dry.stdout).split("\n").find((a) =>

@@ -67,16 +67,16 @@ Deno.test("launcher: a missing or relative state dir is granted as an absolute, 
       );
     };
     assertEquals(await perms(["status", "--state-dir", "a/./b/../c"]), [
-      `--allow-read=${home}/a/c`,
+      `--allow-read=${home}/a/c,${home}/.config/schied/config.json`,
       `--allow-write=${home}/a/c`,
     ]);
     const parent = home.replace(/\/home$/, "");
     assertEquals(await perms(["daemon", "--state-dir=../x//y/"]), [
-      `--allow-read=${parent}/x/y`,
+      `--allow-read=${parent}/x/y,${home}/.config/schied/config.json`,
       `--allow-write=${parent}/x/y`,
     ]);
     assertEquals(await perms(["relay"]), [
-      `--allow-read=${stateHome}/schied-relay`,
+      `--allow-read=${stateHome}/schied-relay,${home}/.config/schied/config.json`,
       `--allow-write=${stateHome}/schied-relay`,
     ]);
     // The dry run creates nothing, even for the verbs that would.
