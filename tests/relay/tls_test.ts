@@ -144,6 +144,7 @@ Deno.test("tls: the launcher grants read access to the cert and key files, nothi
   const dry = async (args: string[], env: Record<string, string> = {}) => {
     const r = await run(SCHIED, ["relay", "--state-dir", stateDir, ...args], {
       SCHIED_DRY_RUN: "1",
+      XDG_CONFIG_HOME: "/nonexistent-config", // the config file it may read, too
       ...env,
     });
     assertEquals(r.code, 0, r.stderr);
@@ -156,7 +157,9 @@ Deno.test("tls: the launcher grants read access to the cert and key files, nothi
   ];
   for (const perms of forms) {
     assertOk(
-      perms.includes(`--allow-read=${real},${cert},${key}`),
+      perms.includes(
+        `--allow-read=${real},${cert},${key},/nonexistent-config/schied/config.json`,
+      ),
       `read: ${perms}`,
     );
     assertOk(perms.includes(`--allow-write=${real}`), `write: ${perms}`);
