@@ -16,12 +16,14 @@ import { type ApiOptions, createApi } from "./app.ts";
 import type { ApiEnv } from "./guard.ts";
 
 /**
- * Connection limits of the local API. 1,024 connections: the CLI uses one or two, a script with
- * a pool a few dozen, `schied listen` one each, a load test a thousand (each costs ~10 KiB while
- * idle). A head in 10 s, a body and answer in 30 s.
+ * Connection limits of the local API. 256 connections: the CLI uses one or two, a script with a
+ * pool a few dozen, `schied listen` one each. Measured under 2× overload from 1,000 connections
+ * (deno task bench, overload_rss_growth): at 256 the daemon grew 57 MiB, at 1,024 it grew 215 MiB
+ * (every admitted connection's request in flight at once); the rest wait in the listen queue,
+ * which costs the daemon nothing. A head in 10 s, a body and answer in 30 s.
  */
 export const API_LIMITS: Readonly<Partial<ServerLimits>> = {
-  maxConnections: 1024,
+  maxConnections: 256,
   // Every client is on loopback: one source. No per-source cap, then: one equal to the total
   // is checked first and would refuse the CLI at the cap instead of evicting for it.
   maxConnectionsPerSource: Number.POSITIVE_INFINITY,
