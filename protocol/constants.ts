@@ -153,3 +153,96 @@ export const SKIP_SLICE = 256;
 
 /** Most skipped message keys kept for late messages, per session (oldest dropped first). */
 export const MAX_SKIPPED_KEYS = 1000;
+
+// ---- Double Ratchet (protocol/ratchet.ts; specified, not yet used by the daemon) ----
+
+/**
+ * First byte of a ratchet message. Why 2: the message is meant to become the whole MSG envelope
+ * of the next end-to-end version, and a parser of `schied/1` envelopes refuses it
+ * (`version 2 is not 1`) instead of misreading it.
+ */
+export const RATCHET_ENVELOPE_VERSION = 2;
+
+/** First byte of a serialised ratchet state; bumped whenever its layout changes. */
+export const RATCHET_STATE_VERSION = 1;
+
+/** HKDF info of the ratchet's initial keys, from the Noise XX Split() output and hash. */
+export const RATCHET_INIT_LABEL = "schied/2/ratchet-init";
+
+/** HKDF info of KDF_RK (root key, chain key, next header key). */
+export const RATCHET_RK_LABEL = "schied/2/ratchet-rk";
+
+/** HKDF info that turns a message key into an AES-256-GCM key and nonce. */
+export const RATCHET_MK_LABEL = "schied/2/ratchet-mk";
+
+/** HMAC input deriving a header key's AES-256-GCM sub-key. */
+export const RATCHET_HK_ENC_LABEL = "schied/2/ratchet-hk-enc";
+
+/** HMAC input deriving a header key's synthetic-nonce sub-key. */
+export const RATCHET_HK_SIV_LABEL = "schied/2/ratchet-hk-siv";
+
+/** KDF_CK: HMAC input of the message key (Signal's recommended constant). */
+export const RATCHET_CK_MESSAGE = 0x01;
+
+/** KDF_CK: HMAC input of the next chain key; distinct from RATCHET_CK_MESSAGE. */
+export const RATCHET_CK_NEXT = 0x02;
+
+/** ML-KEM-768 (FIPS 203) encapsulation key length. */
+export const MLKEM_PUBLIC_KEY_LEN = 1184;
+
+/** ML-KEM-768 ciphertext length. */
+export const MLKEM_CIPHERTEXT_LEN = 1088;
+
+/** ML-KEM key-generation seed (d ‖ z); stored instead of the 2400-byte decapsulation key. */
+export const MLKEM_SEED_LEN = 64;
+
+/** ML-KEM encapsulation randomness (m of FIPS 203 Algorithm 17). */
+export const MLKEM_RANDOM_LEN = 32;
+
+/** ML-KEM shared secret length. */
+export const MLKEM_SHARED_LEN = 32;
+
+/**
+ * The sparse post-quantum schedule: DH step s offers a new ML-KEM key when (s − 1) is a multiple
+ * of this period, and step s + 1 answers it with a ciphertext that enters KDF_RK. Why 8: the
+ * daemon acknowledges every message, so the turn changes about once per envelope; at 8 a KEM
+ * round rides on 2 of 8 chains (≈ 284 extra bytes per envelope on average, against 2,272 on every
+ * envelope with a KEM in every step) and healing against a quantum adversary takes at most 9 steps
+ * (about 4 messages each way). Healing against a classical one still takes one round trip.
+ */
+export const RATCHET_KEM_PERIOD = 8;
+
+/**
+ * Most message keys one message may make the receiver derive in one chain (a gap). Why 1,000: a
+ * chain step costs 8–28 µs here, so one message costs at most two gaps (old chain's tail, new
+ * chain's head) ≈ 56 ms; the daemon's sender seals at most WINDOW = 256 per try, so a genuine gap
+ * stays far below. Only a holder of the header key (the peer) can ask for it: the relay cannot.
+ */
+export const RATCHET_MAX_SKIP = 1000;
+
+/** Skipped keys kept per chain (newest kept): two windows of WINDOW = 256 reordered messages. */
+export const RATCHET_MAX_SKIPPED_PER_CHAIN = 500;
+
+/** Skipped keys kept in all (oldest dropped first), as MAX_SKIPPED_KEYS: ≤ 44 KB of state. */
+export const RATCHET_MAX_SKIPPED_KEYS = 1000;
+
+/**
+ * Chains with skipped keys kept (oldest dropped whole). Each one is a header key a message must be
+ * tried against, so this bounds header trials per message at 2 + 4.
+ */
+export const RATCHET_MAX_SKIPPED_CHAINS = 4;
+
+/**
+ * Age after which a skipped key is dropped, in ms of the injected clock. Why 15 minutes: the
+ * relay stores nothing, so an envelope is late by seconds; the sender re-seals anything
+ * unacknowledged every RETRY_MS = 3 s under its newest state. A key kept longer only serves a
+ * relay that held an envelope back, and is readable by a thief of the state.
+ */
+export const RATCHET_SKIPPED_MAX_AGE_MS = 15 * 60 * 1000;
+
+/**
+ * Largest plaintext a ratchet message may carry: MAX_ENVELOPE less the largest header (version,
+ * shape, synthetic nonce 12, header 40, both KEM fields 2,272, tag 16) and the body's tag 16.
+ * A padding class list for the wiring step ends here instead of at 65,502.
+ */
+export const RATCHET_MAX_PLAINTEXT = MAX_ENVELOPE - 2 - 12 - 40 - 2272 - 16 - TAG_LEN;

@@ -56,5 +56,16 @@ export {
 } from "./identity.ts";
 export { LinkInitiator, type LinkLogin, LinkResponder } from "./link_handshake.ts";
 export { encodePayload, parsePayload, type Payload } from "./payload.ts";
+export {
+  initRatchet,
+  type KdfMeter,
+  parseRatchet,
+  ratchetDecrypt,
+  type RatchetDeps,
+  ratchetEncrypt,
+  type RatchetInit,
+  type RatchetState,
+  serializeRatchet,
+} from "./ratchet.ts";
 export { E2ESession, type SessionJson } from "./session.ts";
 export { TokenBucket } from "./token_bucket.ts";
