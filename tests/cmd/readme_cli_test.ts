@@ -23,7 +23,7 @@ async function readmeVerbs(): Promise<Map<string, string>> {
 Deno.test("README CLI table: exactly the verbs of schied --help, with flags each verb has", async () => {
   const rows = await readmeVerbs();
   const help = (await cli(["--help"])).stdout;
-  const verbs = [...help.slice(help.indexOf("Verbs:")).matchAll(/^  ([a-z]+) /gm)].map((m) =>
+  const verbs = [...help.slice(help.indexOf("Verbs:")).matchAll(/^ {2}([a-z]+) /gm)].map((m) =>
     m[1]!
   );
   assertEquals([...rows.keys()].sort(), [...verbs].sort(), "README verbs = --help verbs");
