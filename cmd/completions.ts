@@ -85,7 +85,7 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
   contacts: {
     about: "add, ls, rm, verify, block contacts",
     subcommands: ["add", "ls", "rm", "verify", "block", "unblock", "blocked"],
-    flags: "--json --no",
+    flags: "--json --no --qr --no-qr",
   },
   requests: {
     about: "message requests from ids that are not contacts",

@@ -6,7 +6,9 @@
  */
 import type { Contact } from "../api/client.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, withApi } from "./_context.ts";
+import { useColor } from "./_format.ts";
 import { escapeText, EXIT, usage } from "./_output.ts";
+import { qrText } from "./_qr.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied contacts <add|ls|rm|verify|block|unblock|blocked> …
@@ -15,12 +17,22 @@ export const HELP = `Usage: schied contacts <add|ls|rm|verify|block|unblock|bloc
                                        one; names ignore case: Frank and frank are one name
   schied contacts ls [--json]          list contacts: name, id, online, verified
   schied contacts rm <id|name>         remove a contact (a later message is a request)
-  schied contacts verify <id|name>     mark as verified after comparing the safety number
-                                       out of band: both of you see the same one (--no to
-                                       clear the mark)
+  schied contacts verify <id|name>     show the safety number of the pair, 8 groups of 5
+                                       digits (and as a QR code on a terminal), and mark the
+                                       contact verified. Compare it out of band (in person, on
+                                       a call): your contact's \`contacts verify\` shows the
+                                       same 40 digits, or scan their QR code; if they differ,
+                                       clear the mark with --no and stop trusting the id
+      --qr                             draw the QR code even when stdout is not a terminal
+      --no-qr                          do not draw it
+      --no                             clear the mark
   schied contacts block <id|name>      drop everything this id sends, unread
   schied contacts unblock <id>         stop blocking it
   schied contacts blocked [--json]     list blocked ids
+
+An id is the hash of its owner's identity key, so a contact's key never changes: a different key
+is a different id, a new contact, unverified. The verified mark is of one pair of keys: a rotated
+identity (yours or theirs; see 'schied id --help') is a new id with nothing verified.
 
 ${GLOBAL_HELP}`;
 
@@ -32,11 +44,26 @@ function line(c: Contact): string {
   }`;
 }
 
+/**
+ * What `contacts verify` prints: the contact's line, the safety number in groups, and, when
+ * `qr` is given, its QR code (drawn with colours when `qr.color`).
+ */
+export function verifyOutput(c: Contact, qr?: { color: boolean }): string {
+  const out = [line(c)];
+  if (c.safety_number) {
+    out.push(`safety number: ${c.safety_number}`);
+    if (qr) out.push("", qrText(c.safety_number, qr.color));
+  }
+  return out.join("\n");
+}
+
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
   const { values, positionals } = parseVerb(args, {
     json: { type: "boolean" },
     no: { type: "boolean" },
+    qr: { type: "boolean" },
+    "no-qr": { type: "boolean" },
   });
   const [sub, a, b, extra] = positionals;
   if (values.help || !sub) {
@@ -72,10 +99,11 @@ export async function run(args: string[], env: (k: string) => string | undefined
       return EXIT.ok;
     }
     case "verify": {
-      if (!a || b) throw usage("usage: schied contacts verify <id|name> [--no]");
+      if (!a || b) throw usage("usage: schied contacts verify <id|name> [--no] [--qr|--no-qr]");
+      if (values.qr && values["no-qr"]) throw usage("--qr and --no-qr exclude each other");
       const c = await withApi(() => api.verifyContact(a, !values.no));
-      console.log(line(c));
-      if (c.safety_number) console.log(`safety number: ${c.safety_number}`);
+      const qr = !values.no && !values["no-qr"] && (values.qr || Deno.stdout.isTerminal());
+      console.log(verifyOutput(c, qr ? { color: useColor(env) } : undefined));
       return EXIT.ok;
     }
     case "block": {
