@@ -1,0 +1,171 @@
+/**
+ * Delivery's incoming side: envelopes from the relay, opened in batches and in arrival order;
+ * messages stored and acknowledged in one write, acknowledgements applied to the outbox, and
+ * handshakes answered. Used only by delivery.ts (see there for the protocol).
+ *
+ * @module
+ */
+import { MAX_SKIP } from "../protocol/constants.ts";
+import { type Envelope, pad, parseEnvelope, unpad } from "../protocol/envelope.ts";
+import { formatId, parseId } from "../protocol/identity.ts";
+import { encodePayload, parsePayload, type Payload } from "../protocol/payload.ts";
+import { E2ESession } from "../protocol/session.ts";
+import type { DeliveryDeps } from "./delivery.ts";
+import type { PendingMessage } from "./messages.ts";
+import type { Outgoing } from "./_delivery_outgoing.ts";
+
+/** The incoming side of the delivery engine. */
+export class Incoming {
+  readonly #d: DeliveryDeps;
+  readonly #out: Outgoing;
+  #incoming: { from: Uint8Array; envelope: Uint8Array }[] = [];
+  #incomingScheduled = false;
+
+  /** Binds to the daemon's parts and to the outgoing side it acknowledges and answers through. */
+  constructor(d: DeliveryDeps, out: Outgoing) {
+    this.#d = d;
+    this.#out = out;
+  }
+
+  /** An envelope from the relay: queued and handled in batches, in arrival order. */
+  onDeliver(from: Uint8Array, envelope: Uint8Array): void {
+    this.#incoming.push({ from, envelope });
+    if (this.#incomingScheduled) return;
+    this.#incomingScheduled = true;
+    void this.#d.serial.run(async () => {
+      this.#incomingScheduled = false;
+      await this.#processIncoming(this.#incoming.splice(0));
+    }).catch((e) => this.#d.onError(null, e));
+  }
+
+  async #processIncoming(batch: { from: Uint8Array; envelope: Uint8Array }[]): Promise<void> {
+    const d = this.#d;
+    const opened: { peer: string; session: E2ESession; p: Payload }[] = [];
+    const kick = new Set<string>();
+    for (const { from, envelope } of batch) {
+      const peer = formatId(from);
+      const kind = d.contacts.kindOf(peer);
+      // A blocked id costs nothing: dropped before parsing, handshakes or decryption.
+      if (kind === "blocked") continue;
+      const stranger = kind !== "contact";
+      let env: Envelope;
+      try {
+        env = parseEnvelope(envelope);
+      } catch {
+        continue; // not ours to read: dropped
+      }
+      try {
+        if (env.kind !== "msg") {
+          await this.#onHandshake(peer, from, env, stranger);
+          kick.add(peer);
+          continue;
+        }
+        const session = d.sessions.bySid(peer, env.id);
+        const n = E2ESession.counterOf(env);
+        const gap = session && n >= 0 ? session.gapTo(n) : 0;
+        // A session we lost, or a counter too far ahead to bridge: a fresh session.
+        if (!session || gap > MAX_SKIP) {
+          await this.#rehandshake(peer, from, stranger);
+          continue;
+        }
+        // Each skipped key is work done before the MSG authenticates: it is budgeted.
+        if (gap > 0 && !d.budget.skip(peer, gap, stranger)) continue;
+        const plain = await session.open(env, this.#out.ad(from, d.self.id), d.pause);
+        opened.push({ peer, session, p: parsePayload(unpad(plain)) });
+      } catch (e) {
+        // Tampered, replayed or malformed: rejected, the session stays as it was.
+        if ((e as { code?: string }).code === "key_mismatch") d.onError(peer, e);
+      }
+    }
+    if (opened.length > 0) this.#store(opened, kick);
+    else for (const peer of kick) await this.#out.pump(peer);
+  }
+
+  /** Stores what the batch opened, and the acknowledgements, in one write; then acts on it. */
+  #store(opened: { peer: string; session: E2ESession; p: Payload }[], kick: Set<string>): void {
+    const d = this.#d;
+    const now = d.now();
+    d.store.write(() => {
+      const needAck = new Set<string>();
+      const acks: { peer: string; upto: number; covered: PendingMessage[] }[] = [];
+      for (const { peer, session, p } of opened) {
+        d.sessions.save(peer, session);
+        if (p.t === "m") {
+          const kind = d.contacts.kindOf(peer);
+          if (kind === "blocked") continue;
+          // Someone who is not a contact writes: a message request, not a new contact.
+          if (kind === undefined) d.requests.admit(peer);
+          if (d.messages.receive(peer, p, now, kind !== "contact") !== "held") needAck.add(peer);
+        } else if (p.t === "a") {
+          const covered = d.outbox.upTo(peer, p.upto);
+          d.messages.markDelivered(peer, covered);
+          acks.push({ peer, upto: p.upto, covered });
+        }
+      }
+      // Acknowledge only what this write makes durable: one cumulative ack per peer, sealed
+      // here so that the session's advanced state commits with it.
+      const out: { peer: string; envelope: Uint8Array }[] = [];
+      for (const peer of needAck) {
+        const session = d.sessions.current(peer);
+        if (!session) continue;
+        const upto = d.messages.nextRecvSeq(peer) - 1;
+        const envelope = session.sealSync(
+          pad(encodePayload({ t: "a", upto })),
+          this.#out.ad(d.self.id, parseId(peer)),
+        );
+        d.sessions.save(peer, session);
+        out.push({ peer, envelope });
+      }
+      return { acks, out };
+    }).then(({ acks, out }) => {
+      for (const { peer, upto, covered } of acks) this.#acknowledged(peer, upto, covered, now);
+      for (const a of acks) kick.add(a.peer);
+      for (const { peer, envelope } of out) this.#out.send(this.#out.state(peer), envelope, null);
+      for (const peer of kick) this.#out.kick(peer);
+    }, (e) => d.onError(null, e));
+  }
+
+  #acknowledged(peer: string, upto: number, covered: PendingMessage[], now: number): void {
+    const s = this.#out.state(peer);
+    this.#d.outbox.remove(covered);
+    if (upto > s.acked) {
+      s.acked = upto;
+      s.probe = false;
+      if (s.sent < s.acked) s.sent = s.acked;
+      s.lastProgress = now;
+    } else if (s.sent > s.acked && now - s.lastProgress > 500) {
+      this.#out.rewind(s); // the peer is stuck at a gap: resend from it
+    }
+  }
+
+  /** Starts a handshake the peer's envelope asked for (an unknown session), within budget. */
+  async #rehandshake(peer: string, from: Uint8Array, stranger: boolean): Promise<void> {
+    const d = this.#d;
+    if (d.sessions.handshakePending(peer) || d.relay()?.state !== "online") return;
+    if (!d.budget.handshake(peer, stranger)) return;
+    this.#out.send(this.#out.state(peer), await d.sessions.startHandshake(peer, from), null, true);
+  }
+
+  async #onHandshake(
+    peer: string,
+    from: Uint8Array,
+    env: Envelope,
+    stranger: boolean,
+  ): Promise<void> {
+    const d = this.#d;
+    // Answering an HS1 costs a key generation and DHs: budgeted (HS2 and HS3 are only read
+    // for a handshake this daemon is waiting for).
+    if (env.kind === "hs1" && !d.budget.handshake(peer, stranger)) return;
+    const out = await d.sessions.handshake(peer, from, env);
+    if (out.established) {
+      const { session, peerIdentityKey } = out.established;
+      await d.store.write(() => {
+        if (d.contacts.kindOf(peer) === undefined) d.requests.admit(peer);
+        d.contacts.pin(peer, peerIdentityKey);
+        d.sessions.install(peer, session);
+      });
+      this.#out.rewind(this.#out.state(peer));
+    }
+    if (out.reply) this.#out.send(this.#out.state(peer), out.reply, null);
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * Delivery's outgoing side: each peer's send progress, the go-back-N pump that seals the outbox
+ * under the peer's session and hands it to the relay, and the bookkeeping of the relay's answers.
+ * Used only by delivery.ts (see there for the protocol).
+ *
+ * @module
+ */
+import { concat } from "../protocol/bytes.ts";
+import { pad } from "../protocol/envelope.ts";
+import { parseId } from "../protocol/identity.ts";
+import { encodePayload } from "../protocol/payload.ts";
+import type { DeliveryDeps } from "./delivery.ts";
+import type { PendingMessage } from "./messages.ts";
+
+/** Most unacknowledged messages in flight per peer. */
+export const WINDOW = 256;
+/** Resend from the first unacknowledged message after this long without progress. */
+export const RETRY_MS = 3000;
+/** A peer reported offline is tried again after this long even without a presence event. */
+export const OFFLINE_RETRY_MS = 30_000;
+
+/** One peer's send progress (memory; every field changes after its write committed). */
+export interface PeerState {
+  peer: string;
+  peerId: Uint8Array;
+  online: boolean | null;
+  /**
+   * Back from offline without news: send one message (a probe) rather than a window, so a
+   * peer that is still away does not cost the session a window of counters per retry.
+   */
+  probe: boolean;
+  /** Every message up to this seq is acknowledged (delivered). */
+  acked: number;
+  /** The go-back-N pointer: messages up to this seq were handed to the relay in this round. */
+  sent: number;
+  /** A sealed batch is waiting for its write to commit. */
+  sealing: boolean;
+  lastProgress: number;
+  offlineSince: number;
+}
+
+/** The outgoing side of the delivery engine, and every peer's progress. */
+export class Outgoing {
+  readonly #d: DeliveryDeps;
+  /** Each peer's send progress, by peer id. */
+  readonly peers = new Map<string, PeerState>();
+  #sentQueue: PendingMessage[] = [];
+  /** Envelopes sealed for the link and not yet handed to it (they take room when they are). */
+  #reserved = 0;
+  /** Peers that stopped for want of room on the link: kicked as sends are answered. */
+  readonly #waitingRoom = new Set<string>();
+
+  /** Binds to the daemon's parts. */
+  constructor(d: DeliveryDeps) {
+    this.#d = d;
+  }
+
+  /** The progress of `peer`, created from the outbox on first use. */
+  state(peer: string): PeerState {
+    let s = this.peers.get(peer);
+    if (!s) {
+      const first = this.#d.outbox.first(peer);
+      const acked = first ? first.seq - 1 : 0;
+      s = {
+        peer,
+        peerId: parseId(peer),
+        online: null,
+        probe: false,
+        acked,
+        sent: acked,
+        sealing: false,
+        lastProgress: this.#d.now(),
+        offlineSince: 0,
+      };
+      this.peers.set(peer, s);
+    }
+    return s;
+  }
+
+  /** Go back: sending resumes from the first unacknowledged message. */
+  rewind(s: PeerState): void {
+    s.sent = s.acked;
+    s.lastProgress = this.#d.now();
+  }
+
+  /** Sends what is pending for `peer` (call after accepting a message, or any change). */
+  kick(peer: string): void {
+    void this.#d.serial.run(() => this.pump(peer)).catch((e) => this.#d.onError(peer, e));
+  }
+
+  /** The associated data of an envelope from `from` to `to`. */
+  ad(from: Uint8Array, to: Uint8Array): Uint8Array {
+    return concat(from, to);
+  }
+
+  /** Seals and sends the next batch for `peer` (or starts a handshake); run in the serial queue. */
+  async pump(peer: string): Promise<void> {
+    const d = this.#d;
+    const rc = d.relay();
+    if (!rc || rc.state !== "online") return;
+    const s = this.state(peer);
+    if (s.online === false || s.sealing) return;
+    const session = d.sessions.current(peer);
+    if (!session) {
+      if (!d.sessions.handshakePending(peer) && d.outbox.first(peer)) {
+        const hs1 = await d.sessions.startHandshake(peer, s.peerId);
+        this.send(s, hs1, null, true);
+      }
+      return;
+    }
+    const window = Math.min(s.probe ? 1 : WINDOW, WINDOW - (s.sent - s.acked));
+    const room = Math.min(window, rc.room - this.#reserved);
+    if (room <= 0) {
+      if (window > 0) this.#waitingRoom.add(peer);
+      return;
+    }
+    const batch = d.outbox.pending(peer, s.sent, room);
+    if (batch.length === 0) return;
+    const ad = this.ad(d.self.id, s.peerId);
+    // Everything below the oldest undelivered message was delivered or given up.
+    const floor = d.outbox.first(peer)!.seq;
+    const envs = batch.map((m) =>
+      session.sealSync(
+        pad(encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text, floor })),
+        ad,
+      )
+    );
+    // The advanced chain is on disk before any of these envelopes leaves (no key reuse on crash).
+    s.sealing = true;
+    this.#reserved += batch.length;
+    d.store.write(() => d.sessions.save(peer, session)).then(() => {
+      s.sealing = false;
+      this.#reserved -= batch.length;
+      s.sent = Math.max(s.sent, batch[batch.length - 1]!.seq);
+      // A message cancelled (or failed) while its batch was sealed stays unsent.
+      batch.forEach((m, i) => {
+        if (d.outbox.get(m.id) === m) this.send(s, envs[i]!, m);
+      });
+      if (batch.length === room && !s.probe) {
+        if (room < window) this.#waitingRoom.add(peer);
+        else this.kick(peer);
+      }
+    }, (e) => {
+      s.sealing = false;
+      this.#reserved -= batch.length;
+      d.onError(peer, e);
+    });
+  }
+
+  /**
+   * Seals a message inside the store operation that accepts it, when it is simply the next to go
+   * (a session, the relay online, the window open, nothing before it unsent): its session state
+   * then commits with the message, one fsync instead of two, and it leaves at once. Returns what
+   * to call once the operation has committed (`go`), or if it failed or ran again (`cancel`: the
+   * room it took on the link is given back), or undefined (the pump sends it as usual).
+   */
+  sealAccepted(m: PendingMessage): { go(): void; cancel(): void } | undefined {
+    const d = this.#d;
+    const rc = d.relay();
+    if (rc?.state !== "online" || rc.room - this.#reserved < 1) return undefined;
+    const s = this.state(m.peer);
+    if (s.online === false || s.probe || s.sealing || s.sent !== m.seq - 1) return undefined;
+    if (m.seq - s.acked > WINDOW) return undefined;
+    const session = d.sessions.current(m.peer);
+    if (!session) return undefined;
+    const floor = d.outbox.first(m.peer)?.seq ?? m.seq;
+    const envelope = session.sealSync(
+      pad(encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text, floor })),
+      this.ad(d.self.id, s.peerId),
+    );
+    d.sessions.save(m.peer, session);
+    this.#reserved++;
+    let taken = false;
+    const take = () => {
+      if (taken) return false;
+      taken = true;
+      this.#reserved--;
+      return true;
+    };
+    return {
+      go: () => {
+        if (!take()) return;
+        if (s.sent !== m.seq - 1) return this.kick(m.peer); // a rewind meanwhile: the pump decides
+        s.sent = m.seq;
+        this.send(s, envelope, m);
+      },
+      cancel: () => void take(),
+    };
+  }
+
+  /** Hands an envelope to the relay and acts on its answer (`hs1`: a first handshake message). */
+  send(s: PeerState, envelope: Uint8Array, m: PendingMessage | null, hs1 = false): void {
+    const rc = this.#d.relay();
+    if (!rc) return;
+    rc.send(s.peerId, envelope).then((r) => {
+      this.#roomFreed();
+      if (r.status === "delivered") {
+        if (s.probe) {
+          s.probe = false; // the peer is reachable again: the whole window may go
+          this.kick(s.peer);
+        }
+        if (m && m.status === "queued") this.#markSent(m);
+        return;
+      }
+      // A first handshake message that never reached the peer: start afresh next time.
+      if (hs1) void this.#d.serial.run(() => this.#d.sessions.abandon(s.peer));
+      if (r.status === "offline") {
+        if (s.online !== false) s.offlineSince = this.#d.now();
+        s.online = false;
+      }
+      this.rewind(s); // offline, or rejected (recipient_busy, …): retried later
+    });
+  }
+
+  /** An answer freed room on the link: the peers waiting for some go on. */
+  #roomFreed(): void {
+    if (this.#waitingRoom.size === 0) return;
+    const peers = [...this.#waitingRoom];
+    this.#waitingRoom.clear();
+    for (const p of peers) this.kick(p);
+  }
+
+  #markSent(m: PendingMessage): void {
+    this.#sentQueue.push(m);
+    if (this.#sentQueue.length > 1) return; // joins the write already queued
+    const d = this.#d;
+    let ms: PendingMessage[] | undefined;
+    void d.store.write(() => {
+      ms ??= this.#sentQueue.splice(0); // taken once: the write may run twice (store.ts)
+      d.messages.markSent(ms);
+      return ms;
+    }).then((ms) => {
+      for (const x of ms) x.status = "sent";
+    }, (e) => d.onError(null, e));
+  }
+}
