@@ -67,5 +67,6 @@ export {
   type RatchetState,
   serializeRatchet,
 } from "./ratchet.ts";
+export { makeRotation, type Rotation, ROTATION_LEN, verifyRotation } from "./rotation.ts";
 export { E2ESession, type SessionJson } from "./session.ts";
 export { TokenBucket } from "./token_bucket.ts";
