@@ -2,33 +2,44 @@
  * The daemon's service: everything the local API can ask, on top of the keystore, the store, the
  * relay connection and delivery. Implements DaemonService.
  *
+ * The parts are wired in _engine_parts.ts; sending, contacts and requests, the identity and the
+ * relay client's wiring live in the other `_engine_*.ts` helpers, which the Engine delegates to.
+ *
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { setImmediate } from "node:timers";
 import { parseRelayAddress } from "../protocol/address.ts";
-import { toBase64Url } from "../protocol/bytes.ts";
-import { fingerprint, formatId, parseId } from "../protocol/identity.ts";
-import { WorkBudget } from "./budget.ts";
-import { Contacts } from "./contacts.ts";
+import type { Contacts } from "./contacts.ts";
 import { checkpoint, getSetting, setSetting } from "./db.ts";
-import { Delivery } from "./delivery.ts";
-import { Journal } from "./journal.ts";
-import { AUTH_HINT } from "./lifecycle_log.ts";
+import type { Delivery } from "./delivery.ts";
+import type { Journal } from "./journal.ts";
 import type { KeyFile, Keystore } from "./keystore.ts";
-import { Messages } from "./messages.ts";
-import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
-import { Outbox } from "./outbox.ts";
-import { Recipients } from "./recipients.ts";
-import { RelayClient } from "./relay_client.ts";
-import { Requests } from "./requests.ts";
+import type { Messages } from "./messages.ts";
+import type { Outbox } from "./outbox.ts";
+import type { Recipients } from "./recipients.ts";
+import type { RelayClient } from "./relay_client.ts";
 import type { Sealer } from "./sealer.ts";
-import { Self } from "./self.ts";
-import { Serial } from "./_serial.ts";
-import { SessionManager } from "./sessions.ts";
-import { Store } from "./store.ts";
+import type { Self } from "./self.ts";
+import type { Serial } from "./_serial.ts";
+import type { SessionManager } from "./sessions.ts";
+import type { Store } from "./store.ts";
 import {
-  BUSY_RETRY_AFTER_S,
+  acceptRequest,
+  addContact,
+  block,
+  blocked,
+  contacts,
+  declineRequest,
+  removeContact,
+  requests,
+  unblock,
+  verifyContact,
+} from "./_engine_contacts.ts";
+import { type EngineParts, wireParts } from "./_engine_parts.ts";
+import { send } from "./_engine_send.ts";
+import { type IdentityKeys, me, removeRetired, rotateIdentity } from "./_engine_identity.ts";
+import { connectRelay, type LastRelayError } from "./_engine_relay.ts";
+import {
   type Contact,
   type DaemonService,
   type DaemonStatus,
@@ -37,7 +48,6 @@ import {
   type MessageRecord,
   type MessageRequest,
   type MessagesQuery,
-  ServiceError,
 } from "./service.ts";
 
 /** The daemon's version, as /status shows it. */
@@ -73,78 +83,46 @@ export interface EngineOptions {
 /** The daemon. */
 export class Engine implements DaemonService {
   readonly #store: Store;
-  readonly #keystore: Keystore;
   readonly #now: () => number;
-  readonly #serial = new Serial();
+  readonly #serial: Serial;
   readonly #started: number;
   readonly #giveUpMs: number;
   readonly #self: Self;
   readonly #journal: Journal;
   readonly #contacts: Contacts;
   readonly #messages: Messages;
-  readonly #outbox = new Outbox();
+  readonly #outbox: Outbox;
   readonly #sessions: SessionManager;
-  readonly #requests: Requests;
   readonly #delivery: Delivery;
   readonly #recipients: Recipients;
-  #keys: KeyFile;
+  /** The key file, which rotateIdentity and removeRetired replace. */
+  readonly #identity: IdentityKeys;
   #relay: RelayClient | undefined;
   #relayAddress: string | undefined;
   #timers: ReturnType<typeof setInterval>[] = [];
   readonly #initialBackoffMs: number | undefined;
-  #lastRelayError: DaemonStatus["relay"]["last_error"] = null;
+  #lastRelayError: LastRelayError = null;
+  /** The parts, as the `_engine_*.ts` helpers use them. */
+  readonly #parts: EngineParts;
 
   /** Wires the parts and reads the outbox; call start() to connect. */
   constructor(o: EngineOptions) {
-    this.#store = new Store(o.db, o.sealer, o.durable);
-    this.#keystore = o.keystore;
-    this.#keys = o.keys;
+    this.#identity = { keystore: o.keystore, keys: o.keys };
     this.#now = o.now ?? Date.now;
     this.#started = this.#now();
     this.#giveUpMs = o.giveUpMs ?? DEFAULT_GIVE_UP_MS;
     this.#initialBackoffMs = o.initialBackoffMs;
-    this.#self = new Self(o.keys.current);
-    this.#journal = new Journal(this.#store, this.#now, o.journalRetention);
-    this.#contacts = new Contacts(this.#store, this.#self, this.#now);
-    this.#messages = new Messages(this.#store, this.#journal, this.#self);
-    this.#sessions = new SessionManager(this.#store, this.#self, this.#now);
-    this.#requests = new Requests({
-      contacts: this.#contacts,
-      messages: this.#messages,
-      sessions: this.#sessions,
-      outbox: this.#outbox,
-      myKey: () => this.#self.identity.signing.publicKey,
-    });
-    this.#delivery = new Delivery({
-      store: this.#store,
-      self: this.#self,
-      messages: this.#messages,
-      outbox: this.#outbox,
-      contacts: this.#contacts,
-      sessions: this.#sessions,
-      requests: this.#requests,
-      budget: new WorkBudget(this.#now),
-      // A macrotask after I/O, so that sockets (the API's /health among them) are served in
-      // between (setImmediate: setTimeout(0) is clamped to milliseconds when nested).
-      pause: () => new Promise((r) => setImmediate(r)),
-      serial: this.#serial,
-      relay: () => this.#relay,
-      now: this.#now,
-      onError: (peer, e) => this.#error(peer, e),
-    });
-    this.#recipients = new Recipients({
-      store: this.#store,
-      contacts: this.#contacts,
-      messages: this.#messages,
-      outbox: this.#outbox,
-      lookup: (peer) => lookupPeerKey(this.#relayAddress!, peer),
-      online: () => this.#relayAddress !== undefined && this.#relay?.state === "online",
-      now: this.#now,
-      onFailed: (peer, _failed, dropped) => {
-        if (dropped) this.#relay?.unwatch([parseId(peer)]);
-      },
-      onError: (peer, e) => this.#error(peer, e),
-    });
+    this.#parts = wireParts(o, this.#now, () => this.#relay, () => this.#relayAddress);
+    this.#store = this.#parts.store;
+    this.#serial = this.#parts.serial;
+    this.#self = this.#parts.self;
+    this.#journal = this.#parts.journal;
+    this.#contacts = this.#parts.contacts;
+    this.#messages = this.#parts.messages;
+    this.#outbox = this.#parts.outbox;
+    this.#sessions = this.#parts.sessions;
+    this.#delivery = this.#parts.delivery;
+    this.#recipients = this.#parts.recipients;
     this.#outbox.load(this.#messages.allPending());
     const relay = o.relay ?? getSetting(o.db, "relay");
     if (relay !== undefined) {
@@ -154,54 +132,17 @@ export class Engine implements DaemonService {
     }
   }
 
-  #error(peer: string | null, e: unknown): void {
-    const code = (e as { code?: string }).code ?? "internal";
-    void this.#store.write(() =>
-      this.#journal.append("error", { code, message: (e as Error).message, peer })
-    ).catch(() => {});
-  }
-
   /** Connects to the relay and starts the timers. */
   start(): void {
     if (this.#relayAddress && !this.#relay) {
-      this.#relay = new RelayClient({
-        address: this.#relayAddress,
-        identity: () => this.#self.identity,
-        onDeliver: (from, env) => this.#delivery.onDeliver(from, env),
-        onPresence: (id, online) => {
-          if (this.#delivery.onPresence(id, online)) {
-            void this.#store.write(() =>
-              this.#journal.append("presence", { id: formatId(id), online })
-            );
-          }
+      this.#relay = connectRelay(
+        this.#parts,
+        this.#relayAddress,
+        this.#initialBackoffMs,
+        (e) => {
+          this.#lastRelayError = e;
         },
-        onState: (state, detail) => {
-          void this.#store.write(() =>
-            this.#journal.append("relay", {
-              state,
-              ...(detail ? { reason: detail.reason, code: detail.code } : {}),
-              ...(detail?.retryInMs === undefined ? {} : { retry_in_ms: detail.retryInMs }),
-            })
-          );
-          if (state === "online") this.#lastRelayError = null;
-          else if (detail) {
-            this.#lastRelayError = {
-              code: detail.code,
-              reason: detail.reason,
-              at: this.#now(),
-              ...(detail.code === "auth_failed" ? { hint: AUTH_HINT } : {}),
-            };
-          }
-          if (state === "online") {
-            this.#delivery.onRelayOnline();
-            this.#recipients.onRelayOnline();
-          }
-        },
-        watchList: () => this.#watchList(),
-        ...(this.#initialBackoffMs === undefined
-          ? {}
-          : { initialBackoffMs: this.#initialBackoffMs }),
-      });
+      );
       this.#relay.start();
     }
     if (this.#timers.length > 0) return;
@@ -217,15 +158,6 @@ export class Engine implements DaemonService {
       this.#store.dirty = false;
       checkpoint(this.#store.db);
     }).catch(() => {}); // busy (a reader): the next tick tries again
-  }
-
-  /** Whom to watch: contacts only (never requests or strangers), and peers with mail. */
-  #watchList(): Uint8Array[] {
-    const ids = new Set([
-      ...this.#contacts.list().map((c) => c.id),
-      ...this.#outbox.peers(),
-    ]);
-    return [...ids].map(parseId);
   }
 
   #tick(): void {
@@ -247,17 +179,7 @@ export class Engine implements DaemonService {
   }
 
   me(): Me {
-    const c = this.#self.identity;
-    return {
-      id: this.#self.idText,
-      identity_key: toBase64Url(c.signing.publicKey),
-      fingerprint: fingerprint(c.signing.publicKey),
-      relay: this.#relayAddress ?? null,
-      retired: this.#keys.retired.map((r) => ({
-        id: formatId(r.id),
-        identity_key: toBase64Url(r.signing.publicKey),
-      })),
-    };
+    return me(this.#parts, this.#identity);
   }
 
   status(): DaemonStatus {
@@ -279,80 +201,8 @@ export class Engine implements DaemonService {
     };
   }
 
-  async send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord> {
-    const key = req.idempotencyKey;
-    checkOutgoing(req.text, key);
-    const peer = this.#contacts.resolve(req.to);
-    if (peer === this.#self.idText) {
-      throw new ServiceError("bad_request", "Cannot send a message to yourself");
-    }
-    if (key !== undefined) {
-      const prior = this.#messages.byIdempotencyKey(key);
-      if (prior) return this.#sameMessage(prior, peer, req.text);
-    }
-    if (this.#outbox.full) {
-      throw new ServiceError(
-        "busy",
-        `The outbox is full (${this.#outbox.size} undelivered); retry in ${BUSY_RETRY_AFTER_S} s`,
-      );
-    }
-    if (!this.#contacts.get(peer)?.identityKey) await this.#lookupKey(peer);
-    const me = this.#self.idText;
-    let sealed: ReturnType<Delivery["sealAccepted"]>;
-    const { m, eventId, replay } = await this.#store.write(() => {
-      sealed?.cancel(); // the operation runs again (store.ts): the first run's seal is void
-      sealed = undefined;
-      if (key !== undefined) {
-        const again = this.#messages.byIdempotencyKey(key); // accepted meanwhile
-        if (again) return { m: undefined, eventId: 0, replay: again };
-      }
-      this.#contacts.ensure(peer);
-      const accepted = this.#messages.accept(peer, req.text, key, this.#now());
-      // Sealed in this same transaction when it can go at once (see Delivery.sealAccepted).
-      sealed = this.#delivery.sealAccepted(accepted.m);
-      return { ...accepted, replay: undefined };
-    }).catch((e) => {
-      sealed?.cancel();
-      throw e;
-    });
-    const go = sealed as ReturnType<Delivery["sealAccepted"]>;
-    if (replay) return this.#sameMessage(replay, peer, req.text);
-    if (this.#self.idText !== me) {
-      go?.cancel();
-      throw new ServiceError("internal", "The identity changed");
-    }
-    this.#outbox.add(m!);
-    this.#relay?.watch([parseId(peer)]);
-    if (go) go.go();
-    else this.#delivery.kick(peer);
-    return {
-      id: m!.id,
-      direction: "out",
-      peer,
-      peer_name: this.#contacts.get(peer)?.name ?? null,
-      text: m!.text,
-      ts: m!.ts,
-      seq: m!.seq,
-      status: "queued",
-      event_id: eventId,
-    };
-  }
-
-  #sameMessage(prior: MessageRecord, peer: string, text: string): MessageRecord {
-    if (prior.peer !== peer || prior.text !== text) {
-      throw new ServiceError(
-        "idempotency_conflict",
-        "This idempotency key was used for another message",
-      );
-    }
-    return prior;
-  }
-
-  /** Pins a new peer's key from the relay's registry (see lookupPeerKey). */
-  async #lookupKey(peer: string): Promise<void> {
-    if (!this.#relayAddress) return;
-    const key = await lookupPeerKey(this.#relayAddress, peer);
-    if (key) await this.#store.write(() => this.#contacts.pin(peer, key));
+  send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord> {
+    return send(this.#parts, req);
   }
 
   message(id: string): MessageRecord {
@@ -379,104 +229,52 @@ export class Engine implements DaemonService {
     return this.#journal.before(ts);
   }
 
-  #contact(id: string): Contact {
-    const c = this.#contacts.get(id)!;
-    return {
-      id: c.id,
-      name: c.name,
-      identity_key: c.identityKey ? toBase64Url(c.identityKey) : null,
-      verified: c.verified,
-      online: this.#delivery.online(c.id),
-      safety_number: Contacts.safety(this.#self.identity.signing.publicKey, c),
-    };
-  }
-
   contacts(): Contact[] {
-    return this.#contacts.list().map((c) => this.#contact(c.id));
+    return contacts(this.#parts);
   }
 
-  async addContact(req: { id: string; name?: string }): Promise<Contact> {
-    let id: string;
-    try {
-      id = formatId(parseId(req.id));
-    } catch (e) {
-      throw new ServiceError("bad_request", (e as Error).message);
-    }
-    if (id === this.#self.idText) throw new ServiceError("bad_request", "You cannot add yourself");
-    await this.#store.write(() => this.#contacts.add(id, req.name ?? null));
-    if (!this.#contacts.get(id)?.identityKey) {
-      await this.#lookupKey(id).catch(async (e) => {
-        await this.#store.write(() => this.#contacts.remove(id));
-        throw e;
-      });
-    }
-    this.#relay?.watch([parseId(id)]);
-    return this.#contact(id);
+  addContact(req: { id: string; name?: string }): Promise<Contact> {
+    return addContact(this.#parts, req);
   }
 
-  async removeContact(idOrName: string): Promise<void> {
-    const id = await this.#store.write(() => this.#contacts.remove(idOrName));
-    this.#relay?.unwatch([parseId(id)]);
+  removeContact(idOrName: string): Promise<void> {
+    return removeContact(this.#parts, idOrName);
   }
 
-  async verifyContact(idOrName: string, verified: boolean): Promise<Contact> {
-    const c = await this.#store.write(() => this.#contacts.verify(idOrName, verified));
-    return this.#contact(c.id);
+  verifyContact(idOrName: string, verified: boolean): Promise<Contact> {
+    return verifyContact(this.#parts, idOrName, verified);
   }
 
   requests(): MessageRequest[] {
-    return this.#requests.list();
+    return requests(this.#parts);
   }
 
-  async acceptRequest(req: { id: string; name?: string }): Promise<Contact> {
-    const c = await this.#store.write(() => {
-      const id = this.#requests.check(req.id);
-      return this.#contacts.add(id, req.name ?? null);
-    });
-    this.#relay?.watch([parseId(c.id)]);
-    return this.#contact(c.id);
+  acceptRequest(req: { id: string; name?: string }): Promise<Contact> {
+    return acceptRequest(this.#parts, req);
   }
 
-  async declineRequest(id: string): Promise<void> {
-    await this.#store.write(() => this.#requests.decline(id));
+  declineRequest(id: string): Promise<void> {
+    return declineRequest(this.#parts, id);
   }
 
-  async block(idOrName: string): Promise<{ id: string }> {
-    const { id, failed } = await this.#store.write(() => this.#requests.block(idOrName));
-    this.#outbox.remove(failed);
-    this.#relay?.unwatch([parseId(id)]);
-    return { id };
+  block(idOrName: string): Promise<{ id: string }> {
+    return block(this.#parts, idOrName);
   }
 
-  async unblock(id: string): Promise<void> {
-    await this.#store.write(() => this.#requests.unblock(id));
+  unblock(id: string): Promise<void> {
+    return unblock(this.#parts, id);
   }
 
   blocked(): string[] {
-    return this.#contacts.list("blocked").map((c) => c.id);
+    return blocked(this.#parts);
   }
 
-  async rotateIdentity(): Promise<Me> {
-    await this.#serial.run(async () => {
-      this.#store.flush();
-      this.#keys = await this.#keystore.rotate(new Date(this.#now()));
-      this.#self.become(this.#keys.current);
-      this.#sessions.clear();
-      this.#delivery.reset();
-      this.#outbox.load(this.#messages.allPending());
-    });
-    this.#relay?.reconnect();
-    return this.me();
+  rotateIdentity(): Promise<Me> {
+    return rotateIdentity(this.#parts, this.#identity);
   }
 
-  async removeRetired(id: string): Promise<Me> {
-    const removed = await this.#serial.run(async () => {
-      if (!(await this.#keystore.removeRetired(id))) return false;
-      this.#keys = await this.#keystore.keys();
-      return true;
-    });
-    if (!removed) throw new ServiceError("not_found", `No retired identity ${id.slice(0, 80)}`);
-    return this.me();
+  removeRetired(id: string): Promise<Me> {
+    return removeRetired(this.#parts, this.#identity, id);
   }
 
   eventsSince(since: number, limit: number): JournalEvent[] {

@@ -1,0 +1,57 @@
+/**
+ * The engine's identity: what /me shows, rotating to a new identity and forgetting a retired
+ * one. Used only by engine.ts.
+ *
+ * @module
+ */
+import { toBase64Url } from "../protocol/bytes.ts";
+import { fingerprint, formatId } from "../protocol/identity.ts";
+import type { KeyFile, Keystore } from "./keystore.ts";
+import type { EngineParts } from "./_engine_parts.ts";
+import { type Me, ServiceError } from "./service.ts";
+
+/** The engine's key file and where it is kept. */
+export interface IdentityKeys {
+  readonly keystore: Keystore;
+  keys: KeyFile;
+}
+
+/** Engine.me. */
+export function me(p: EngineParts, k: IdentityKeys): Me {
+  const c = p.self.identity;
+  return {
+    id: p.self.idText,
+    identity_key: toBase64Url(c.signing.publicKey),
+    fingerprint: fingerprint(c.signing.publicKey),
+    relay: p.relayAddress() ?? null,
+    retired: k.keys.retired.map((r) => ({
+      id: formatId(r.id),
+      identity_key: toBase64Url(r.signing.publicKey),
+    })),
+  };
+}
+
+/** Engine.rotateIdentity. */
+export async function rotateIdentity(p: EngineParts, k: IdentityKeys): Promise<Me> {
+  await p.serial.run(async () => {
+    p.store.flush();
+    k.keys = await k.keystore.rotate(new Date(p.now()));
+    p.self.become(k.keys.current);
+    p.sessions.clear();
+    p.delivery.reset();
+    p.outbox.load(p.messages.allPending());
+  });
+  p.relay()?.reconnect();
+  return me(p, k);
+}
+
+/** Engine.removeRetired. */
+export async function removeRetired(p: EngineParts, k: IdentityKeys, id: string): Promise<Me> {
+  const removed = await p.serial.run(async () => {
+    if (!(await k.keystore.removeRetired(id))) return false;
+    k.keys = await k.keystore.keys();
+    return true;
+  });
+  if (!removed) throw new ServiceError("not_found", `No retired identity ${id.slice(0, 80)}`);
+  return me(p, k);
+}

@@ -1,0 +1,67 @@
+/**
+ * The engine's relay connection, wired: incoming envelopes and presence go to delivery, state
+ * changes to the journal and to /status's last error, and the watch list is contacts and peers
+ * with mail. Used only by engine.ts.
+ *
+ * @module
+ */
+import { formatId, parseId } from "../protocol/identity.ts";
+import { AUTH_HINT } from "./lifecycle_log.ts";
+import { RelayClient } from "./relay_client.ts";
+import type { EngineParts } from "./_engine_parts.ts";
+import type { DaemonStatus } from "./service.ts";
+
+/** The relay's last error as /status shows it (null once online). */
+export type LastRelayError = DaemonStatus["relay"]["last_error"];
+
+/** A relay client for `address`, wired to the engine's parts (not started). */
+export function connectRelay(
+  p: EngineParts,
+  address: string,
+  initialBackoffMs: number | undefined,
+  setLastError: (e: LastRelayError) => void,
+): RelayClient {
+  return new RelayClient({
+    address,
+    identity: () => p.self.identity,
+    onDeliver: (from, env) => p.delivery.onDeliver(from, env),
+    onPresence: (id, online) => {
+      if (p.delivery.onPresence(id, online)) {
+        void p.store.write(() => p.journal.append("presence", { id: formatId(id), online }));
+      }
+    },
+    onState: (state, detail) => {
+      void p.store.write(() =>
+        p.journal.append("relay", {
+          state,
+          ...(detail ? { reason: detail.reason, code: detail.code } : {}),
+          ...(detail?.retryInMs === undefined ? {} : { retry_in_ms: detail.retryInMs }),
+        })
+      );
+      if (state === "online") setLastError(null);
+      else if (detail) {
+        setLastError({
+          code: detail.code,
+          reason: detail.reason,
+          at: p.now(),
+          ...(detail.code === "auth_failed" ? { hint: AUTH_HINT } : {}),
+        });
+      }
+      if (state === "online") {
+        p.delivery.onRelayOnline();
+        p.recipients.onRelayOnline();
+      }
+    },
+    watchList: () => watchList(p),
+    ...(initialBackoffMs === undefined ? {} : { initialBackoffMs }),
+  });
+}
+
+/** Whom to watch: contacts only (never requests or strangers), and peers with mail. */
+function watchList(p: EngineParts): Uint8Array[] {
+  const ids = new Set([
+    ...p.contacts.list().map((c) => c.id),
+    ...p.outbox.peers(),
+  ]);
+  return [...ids].map(parseId);
+}
