@@ -53,7 +53,9 @@ Deno.test("safety numbers: one per pair, the same on both sides; /me and id --js
     assertEquals(plain.stdout, `${a.id}\n`, "plain id output stays the id alone");
 
     // A second "bob", in another case, is refused; sending to BOB reaches Bob.
-    const taken = await cli(["contacts", "add", a.id.replace(/^./, "0"), "bob", ...at(a)]);
+    // Another well-formed id: A's with its first hex digit changed (never A's own).
+    const other = (a.id[0] === "0" ? "1" : "0") + a.id.slice(1);
+    const taken = await cli(["contacts", "add", other, "bob", ...at(a)]);
     assertEquals(taken.code, 1, taken.stderr);
     assertOk(/^schied: error: The name "bob" is taken: "Bob"/m.test(taken.stderr), taken.stderr);
     assertOk(/^schied: hint: names ignore case/m.test(taken.stderr), taken.stderr);
