@@ -12,15 +12,14 @@
  * ```
  * @module
  */
-import WebSocket from "ws";
-import { parseRelayAddress, type RelayAddress } from "../protocol/address.ts";
-import { Channel } from "../protocol/channel.ts";
+import type WebSocket from "ws";
+import type { RelayAddress } from "../protocol/address.ts";
+import type { Channel } from "../protocol/channel.ts";
 import { type DhKeyPair, type SigningKeyPair } from "../protocol/_crypto.ts";
-import { LINK_VERSIONS, MAX_WIRE_MESSAGE } from "../protocol/constants.ts";
-import { codeFromNumber, type ErrorCode, ProtocolError } from "../protocol/errors.ts";
+import type { ErrorCode } from "../protocol/errors.ts";
 import { encodeFrame, type Frame, type SendStatus } from "../protocol/frames.ts";
-import { LinkInitiator } from "../protocol/link_handshake.ts";
-import { TokenBucket } from "../protocol/token_bucket.ts";
+import { connectLink, type LinkHooks } from "./_link_connect.ts";
+import { LinkSendQueue } from "./_link_queue.ts";
 
 /** How a link ended. */
 export interface LinkClosed {
@@ -59,139 +58,56 @@ export interface SendResult {
   code: ErrorCode | null;
 }
 
-const DELIVERED: SendResult = Object.freeze({ status: "delivered", code: null });
 const BUSY: SendResult = Object.freeze({ status: "rejected", code: "busy" });
 
-/**
- * How much one link may hold before SENDs are refused as `busy`: frames waiting for the relay's
- * frame rate (a second's worth at the default 5,000/s, paced at 90 %), or bytes in all (waiting,
- * in the record layer and in the socket; the relay's own queue per session is 8 MiB). Why: a
- * caller that sends faster than the relay takes would otherwise grow this queue without end
- * (1.3 GiB was seen); now it learns at once and retries later.
- */
-export const LINK_QUEUE_LIMITS = { frames: 4500, bytes: 8 * 1024 * 1024 } as const;
+export { LINK_QUEUE_LIMITS } from "./_link_queue.ts";
 
 /** One authenticated link. */
 export class LinkClient {
   readonly #ws: WebSocket;
   readonly #channel: Channel;
   readonly #o: LinkClientOptions;
-  readonly #pending = new Map<number, (r: SendResult) => void>();
-  #seq = 0;
-  #bucket: TokenBucket | undefined;
-  #paced: Uint8Array[] = [];
-  #pacedBytes = 0;
-  #pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #queue = new LinkSendQueue(
+    (frame) => this.#channel.push(frame),
+    () => this.#closedInfo !== undefined,
+  );
   #closedInfo: LinkClosed | undefined;
   #lastError: LinkClosed | undefined;
   #closedWaiters: ((c: LinkClosed) => void)[] = [];
+  readonly #hooks: LinkHooks = {
+    link: this,
+    lastError: () => this.#lastError,
+    setLastError: (e) => {
+      this.#lastError = e;
+    },
+    pace: (bucket) => {
+      this.#queue.bucket = bucket;
+    },
+    onFrame: (f) => this.#onFrame(f),
+    onClosed: (info) => this.#onClosed(info),
+    receive: (bytes) => this.#channel.receive(bytes),
+  };
   /** The WELCOME frame. */
   welcome!: Welcome;
 
   private constructor(
     ws: WebSocket,
-    channelFactory: (c: LinkClient) => Channel,
+    channelFactory: (h: LinkHooks) => Channel,
     o: LinkClientOptions,
     /** The negotiated link version (1 or 2). */
     readonly version: number,
   ) {
     this.#ws = ws;
     this.#o = o;
-    this.#channel = channelFactory(this);
+    this.#channel = channelFactory(this.#hooks);
   }
 
   /** Connects, runs the handshake, and resolves after the relay's WELCOME. */
   static connect(o: LinkClientOptions): Promise<LinkClient> {
-    const addr = typeof o.address === "string" ? parseRelayAddress(o.address) : o.address;
-    const ws = new WebSocket(addr.url, {
-      perMessageDeflate: false,
-      maxPayload: MAX_WIRE_MESSAGE,
-      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
-    });
-    ws.binaryType = "nodebuffer";
-    const init = new LinkInitiator(addr.key, o.linkKey, o.identity, o.versions ?? LINK_VERSIONS);
-    return new Promise<LinkClient>((resolve, reject) => {
-      let link: LinkClient | undefined;
-      let step = 0;
-      let settled = false;
-      const fail = (e: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        try {
-          ws.terminate();
-        } catch { /* closed */ }
-        reject(e);
-      };
-      const timer = setTimeout(
-        () => fail(new ProtocolError("handshake_timeout", "Relay handshake timed out")),
-        o.timeoutMs ?? 10_000,
-      );
-      ws.on("open", () => {
-        init.start().then((m1) => ws.send(m1), fail);
-      });
-      ws.on(
-        "error",
-        (e: Error) => fail(new ProtocolError("internal", `Cannot reach relay: ${e.message}`)),
-      );
-      ws.on("close", (code: number, reason: Buffer) => {
-        const info: LinkClosed = (link ? link.#lastError : undefined) ?? {
-          code: code >= 4000 ? codeFromNumber(code - 4000) : null,
-          reason: reason.toString() || `closed (${code})`,
-        };
-        if (!settled) {
-          fail(
-            new ProtocolError(info.code ?? "auth_failed", `Relay closed the link: ${info.reason}`),
-          );
-        }
-        if (link) link.#onClosed(info);
-      });
-      ws.on("message", (data: Buffer, isBinary: boolean) => {
-        if (!isBinary) return fail(new ProtocolError("bad_frame", "Relay sent text"));
-        const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-        if (step === 0) {
-          step = 1;
-          init.finish(bytes).then(({ msg3, keys }) => {
-            ws.send(msg3);
-            link = new LinkClient(
-              ws,
-              (self) =>
-                new Channel({
-                  send: keys.send,
-                  recv: keys.recv,
-                  peer: "relay",
-                  version: keys.version,
-                  write: (r) => ws.send(r),
-                  onFrames: (frames) => {
-                    for (const f of frames) {
-                      if (!settled && f.type === "welcome") {
-                        self.welcome = f;
-                        // Pace ourselves a little under the relay's frame rate, which it enforces
-                        // by closing the link.
-                        const rate = Math.max(1, Math.floor(f.framesPerSecond * 0.9));
-                        self.#bucket = new TokenBucket(rate, rate, Date.now());
-                        settled = true;
-                        clearTimeout(timer);
-                        resolve(self);
-                      } else self.#onFrame(f);
-                    }
-                  },
-                  onError: (e) => {
-                    self.#lastError = { code: e.code, reason: e.message };
-                    ws.terminate();
-                  },
-                }),
-              o,
-              keys.version,
-            );
-          }, fail);
-        } else if (link) {
-          link.#channel.receive(bytes);
-        } else {
-          fail(new ProtocolError("auth_failed", "Unexpected message during handshake"));
-        }
-      });
-    });
+    return connectLink(
+      o,
+      (ws, channelFactory, version) => new LinkClient(ws, channelFactory, o, version).#hooks,
+    );
   }
 
   /** This daemon's id, as the relay derived it. */
@@ -201,7 +117,7 @@ export class LinkClient {
 
   /** SENDs for which no RESULT came yet. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#queue.inFlight;
   }
 
   /** Bytes queued in the record layer and the socket. */
@@ -214,16 +130,11 @@ export class LinkClient {
       case "deliver":
         this.#o.onDeliver?.(f.from, f.envelope);
         break;
-      case "result": {
-        const r = this.#pending.get(f.seq);
-        if (r) {
-          this.#pending.delete(f.seq);
-          r({ status: f.status, code: f.code });
-        }
+      case "result":
+        this.#queue.result(f.seq, { status: f.status, code: f.code });
         break;
-      }
       case "ack":
-        this.#ack(f.upto);
+        this.#queue.ack(f.upto);
         break;
       case "presence":
         this.#o.onPresence?.(f.id, f.online);
@@ -234,27 +145,12 @@ export class LinkClient {
     }
   }
 
-  /**
-   * Version 2: every SEND up to `upto` that got no RESULT was delivered. Pending SENDs are in
-   * seq order (the map keeps insertion order); seqs wrap at 2^32, so "up to" is a distance.
-   */
-  #ack(upto: number): void {
-    for (const [seq, r] of this.#pending) {
-      if (((upto - seq) >>> 0) >= 2 ** 31) break; // after upto
-      this.#pending.delete(seq);
-      r(DELIVERED);
-    }
-  }
-
   #onClosed(info: LinkClosed): void {
     if (this.#closedInfo) return;
     this.#closedInfo = info;
-    clearTimeout(this.#pumpTimer);
-    this.#paced = [];
-    this.#pacedBytes = 0;
+    this.#queue.dropPaced();
     this.#channel.close();
-    for (const r of this.#pending.values()) r({ status: "rejected", code: "internal" });
-    this.#pending.clear();
+    this.#queue.rejectPending();
     for (const w of this.#closedWaiters) w(info);
     this.#closedWaiters = [];
   }
@@ -281,9 +177,7 @@ export class LinkClient {
    * asks this first, so that it never spends a message key on an envelope that is refused.
    */
   get room(): number {
-    const bytes = LINK_QUEUE_LIMITS.bytes - this.#pacedBytes - this.queuedBytes;
-    if (bytes <= 0) return 0;
-    return Math.max(0, LINK_QUEUE_LIMITS.frames - this.#paced.length);
+    return this.#queue.room(this.queuedBytes);
   }
 
   /**
@@ -295,50 +189,20 @@ export class LinkClient {
   send(to: Uint8Array, envelope: Uint8Array): Promise<SendResult> {
     if (this.#closedInfo) return Promise.resolve({ status: "rejected", code: "internal" });
     if (this.full) return Promise.resolve(BUSY);
-    const seq = this.#seq;
-    this.#seq = (this.#seq + 1) >>> 0;
-    const p = new Promise<SendResult>((r) => this.#pending.set(seq, r));
-    this.#pushPaced(encodeFrame({ type: "send", seq, to, envelope }));
-    return p;
-  }
-
-  #pushPaced(frame: Uint8Array): void {
-    if (this.#paced.length === 0 && this.#bucket!.take(Date.now())) {
-      this.#channel.push(frame);
-      return;
-    }
-    this.#paced.push(frame);
-    this.#pacedBytes += frame.length;
-    this.#schedulePump();
-  }
-
-  #schedulePump(): void {
-    if (this.#pumpTimer !== undefined || this.#closedInfo) return;
-    const wait = Math.max(1, this.#bucket!.waitMs(Date.now()));
-    this.#pumpTimer = setTimeout(() => {
-      this.#pumpTimer = undefined;
-      const now = Date.now();
-      let n = 0;
-      while (n < this.#paced.length && this.#bucket!.take(now)) n++;
-      for (const f of this.#paced.splice(0, n)) {
-        this.#pacedBytes -= f.length;
-        this.#channel.push(f);
-      }
-      if (this.#paced.length > 0) this.#schedulePump();
-    }, wait);
+    return this.#queue.send(to, envelope);
   }
 
   /** Asks to be told when these ids come online or go offline. */
   watch(ids: Uint8Array[]): void {
     for (let i = 0; i < ids.length; i += 256) {
-      this.#pushPaced(encodeFrame({ type: "watch", ids: ids.slice(i, i + 256) }));
+      this.#queue.pushPaced(encodeFrame({ type: "watch", ids: ids.slice(i, i + 256) }));
     }
   }
 
   /** Drops presence watches. */
   unwatch(ids: Uint8Array[]): void {
     for (let i = 0; i < ids.length; i += 256) {
-      this.#pushPaced(encodeFrame({ type: "unwatch", ids: ids.slice(i, i + 256) }));
+      this.#queue.pushPaced(encodeFrame({ type: "unwatch", ids: ids.slice(i, i + 256) }));
     }
   }
 
