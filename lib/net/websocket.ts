@@ -19,53 +19,16 @@ import {
   WsParser,
   WsProtocolError,
 } from "./_ws_frames.ts";
+import {
+  CLOSE_WAIT_MS,
+  takeWrite,
+  type WsCloseCause,
+  type WsOptions,
+  type WsTransport,
+} from "./_ws_types.ts";
 
 export { WS_CLOSE } from "./_ws_frames.ts";
-
-/** What a WebSocket needs of its connection. */
-export interface WsTransport {
-  /** Writes all of `bytes`; rejects if the connection fails. */
-  write(bytes: Uint8Array): Promise<void>;
-  /**
-   * Closes the TCP connection: at once, or (`linger`) after shutting down the sending side and
-   * reading and discarding what the peer still sends for a moment, so that it receives the
-   * close frame instead of a reset.
-   */
-  close(linger?: boolean): void;
-  /** Stops or resumes reading from the socket (backpressure). */
-  setPaused(paused: boolean): void;
-  /** Marks the connection trusted (not evicted at the connection cap). */
-  trust(): void;
-  /** Reports an exception thrown by an application callback. */
-  report(e: unknown): void;
-}
-
-/** Why a WebSocket ended, as the server saw it. */
-export type WsCloseCause =
-  | "closed" // a close handshake (either side)
-  | "eof" // the peer went away without one
-  | "protocol" // the peer broke the framing rules
-  | "too_big" // a message over maxMessage
-  | "idle" // no pong within the idle timeout
-  | "write_timeout" // a write made no progress within the write timeout
-  | "evicted" // the connection cap made room for a newcomer
-  | "error" // an application callback threw
-  | "terminated"; // the owner dropped it
-
-/** Options of a WebSocket. */
-export interface WsOptions {
-  /** Largest incoming data message, in bytes (default 64 KiB). */
-  maxMessage?: number;
-  /** Close code and reason used when a message exceeds maxMessage (default 1009). */
-  tooBig?: { code: number; reason: string };
-  /** Idle time after which the server pings, and closes if nothing answers (s; 0: never). */
-  idleTimeoutSeconds?: number;
-}
-
-/** The most bytes one write takes; larger queues leave in several writes. */
-const MAX_WRITE = 1 << 20;
-/** Time the closing side waits for the peer's close frame before dropping the connection. */
-const CLOSE_WAIT_MS = 2000;
+export type { WsCloseCause, WsOptions, WsTransport } from "./_ws_types.ts";
 
 /**
  * One server-side WebSocket. `readyState` follows the browser's numbers (1 open, 2 closing,
@@ -204,23 +167,7 @@ export class ServerWebSocket {
   async #flush(): Promise<void> {
     try {
       while (this.#queue.length > 0 && this.readyState !== 3) {
-        let n = 0, count = 0;
-        for (const part of this.#queue) {
-          if (count > 0 && n + part.length > MAX_WRITE) break;
-          n += part.length;
-          count++;
-        }
-        const parts = this.#queue.splice(0, count);
-        let out: Uint8Array;
-        if (count === 1) out = parts[0]!;
-        else {
-          out = new Uint8Array(n);
-          let o = 0;
-          for (const p of parts) {
-            out.set(p, o);
-            o += p.length;
-          }
-        }
+        const { out, n } = takeWrite(this.#queue);
         this.#writeStarted = Date.now();
         await this.#t.write(out);
         this.#writeStarted = 0;
