@@ -16,51 +16,27 @@
  *
  * @module
  */
-import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
-import { idMatchesKey, idProblem, isIdText, parseId, safetyNumber } from "../protocol/identity.ts";
+import { idProblem, isIdText, parseId, safetyNumber } from "../protocol/identity.ts";
 import { SEALED } from "./_migrations.ts";
+import {
+  checkName,
+  type ContactKind,
+  type ContactRow,
+  contactRow,
+  sortContacts,
+} from "./_contacts_rows.ts";
+import { pin, verify } from "./_contacts_keys.ts";
+import { request } from "./_contacts_requests.ts";
 import { nameKey } from "./names.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
 import { ServiceError } from "./service.ts";
 
-/** What an id is to this daemon. */
-export type ContactKind = "contact" | "request" | "blocked";
+export { checkName, type ContactKind, type ContactRow, MAX_NAME_LEN } from "./_contacts_rows.ts";
+export { MAX_REQUESTS } from "./_contacts_requests.ts";
 
-/** A contact row. */
-export interface ContactRow {
-  id: string;
-  kind: ContactKind;
-  name: string | null;
-  identityKey: Uint8Array | null;
-  verified: boolean;
-  addedAt: number;
-}
-
-/** Longest contact name. */
-export const MAX_NAME_LEN = 64;
-/**
- * Pending message requests kept; a new one beyond drops the oldest with its messages. Why 256:
- * far more strangers than anyone reads, and a bound on what strangers can make you store.
- */
-export const MAX_REQUESTS = 256;
 /** Rows cached (strangers included, as misses); past it the cache starts over. */
 const CONTACT_CACHE = 4096;
-const NAME_RE = /^[\p{L}\p{N}][\p{L}\p{N}._-]*$/u;
-
-/** Checks a contact name: letters, digits, `.`, `_`, `-`; not an id. */
-export function checkName(name: string): string {
-  const n = name.normalize("NFC");
-  if (n.length === 0 || n.length > MAX_NAME_LEN || !NAME_RE.test(n) || isIdText(n)) {
-    throw new ServiceError(
-      "bad_request",
-      `Invalid contact name "${
-        n.slice(0, 80)
-      }": use 1–${MAX_NAME_LEN} letters, digits, ".", "_" or "-", starting with a letter or digit`,
-    );
-  }
-  return n;
-}
 
 /**
  * The contacts of the current identity. Writes run inside a store operation. Rows are cached
@@ -104,16 +80,7 @@ export class Contacts {
   }
 
   #row(r: Record<string, unknown>): ContactRow {
-    const id = r.id as string;
-    const name = r.name as Uint8Array | null;
-    return {
-      id,
-      kind: r.kind as ContactKind,
-      name: name === null ? null : this.#sealer.openText(name, SEALED.name, `${this.#me}/${id}`),
-      identityKey: r.identity_key ? fromBase64Url(r.identity_key as string) : null,
-      verified: Number(r.verified) === 1,
-      addedAt: Number(r.added_at),
-    };
+    return contactRow(this.#sealer, this.#me, r);
   }
 
   /** Every row of a kind: contacts by name then id; requests and blocked ids oldest first. */
@@ -122,11 +89,7 @@ export class Contacts {
       "SELECT * FROM contacts WHERE me = ? AND kind = ? ORDER BY added_at, id",
     ).all(this.#me, kind) as Record<string, unknown>[]).map((r) => this.#row(r));
     if (kind !== "contact") return rows;
-    // Named contacts first, by name; then unnamed ones, by id (names are sealed: sorted here).
-    return rows.sort((a, b) => {
-      if ((a.name === null) !== (b.name === null)) return a.name === null ? 1 : -1;
-      return cmp(a.name ?? "", b.name ?? "") || cmp(a.id, b.id);
-    });
+    return sortContacts(rows);
   }
 
   /** Rows of a kind. */
@@ -255,22 +218,7 @@ export class Contacts {
    * drop its messages and sessions too.
    */
   request(id: string): { dropped: string | undefined } {
-    if (this.kindOf(id) !== undefined) return { dropped: undefined };
-    this.#forget(id);
-    let dropped: string | undefined;
-    if (this.count("request") >= MAX_REQUESTS) {
-      const oldest = this.store.stmt(
-        "SELECT id FROM contacts WHERE me = ? AND kind = 'request' ORDER BY added_at, id LIMIT 1",
-      ).get(this.#me) as { id: string } | undefined;
-      if (oldest) {
-        dropped = oldest.id;
-        this.#forget(dropped);
-        this.store.stmt("DELETE FROM contacts WHERE me = ? AND id = ?").run(this.#me, dropped);
-      }
-    }
-    this.store.stmt("INSERT INTO contacts (me, id, kind, added_at) VALUES (?, ?, 'request', ?)")
-      .run(this.#me, id, this.now());
-    return { dropped };
+    return request(this, (i) => this.#forget(i), id);
   }
 
   /** Blocks an id (a contact, a request or a stranger): its name is forgotten. */
@@ -298,23 +246,7 @@ export class Contacts {
    * (impossible for a key that hashes to the id, checked anyway).
    */
   pin(id: string, key: Uint8Array): void {
-    if (!idMatchesKey(parseId(id), key)) {
-      throw new ServiceError("key_mismatch", `The identity key does not match ${id}`);
-    }
-    const c = this.get(id);
-    if (!c) return;
-    this.#forget(id);
-    if (c.identityKey) {
-      if (toBase64Url(c.identityKey) !== toBase64Url(key)) {
-        throw new ServiceError("key_mismatch", `A different key is pinned for ${id}`);
-      }
-      return;
-    }
-    this.store.stmt("UPDATE contacts SET identity_key = ? WHERE me = ? AND id = ?").run(
-      toBase64Url(key),
-      this.#me,
-      id,
-    );
+    pin(this, (i) => this.#forget(i), id, key);
   }
 
   /** Removes a contact by id or name; throws recipient_unknown. */
@@ -339,32 +271,11 @@ export class Contacts {
 
   /** Sets the verified flag. */
   verify(idOrName: string, verified: boolean): ContactRow {
-    const id = this.resolve(idOrName);
-    const c = this.get(id);
-    this.#forget(id);
-    if (!c || c.kind !== "contact") {
-      throw new ServiceError("recipient_unknown", `${id} is not a contact`);
-    }
-    if (verified && !c.identityKey) {
-      throw new ServiceError(
-        "bad_request",
-        `No key is known for ${id} yet; exchange a message first`,
-      );
-    }
-    this.store.stmt("UPDATE contacts SET verified = ? WHERE me = ? AND id = ?").run(
-      verified ? 1 : 0,
-      this.#me,
-      id,
-    );
-    return this.get(id)!;
+    return verify(this, (i) => this.#forget(i), idOrName, verified);
   }
 
   /** The safety number with a contact, once its key is known. */
   static safety(myKey: Uint8Array, c: ContactRow): string | null {
     return c.identityKey ? safetyNumber(myKey, c.identityKey) : null;
   }
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

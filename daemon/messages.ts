@@ -10,22 +10,13 @@
  * @module
  */
 import { SEALED } from "./_migrations.ts";
+import { receive, type ReceiveOutcome } from "./_messages_receive.ts";
 import type { Journal } from "./journal.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
 import { type MessageRecord, type MessageStatus, ServiceError } from "./service.ts";
 
-/**
- * The outcome of storing an incoming message: `held` when a requester has MAX_REQUEST_MESSAGES
- * stored already (not stored, not acknowledged: it stays queued at the sender until accepted).
- */
-export type ReceiveOutcome = "stored" | "duplicate" | "gap" | "held";
-
-/**
- * Messages kept from one message request before it is accepted. Why 64: enough for anyone to
- * say who they are and why they write; beyond, the sender's daemon keeps the rest queued.
- */
-export const MAX_REQUEST_MESSAGES = 64;
+export { MAX_REQUEST_MESSAGES, type ReceiveOutcome } from "./_messages_receive.ts";
 
 /** An outgoing message not yet delivered, as the outbox keeps it. */
 export interface PendingMessage {
@@ -291,48 +282,6 @@ export class Messages {
     now: number,
     request = false,
   ): ReceiveOutcome {
-    let next = this.nextRecvSeq(peer);
-    if (m.floor !== undefined && m.floor > next) {
-      // The sender gave up on the messages before `floor`: wait no longer for them.
-      next = m.floor;
-      this.store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
-        .run(next, this.#me, peer);
-    }
-    if (m.seq < next) return "duplicate";
-    if (m.seq > next) return "gap";
-    if (request && this.countFrom(peer) >= MAX_REQUEST_MESSAGES) return "held";
-    const sealedName = (this.store.stmt("SELECT name FROM contacts WHERE me = ? AND id = ?")
-      .get(this.#me, peer) as { name: Uint8Array | null } | undefined)?.name ?? null;
-    const name = sealedName
-      ? this.store.sealer.openText(sealedName, SEALED.name, `${this.#me}/${peer}`)
-      : null;
-    // The message id must be unique here; a sender reusing an id gets a fresh local one.
-    const taken = this.store.stmt("SELECT 1 AS x FROM messages WHERE id = ?").get(m.id);
-    const id = taken ? crypto.randomUUID() : m.id;
-    // From a requester the event is a `request`: consumers of `message` see contacts only.
-    const eventId = this.journal.append(request ? "request" : "message", {
-      id,
-      from: peer,
-      from_name: name,
-      text: m.text,
-      ts: m.ts,
-      seq: m.seq,
-    });
-    this.store.stmt(
-      `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, event_id, created_at)
-       VALUES (?, ?, 'in', ?, ?, ?, ?, 'delivered', ?, ?)`,
-    ).run(
-      id,
-      this.#me,
-      peer,
-      m.seq,
-      this.store.sealer.sealText(m.text, SEALED.body, id),
-      m.ts,
-      eventId,
-      now,
-    );
-    this.store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
-      .run(m.seq + 1, this.#me, peer);
-    return "stored";
+    return receive(this, peer, m, now, request);
   }
 }

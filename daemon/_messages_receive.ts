@@ -1,0 +1,72 @@
+/**
+ * Storing an incoming message, in sequence, and the bound on what a message request may store.
+ * Used only by messages.ts, which re-exports ReceiveOutcome and MAX_REQUEST_MESSAGES.
+ *
+ * @module
+ */
+import { SEALED } from "./_migrations.ts";
+import type { Messages } from "./messages.ts";
+
+/**
+ * The outcome of storing an incoming message: `held` when a requester has MAX_REQUEST_MESSAGES
+ * stored already (not stored, not acknowledged: it stays queued at the sender until accepted).
+ */
+export type ReceiveOutcome = "stored" | "duplicate" | "gap" | "held";
+
+/**
+ * Messages kept from one message request before it is accepted. Why 64: enough for anyone to
+ * say who they are and why they write; beyond, the sender's daemon keeps the rest queued.
+ */
+export const MAX_REQUEST_MESSAGES = 64;
+
+/** Messages.receive: stores an incoming message if it is the next in sequence. */
+export function receive(
+  messages: Messages,
+  peer: string,
+  m: { id: string; seq: number; ts: number; text: string; floor?: number },
+  now: number,
+  request: boolean,
+): ReceiveOutcome {
+  const store = messages.store, me = messages.self.idText;
+  let next = messages.nextRecvSeq(peer);
+  if (m.floor !== undefined && m.floor > next) {
+    // The sender gave up on the messages before `floor`: wait no longer for them.
+    next = m.floor;
+    store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
+      .run(next, me, peer);
+  }
+  if (m.seq < next) return "duplicate";
+  if (m.seq > next) return "gap";
+  if (request && messages.countFrom(peer) >= MAX_REQUEST_MESSAGES) return "held";
+  const sealedName = (store.stmt("SELECT name FROM contacts WHERE me = ? AND id = ?")
+    .get(me, peer) as { name: Uint8Array | null } | undefined)?.name ?? null;
+  const name = sealedName ? store.sealer.openText(sealedName, SEALED.name, `${me}/${peer}`) : null;
+  // The message id must be unique here; a sender reusing an id gets a fresh local one.
+  const taken = store.stmt("SELECT 1 AS x FROM messages WHERE id = ?").get(m.id);
+  const id = taken ? crypto.randomUUID() : m.id;
+  // From a requester the event is a `request`: consumers of `message` see contacts only.
+  const eventId = messages.journal.append(request ? "request" : "message", {
+    id,
+    from: peer,
+    from_name: name,
+    text: m.text,
+    ts: m.ts,
+    seq: m.seq,
+  });
+  store.stmt(
+    `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, event_id, created_at)
+     VALUES (?, ?, 'in', ?, ?, ?, ?, 'delivered', ?, ?)`,
+  ).run(
+    id,
+    me,
+    peer,
+    m.seq,
+    store.sealer.sealText(m.text, SEALED.body, id),
+    m.ts,
+    eventId,
+    now,
+  );
+  store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
+    .run(m.seq + 1, me, peer);
+  return "stored";
+}
