@@ -148,6 +148,8 @@ export interface SpawnedCli {
   write(s: string): Promise<void>;
   /** Closes its stdin. */
   end(): Promise<void>;
+  /** Stops it (SIGTERM unless it exited) and waits for it; the exit status. */
+  stop(): Promise<Deno.CommandStatus>;
 }
 
 /** Starts `schied ARGS` (through scripts/schied) and collects its stdout and stderr lines. */
@@ -172,5 +174,12 @@ export function spawnCli(
     err,
     write: (s) => writer!.write(new TextEncoder().encode(s)),
     end: () => writer!.close(),
+    async stop() {
+      await writer?.close().catch(() => {});
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      return await child.status;
+    },
   };
 }

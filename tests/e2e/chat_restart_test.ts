@@ -97,11 +97,7 @@ Deno.test("chat restart: SIGTERM of the daemon with chat reading a pipe; the lin
     assertOk(!err.some((l) => /Requires net access/.test(l)), err.join("\n"));
     assertEquals(await copies(a, b, "piped while down", a2.api), { got: 1, out: 1 });
   } finally {
-    await chat.end().catch(() => {});
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    await child.status;
+    await chat.stop();
     await a2?.stop();
     await done().catch(() => {});
   }
@@ -132,9 +128,10 @@ Deno.test("chat restart: Ctrl-C with a line the daemon never took lists it and e
 
 Deno.test("listen restart: says the daemon is unreachable, then reconnected, on stderr", async () => {
   const { a, b, done } = await startPair();
-  const { child, out, err } = spawnCli(["listen", "--since", "0", "--state-dir", a.stateDir], {
+  const listen = spawnCli(["listen", "--since", "0", "--state-dir", a.stateDir], {
     stdin: "null",
   });
+  const { out, err } = listen;
   let a2: DaemonProcess | undefined;
   try {
     await b.api.send({ to: a.id, text: "first" });
@@ -148,10 +145,7 @@ Deno.test("listen restart: says the daemon is unreachable, then reconnected, on 
     assertOk(!err.some((l) => /Requires net access/.test(l)), err.join("\n"));
     assertEquals(err.filter((l) => /unreachable/.test(l)).length, 1, err.join("\n"));
   } finally {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    await child.status;
+    await listen.stop();
     await a2?.stop();
     await done().catch(() => {});
   }
@@ -173,11 +167,7 @@ Deno.test("chat restart: a daemon back on another port is named loudly; the line
     assertOk(err.includes("  lost port"), err.join("\n"));
     assertEquals(await copies(a, b, "lost port", a2.api), { got: 0, out: 0 });
   } finally {
-    await chat.end().catch(() => {});
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    await child.status;
+    await chat.stop();
     await a2?.stop();
     await done().catch(() => {});
   }

@@ -16,8 +16,7 @@ Deno.test("cli: schied listen --json prints one parseable JSON object per line, 
     assertEquals(parsed.map((p) => p.data.text), texts);
     assertOk(parsed.every((p, i) => i === 0 || p.id > parsed[i - 1].id), "event ids increase");
   } finally {
-    listen.child.kill("SIGTERM");
-    await listen.child.status;
+    await listen.stop();
     await done();
   }
 });
@@ -45,8 +44,7 @@ Deno.test("cli: schied listen escapes control characters and --exec gets the mes
     const log = await waitFor(() => Deno.readTextFile(out).catch(() => ""), "the --exec output");
     assertEquals(log, `${a.id}|evil \x1b[31mred\n`);
   } finally {
-    listen.child.kill("SIGTERM");
-    await listen.child.status;
+    await listen.stop();
     await done();
   }
 });
@@ -109,8 +107,7 @@ Deno.test("cli: schied listen survives a kill -9 of its daemon and prints every 
     await waitFor(() => listen.out.length >= 3, "three lines", 20_000);
     assertEquals(listen.out.map((l) => l.replace(/^\S+ \S+: /, "")), ["before", "during", "after"]);
   } finally {
-    listen.child.kill("SIGTERM");
-    await listen.child.status;
+    await listen.stop();
     await b2?.stop();
     await done().catch(() => {}); // B's first process was killed on purpose
   }

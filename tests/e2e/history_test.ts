@@ -76,8 +76,7 @@ Deno.test("cli: history prints the conversation and exits; listen --since 10m re
         ["one", "two", "three"].map((t) => `exec:${a.id.slice(0, 8)}:${t}`),
       );
     } finally {
-      listen.child.kill("SIGTERM");
-      await listen.child.status;
+      await listen.stop();
     }
   } finally {
     await done();
