@@ -42,6 +42,15 @@ export {
   PAD_BUCKETS,
 } from "./constants.ts";
 export { E2EInitiator, type E2EKeys, E2EResponder, signStatic } from "./e2e_handshake.ts";
+export {
+  HYBRID_MSG1_OVERHEAD,
+  HYBRID_MSG2_OVERHEAD,
+  HYBRID_PROTOCOL_NAME,
+  type HybridDeps,
+  HybridInitiator,
+  HybridResponder,
+  type HybridResult,
+} from "./e2e_hybrid.ts";
 export { type Envelope, pad, parseEnvelope, unpad } from "./envelope.ts";
 export { codeFromNumber, ERROR_CODES, type ErrorCode, ProtocolError } from "./errors.ts";
 export { encodeFrame, type Frame, type SendStatus } from "./frames.ts";

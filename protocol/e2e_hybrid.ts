@@ -1,0 +1,166 @@
+/**
+ * The hybrid end-to-end handshake (specified; not yet used by the daemon): the classical
+ * handshake of e2e_handshake.ts with ML-KEM-768 mixed in by Noise's HFS extension, as
+ * `Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256` (state machine in _hybrid_state.ts).
+ *
+ * Same prologue, same vouches, same checks as the classical one; the only changes are the KEM
+ * tokens (`e1` in message 1, `ekem1` in message 2) and the protocol name. Recorded traffic stays
+ * secret as long as either X25519 or ML-KEM-768 holds; authentication stays classical (Ed25519
+ * vouches over X25519 static keys).
+ *
+ * Unlike E2EInitiator/E2EResponder these classes return raw handshake bodies and raw Split()
+ * keys, not envelopes and sessions: no envelope type carries them yet.
+ *
+ * @example
+ * ```ts
+ * const ini = new HybridInitiator(aliceKeys, bobId);
+ * const resp = new HybridResponder(bobKeys, aliceId);
+ * const m2 = await resp.accept(await ini.start());
+ * const { message: m3, result } = await ini.finish(m2);
+ * const theirs = await resp.finish(m3); // theirs.keys equal result.keys
+ * ```
+ * @module
+ */
+import { concat, utf8 } from "./bytes.ts";
+import { E2E_STATIC_LABEL, KEY_LEN, SIGNATURE_LEN } from "./constants.ts";
+import { type DhKeyPair, verify } from "./_crypto.ts";
+import { ProtocolError } from "./errors.ts";
+import { idMatchesKey } from "./identity.ts";
+import { type E2EKeys, e2ePrologue } from "./e2e_handshake.ts";
+import { HybridHandshakeState, type HybridKem } from "./_hybrid_state.ts";
+
+export { HYBRID_PROTOCOL_NAME, type HybridKem, ML_KEM_768 } from "./_hybrid_state.ts";
+
+/** Bytes the hybrid handshake adds to message 1: the ML-KEM-768 encapsulation key, in clear. */
+export const HYBRID_MSG1_OVERHEAD = 1184;
+/** Bytes it adds to message 2: the ML-KEM-768 ciphertext, encrypted (1088 + 16 tag). */
+export const HYBRID_MSG2_OVERHEAD = 1088 + 16;
+
+const STATIC_LABEL = utf8.encode(E2E_STATIC_LABEL);
+
+/** Injected randomness and KEM, for tests. */
+export interface HybridDeps {
+  /** Random bytes (the KEM seed and coins); default the CSPRNG. */
+  random?: (n: number) => Uint8Array;
+  /** The KEM; default ML-KEM-768. */
+  kem?: HybridKem;
+  /** A fixed X25519 ephemeral key pair. */
+  e?: DhKeyPair;
+}
+
+/** A finished hybrid handshake. */
+export interface HybridResult {
+  /** The final handshake hash (channel binding; a session id would be its first 8 bytes). */
+  handshakeHash: Uint8Array;
+  /** Split()'s raw keys: [initiator→responder, responder→initiator]. */
+  keys: [Uint8Array, Uint8Array];
+  /** The peer's identity public key, checked against its id. */
+  peerIdentityKey: Uint8Array;
+}
+
+function checkVouch(payload: Uint8Array, peerId: Uint8Array, rs: Uint8Array | undefined) {
+  if (payload.length !== KEY_LEN + SIGNATURE_LEN || !rs) {
+    throw new ProtocolError("auth_failed", "Handshake payload malformed");
+  }
+  const idKey = payload.slice(0, KEY_LEN);
+  if (!idMatchesKey(peerId, idKey)) {
+    throw new ProtocolError("key_mismatch", "The peer's identity key does not match its id");
+  }
+  if (!verify(idKey, concat(STATIC_LABEL, rs), payload.subarray(KEY_LEN))) {
+    throw new ProtocolError("key_mismatch", "The peer's identity did not sign its session key");
+  }
+  return idKey;
+}
+
+function state(keys: E2EKeys, initiator: boolean, peer: Uint8Array, deps: HybridDeps) {
+  return new HybridHandshakeState({
+    initiator,
+    prologue: initiator ? e2ePrologue(keys.id, peer) : e2ePrologue(peer, keys.id),
+    s: keys.staticKey,
+    ...deps,
+  });
+}
+
+/** The dialing side. */
+export class HybridInitiator {
+  readonly #hs: HybridHandshakeState;
+  readonly #keys: E2EKeys;
+  readonly #peer: Uint8Array;
+
+  /** Prepares a hybrid handshake with `peer`. */
+  constructor(keys: E2EKeys, peer: Uint8Array, deps: HybridDeps = {}) {
+    this.#keys = keys;
+    this.#peer = peer;
+    this.#hs = state(keys, true, peer, deps);
+  }
+
+  /** True once a failure has closed the handshake. */
+  get closed(): boolean {
+    return this.#hs.closed;
+  }
+
+  /** Message 1: `e` (32) ‖ `e1` (1184) ‖ empty payload. */
+  start(): Promise<Uint8Array> {
+    return this.#hs.writeMessage(new Uint8Array());
+  }
+
+  /** Reads message 2, checks the peer, and returns message 3 and the keys. */
+  async finish(msg2: Uint8Array): Promise<{ message: Uint8Array; result: HybridResult }> {
+    const { payload } = await this.#hs.readMessage(msg2);
+    let peerIdentityKey: Uint8Array;
+    try {
+      peerIdentityKey = checkVouch(payload, this.#peer, this.#hs.remoteStatic);
+    } catch (e) {
+      this.#hs.close();
+      throw e;
+    }
+    const message = await this.#hs.writeMessage(this.#keys.vouch);
+    return {
+      message,
+      result: { handshakeHash: this.#hs.handshakeHash, keys: this.#hs.splitRaw(), peerIdentityKey },
+    };
+  }
+}
+
+/** The answering side; `peer` is the sender id the relay named. */
+export class HybridResponder {
+  readonly #hs: HybridHandshakeState;
+  readonly #keys: E2EKeys;
+  readonly #peer: Uint8Array;
+
+  /** Prepares to answer a hybrid message 1 from `peer`. */
+  constructor(keys: E2EKeys, peer: Uint8Array, deps: HybridDeps = {}) {
+    this.#keys = keys;
+    this.#peer = peer;
+    this.#hs = state(keys, false, peer, deps);
+  }
+
+  /** True once a failure has closed the handshake. */
+  get closed(): boolean {
+    return this.#hs.closed;
+  }
+
+  #accepted = false;
+
+  /** Reads message 1 and returns message 2. */
+  async accept(msg1: Uint8Array): Promise<Uint8Array> {
+    if (this.#accepted) throw new ProtocolError("internal", "Handshake: message 1 already read");
+    this.#accepted = true;
+    await this.#hs.readMessage(msg1);
+    return await this.#hs.writeMessage(this.#keys.vouch);
+  }
+
+  /** Reads message 3, checks the peer, and returns the keys. */
+  async finish(msg3: Uint8Array): Promise<HybridResult> {
+    if (!this.#accepted) throw new ProtocolError("internal", "Handshake: message 1 not read");
+    const { payload } = await this.#hs.readMessage(msg3);
+    let peerIdentityKey: Uint8Array;
+    try {
+      peerIdentityKey = checkVouch(payload, this.#peer, this.#hs.remoteStatic);
+    } catch (e) {
+      this.#hs.close();
+      throw e;
+    }
+    return { handshakeHash: this.#hs.handshakeHash, keys: this.#hs.splitRaw(), peerIdentityKey };
+  }
+}
