@@ -15,7 +15,7 @@ import {
   signStatic,
 } from "../../protocol/e2e_handshake.ts";
 import { type EnvelopeKind, pad, parseEnvelope, unpad } from "../../protocol/envelope.ts";
-import { formatId, parseId } from "../../protocol/identity.ts";
+import { clientIdFromPublicKey, formatId, parseId } from "../../protocol/identity.ts";
 import { encodePayload, parsePayload } from "../../protocol/payload.ts";
 import { E2ESession } from "../../protocol/session.ts";
 import { LinkClient, type SendResult } from "../../daemon/link_client.ts";
@@ -173,6 +173,18 @@ export class E2EPeer {
       c = this.#chain;
       await c;
     } while (c !== this.#chain);
+  }
+
+  /**
+   * A barrier on this peer's link: a SEND to an id nobody holds is answered (RESULT offline)
+   * after every DELIVER the relay queued for this peer before it, so once it is answered and
+   * the inbox handled, an envelope sent to this peer earlier has arrived — or was never sent.
+   */
+  async flush(): Promise<void> {
+    const nobody = formatId(clientIdFromPublicKey(crypto.getRandomValues(new Uint8Array(32))));
+    const r = await this.send(nobody, (await this.hs1(nobody)).envelope);
+    if (r.status !== "offline") throw new Error(`the barrier SEND was ${r.status} (${r.code})`);
+    await this.idle();
   }
 
   /** Closes the link. */

@@ -104,7 +104,7 @@ Deno.test("MSGs far ahead and an HS1 flood from a session holder: /health p99 < 
         legitSentAt = Date.now();
         legitId = (await friend.api.send({ to: victim.id, text: "during the flood" })).id;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 100)); // the flood's pace: a batch per 100 ms
     }
     const floodMs = Date.now() - floodStart;
     // Everything the attacker sent has been answered by the relay (delivered to the victim).
@@ -216,13 +216,14 @@ Deno.test("ten strangers with sessions keep the skipped-key budget drained: a co
       for (let j = 0; j < 2; j++) void s.send(victim.id, forgedMsg(sids[i]!, MAX_SKIP - 1));
     });
     const oneAhead = sids.map((sid) => forgedMsg(sid, 1));
+    let rounds = 0;
     flood = (async () => {
-      for (let k = 0; flooding && k < 1000; k++) {
+      for (let k = 0; flooding && k < 1000; k++, rounds++) {
         strangers.forEach((s, i) => void s.send(victim.id, oneAhead[i]!));
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 5)); // the flood's pace: one round per 5 ms
       }
     })();
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor(() => rounds >= 100, "the flood to be under way (100 rounds)");
 
     // A window of 256 messages sealed and lost on the way; the next one is 256 counters ahead
     // (and says that the lost ones are given up, so it is stored).

@@ -166,8 +166,8 @@ Deno.test("a blocked id gets no answer at all and nothing of it is stored; unblo
     assertEquals((await x.send(v.id, await x.sealText(v.id, "spam 2"))).status, "delivered");
     const t0 = Date.now();
     await y.handshake(v.id);
-    // And a while longer, for an answer that would be late.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Y's answer was sent after anything for X; X's link is flushed: a late answer would be in.
+    await x.flush();
     assertEquals(x.inbox.slice(since), [], "no HS2, no ack, nothing at all for X");
     assertEquals(x.acks.get(v.id), 1);
     const later = ev.events.slice(evMark);
@@ -229,7 +229,9 @@ Deno.test("50 throwaway ids each send an HS1: at most the strangers' burst plus 
         .length;
     const { burst, perMinute } = BUDGETS.handshakesStrangers;
     await waitFor(() => answered() >= burst, "the strangers' burst to be answered", 5000);
-    await new Promise((r) => setTimeout(r, 500)); // late answers, if any, would show now
+    // The contact's HS1 came after all 50 and was answered: every stranger's HS1 was handled
+    // before it. Each stranger's link flushed, a late answer would show now.
+    await Promise.all(strangers.map((p) => p.flush()));
     const n = answered();
     const elapsedS = (Date.now() - t0) / 1000;
     const bound = burst + Math.ceil(elapsedS * perMinute / 60);
