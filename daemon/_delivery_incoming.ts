@@ -13,6 +13,7 @@ import { E2ESession } from "../protocol/session.ts";
 import type { DeliveryDeps } from "./delivery.ts";
 import type { PendingMessage } from "./messages.ts";
 import type { Outgoing } from "./_delivery_outgoing.ts";
+import { receiveMessage } from "./_payload_in.ts";
 
 /** The incoming side of the delivery engine. */
 export class Incoming {
@@ -91,11 +92,7 @@ export class Incoming {
       for (const { peer, session, p } of opened) {
         d.sessions.save(peer, session);
         if (p.t === "m") {
-          const kind = d.contacts.kindOf(peer);
-          if (kind === "blocked") continue;
-          // Someone who is not a contact writes: a message request, not a new contact.
-          if (kind === undefined) d.requests.admit(peer);
-          if (d.messages.receive(peer, p, now, kind !== "contact") !== "held") needAck.add(peer);
+          if (receiveMessage(d, peer, p, now)) needAck.add(peer);
         } else if (p.t === "a") {
           const covered = d.outbox.upTo(peer, p.upto);
           d.messages.markDelivered(peer, covered);

@@ -11,6 +11,7 @@ import { parseId } from "../protocol/identity.ts";
 import { encodePayload } from "../protocol/payload.ts";
 import type { DeliveryDeps } from "./delivery.ts";
 import type { PendingMessage } from "./messages.ts";
+import { messagePayload } from "./_payload_out.ts";
 
 /** Most unacknowledged messages in flight per peer. */
 export const WINDOW = 256;
@@ -121,7 +122,7 @@ export class Outgoing {
     const floor = d.outbox.first(peer)!.seq;
     const envs = batch.map((m) =>
       session.sealSync(
-        pad(encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text, floor })),
+        pad(encodePayload(messagePayload(m, floor))),
         ad,
       )
     );
@@ -165,7 +166,7 @@ export class Outgoing {
     if (!session) return undefined;
     const floor = d.outbox.first(m.peer)?.seq ?? m.seq;
     const envelope = session.sealSync(
-      pad(encodePayload({ t: "m", id: m.id, seq: m.seq, ts: m.ts, text: m.text, floor })),
+      pad(encodePayload(messagePayload(m, floor))),
       this.ad(d.self.id, s.peerId),
     );
     d.sessions.save(m.peer, session);

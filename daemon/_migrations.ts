@@ -13,6 +13,12 @@
  *    now collide (`Frank` and `frank`) lose nothing: the first added keeps its name, the others
  *    get `-2`, `-3`, … (the first free one, in the order they were added), and are reported
  *    (`Renamed`) for the daemon's log.
+ * 4. End-to-end version 2 (protocol/README.md, section 11): sessions become Double Ratchet states
+ *    seeded by the hybrid handshake. A symmetric `schied/1` session cannot be turned into one
+ *    (it has no root key or ratchet key pair), so stored sessions are deleted (secure_delete
+ *    zeroes them) and each peer is re-handshaken on the next send or receipt; messages that were
+ *    sent but not acknowledged go again under the new session (their sequence numbers stay, so
+ *    the receiver shows none twice).
  *
  * @module
  */
@@ -213,7 +219,7 @@ function caselessNames(db: DatabaseSync, s: Sealer, renamed: Renamed[]): void {
 
 /**
  * The migrations of daemon.db; version 2 seals what version 1 kept in clear, version 3 makes
- * names caseless. Contacts renamed by version 3 are pushed onto `renamed` (report them once the
+ * names caseless, version 4 drops `schied/1` sessions. Contacts renamed by version 3 are pushed onto `renamed` (report them once the
  * migration has committed).
  */
 export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migration[] {
@@ -224,6 +230,11 @@ export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migra
       version: 3,
       name: "caseless contact names",
       up: (db) => caselessNames(db, sealer, renamed),
+    },
+    {
+      version: 4,
+      name: "end-to-end version 2: ratchet sessions replace symmetric ones",
+      up: (db) => db.exec("DELETE FROM sessions"),
     },
   ];
 }

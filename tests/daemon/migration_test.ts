@@ -2,8 +2,9 @@
  * Issue 7, item 13: schema versions. The state dirs written by the release before versions
  * (commit 44d41ba, tests/fixtures/v1_state: alice sealed with a passphrase at scrypt N=2^16,
  * bob plain, and the relay) open with this release: ids, contacts and their names, sessions,
- * the outbox and the history survive; the queued message goes out over the old session (no new
- * handshake); both databases are at user_version 3 with the texts sealed, the old plaintext
+ * the outbox and the history survive; the `schied/1` sessions are dropped (version 4: a symmetric
+ * session cannot become a ratchet) and the queued message goes out over a new hybrid session
+ * after an automatic handshake; both databases are at user_version 4 with the texts sealed, the old plaintext
  * gone from the files, and the names found in any case (issue 9.12); identity.json is version
  * 2 (alice's sealed again at N=2^17). A database newer than the code is refused with a clear
  * error and left as it was. And migrate() itself: one transaction for all pending steps, no
@@ -84,7 +85,7 @@ function v1Plaintext(dir: string): string[] {
   });
 }
 
-Deno.test("migration: the previous release's state dirs open intact, the queued message goes out over the old session", async () => {
+Deno.test("migration: the previous release's state dirs open intact, the queued message goes out over a new session", async () => {
   const m = JSON.parse(await Deno.readTextFile(`${FIXTURE}/manifest.json`)) as Manifest;
   const root = await Deno.makeTempDir({ prefix: "schied-migration-" });
   const [aliceDir, bobDir, relayDir] = [
@@ -117,7 +118,7 @@ Deno.test("migration: the previous release's state dirs open intact, the queued 
     await waitOnline(alice);
     assertEquals(alice.id, m.alice.id, "alice's id unchanged");
     const s = await alice.api.status();
-    assertEquals(s.sessions, 1, "alice's session with bob survived");
+    assertEquals(s.sessions, 0, "alice's schied/1 session was dropped (version 4)");
     assertEquals(s.contacts, 1);
     assertEquals(s.outbox.size, 1, "the queued message is in the outbox");
     const contacts = await alice.api.contacts();
@@ -145,7 +146,7 @@ Deno.test("migration: the previous release's state dirs open intact, the queued 
       await waitOnline(b);
       assertEquals(b.id, m.bob.id, "bob's id unchanged");
       assertEquals((await b.api.contacts()).map((c) => [c.id, c.name]), [[m.alice.id, "alice"]]);
-      assertEquals((await b.api.status()).sessions, 1);
+      assertEquals((await b.api.status()).sessions, 0);
 
       // The queued message arrives, after the restart of all three.
       await waitFor(
@@ -178,11 +179,16 @@ Deno.test("migration: the previous release's state dirs open intact, the queued 
         const [x, y] = [await alice.api.message(n1.id), await b.api.message(n2.id)];
         return x.status === "delivered" && y.status === "delivered";
       }, "new messages delivered");
-      // Same sessions: no new handshake was needed.
+      // One new session each, from the automatic re-handshake; none of the old ones is left.
       assertEquals((await alice.api.status()).sessions, 1);
       assertEquals((await b.api.status()).sessions, 1);
-      assertEquals(sids(aliceDir), sidsBefore.alice, "alice kept her sessions (no handshake)");
-      assertEquals(sids(bobDir), sidsBefore.bob, "bob kept his sessions (no handshake)");
+      for (
+        const [dir, before] of [[aliceDir, sidsBefore.alice], [bobDir, sidsBefore.bob]] as const
+      ) {
+        const now = sids(dir);
+        assertEquals(now.length, 1, `${dir}: one session`);
+        assertOk(!before.some((x) => now.includes(x)), `${dir}: the schied/1 sessions are gone`);
+      }
     } finally {
       evB.stop();
     }
@@ -193,7 +199,7 @@ Deno.test("migration: the previous release's state dirs open intact, the queued 
 
   // The files after: version 3, sealed, no v1 plaintext left.
   for (const dir of [aliceDir, bobDir]) {
-    assertEquals(version(`${dir}/daemon.db`), 3, `${dir}: user_version`);
+    assertEquals(version(`${dir}/daemon.db`), 4, `${dir}: user_version`);
     const cols = withReader(
       `${dir}/daemon.db`,
       (db) =>
