@@ -5,11 +5,18 @@
  *
  * @module
  */
-import { MAX_SKIP } from "../protocol/constants.ts";
-import { type Envelope, pad, parseEnvelope, unpad } from "../protocol/envelope.ts";
-import { formatId, parseId } from "../protocol/identity.ts";
+import {
+  type Envelope,
+  isRatchetMessage,
+  pad,
+  parseEnvelope,
+  unpad,
+} from "../protocol/envelope.ts";
+import { PeerVersionError } from "../protocol/e2e_handshake.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { formatId } from "../protocol/identity.ts";
 import { encodePayload, parsePayload, type Payload } from "../protocol/payload.ts";
-import { E2ESession } from "../protocol/session.ts";
+import type { E2ESession } from "../protocol/session.ts";
 import type { DeliveryDeps } from "./delivery.ts";
 import type { PendingMessage } from "./messages.ts";
 import type { Outgoing } from "./_delivery_outgoing.ts";
@@ -49,37 +56,93 @@ export class Incoming {
       // A blocked id costs nothing: dropped before parsing, handshakes or decryption.
       if (kind === "blocked") continue;
       const stranger = kind !== "contact";
-      let env: Envelope;
       try {
-        env = parseEnvelope(envelope);
-      } catch {
-        continue; // not ours to read: dropped
-      }
-      try {
-        if (env.kind !== "msg") {
-          await this.#onHandshake(peer, from, env, stranger);
-          kick.add(peer);
+        if (isRatchetMessage(envelope)) {
+          const r = await this.#open(peer, from, envelope, stranger);
+          if (r) opened.push({ peer, session: r.session, p: parsePayload(unpad(r.plaintext)) });
           continue;
         }
-        const session = d.sessions.bySid(peer, env.id);
-        const n = E2ESession.counterOf(env);
-        const gap = session && n >= 0 ? session.gapTo(n) : 0;
-        // A session we lost, or a counter too far ahead to bridge: a fresh session.
-        if (!session || gap > MAX_SKIP) {
-          await this.#rehandshake(peer, from, stranger);
-          continue;
+        let env: Envelope;
+        try {
+          env = parseEnvelope(envelope);
+        } catch {
+          continue; // not ours to read: dropped
         }
-        // Each skipped key is work done before the MSG authenticates: it is budgeted.
-        if (gap > 0 && !d.budget.skip(peer, gap, stranger)) continue;
-        const plain = await session.open(env, this.#out.ad(from, d.self.id), d.pause);
-        opened.push({ peer, session, p: parsePayload(unpad(plain)) });
+        // A schied/1 MSG: an older daemon's session, which we never run (its handshake tells).
+        if (env.kind === "msg") continue;
+        await this.#onHandshake(peer, from, env, stranger);
+        kick.add(peer);
       } catch (e) {
         // Tampered, replayed or malformed: rejected, the session stays as it was.
-        if ((e as { code?: string }).code === "key_mismatch") d.onError(peer, e);
+        if (e instanceof PeerVersionError) await this.#peerVersion(peer, e);
+        else if ((e as { code?: string }).code === "key_mismatch") d.onError(peer, e);
       }
     }
+    // Acknowledgements are sealed inside the write that stores the messages: a pending DH step
+    // (the turn changed) is done now, as it cannot run inside a transaction.
+    const deps = this.#out.deps();
+    for (const o of opened) if (o.p.t === "m") await d.sessions.current(o.peer)?.prepare(deps);
     if (opened.length > 0) this.#store(opened, kick);
     else for (const peer of kick) await this.#out.pump(peer);
+  }
+
+  /**
+   * Opens a MSG with one of the peer's sessions. None authenticates it: a session we lost (or a
+   * forgery), so a fresh handshake, within budget. Skipped keys are budgeted (the ratchet asks
+   * before deriving any, once the header authenticated).
+   */
+  async #open(peer: string, from: Uint8Array, envelope: Uint8Array, stranger: boolean) {
+    const d = this.#d;
+    if (!d.sessions.has(peer)) return void await this.#rehandshake(peer, from, stranger);
+    try {
+      return await d.sessions.open(peer, envelope, {
+        now: d.now(),
+        allowSkip: (keys) => d.budget.skip(peer, keys, stranger),
+      });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "auth_failed" || code === "session_unknown") {
+        await this.#rehandshake(peer, from, stranger);
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * A peer proved (by its vouch) that it runs schied/1, which this release never falls back to:
+   * an `error` event naming it; as the dialing side, our messages to it fail with `peer_version`
+   * instead of waiting forever.
+   */
+  async #peerVersion(peer: string, e: PeerVersionError): Promise<void> {
+    const d = this.#d;
+    const who = d.contacts.get(peer)?.name ?? peer;
+    if (e.role === "responder") {
+      d.onError(
+        peer,
+        new ProtocolError(
+          "peer_version",
+          `${who} tried to reach you with an older schied (end-to-end version 1); ` +
+            `its messages cannot be read until it upgrades`,
+        ),
+      );
+      return;
+    }
+    const failed = await d.store.write(() => {
+      const pending = d.outbox.pending(peer, 0, Number.MAX_SAFE_INTEGER);
+      for (const m of pending) d.messages.markFailed(m, "peer_version");
+      return pending;
+    });
+    d.outbox.remove(failed);
+    this.#out.forget(peer);
+    d.onError(
+      peer,
+      new ProtocolError(
+        "peer_version",
+        `${who} runs an older schied (end-to-end version 1), which this release does not ` +
+          `speak; ${failed.length} queued message(s) to ${who} failed — ask ${who} to upgrade`,
+      ),
+    );
   }
 
   /** Stores what the batch opened, and the acknowledgements, in one write; then acts on it. */
@@ -102,19 +165,22 @@ export class Incoming {
       // Acknowledge only what this write makes durable: one cumulative ack per peer, sealed
       // here so that the session's advanced state commits with it.
       const out: { peer: string; envelope: Uint8Array }[] = [];
+      const later: string[] = [];
       for (const peer of needAck) {
         const session = d.sessions.current(peer);
         if (!session) continue;
+        if (session.needsStep) { // a newer message changed the turn since prepare: after
+          later.push(peer);
+          continue;
+        }
         const upto = d.messages.nextRecvSeq(peer) - 1;
-        const envelope = session.sealSync(
-          pad(encodePayload({ t: "a", upto })),
-          this.#out.ad(d.self.id, parseId(peer)),
-        );
+        const envelope = session.sealSync(pad(encodePayload({ t: "a", upto })), this.#out.deps());
         d.sessions.save(peer, session);
         out.push({ peer, envelope });
       }
-      return { acks, out };
-    }).then(({ acks, out }) => {
+      return { acks, out, later };
+    }).then(({ acks, out, later }) => {
+      for (const peer of later) this.#out.ack(peer);
       for (const { peer, upto, covered } of acks) this.#acknowledged(peer, upto, covered, now);
       for (const a of acks) kick.add(a.peer);
       for (const { peer, envelope } of out) this.#out.send(this.#out.state(peer), envelope, null);

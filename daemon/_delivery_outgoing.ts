@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { concat } from "../protocol/bytes.ts";
 import { pad } from "../protocol/envelope.ts";
 import { parseId } from "../protocol/identity.ts";
 import { encodePayload } from "../protocol/payload.ts";
+import type { RatchetDeps } from "../protocol/ratchet.ts";
 import type { DeliveryDeps } from "./delivery.ts";
 import type { PendingMessage } from "./messages.ts";
 import { messagePayload } from "./_payload_out.ts";
@@ -89,9 +89,34 @@ export class Outgoing {
     void this.#d.serial.run(() => this.pump(peer)).catch((e) => this.#d.onError(peer, e));
   }
 
-  /** The associated data of an envelope from `from` to `to`. */
-  ad(from: Uint8Array, to: Uint8Array): Uint8Array {
-    return concat(from, to);
+  /** What sealing needs from outside (the ratchet binds both ids and the handshake itself). */
+  deps(): RatchetDeps {
+    return { now: this.#d.now() };
+  }
+
+  /** Forgets `peer`'s progress (its outbox changed under it): rebuilt from the outbox. */
+  forget(peer: string): void {
+    this.peers.delete(peer);
+  }
+
+  /**
+   * Sends `peer` a cumulative acknowledgement of what is stored, outside the write that stored
+   * it (when that write could not seal one: a DH step was pending).
+   */
+  ack(peer: string): void {
+    const d = this.#d;
+    void d.serial.run(async () => {
+      const session = d.sessions.current(peer);
+      if (!session) return;
+      await session.prepare(this.deps());
+      const envelope = await d.store.write(() => {
+        const upto = d.messages.nextRecvSeq(peer) - 1;
+        const env = session.sealSync(pad(encodePayload({ t: "a", upto })), this.deps());
+        d.sessions.save(peer, session);
+        return env;
+      });
+      this.send(this.state(peer), envelope, null);
+    }).catch((e) => d.onError(peer, e));
   }
 
   /** Seals and sends the next batch for `peer` (or starts a handshake); run in the serial queue. */
@@ -117,14 +142,12 @@ export class Outgoing {
     }
     const batch = d.outbox.pending(peer, s.sent, room);
     if (batch.length === 0) return;
-    const ad = this.ad(d.self.id, s.peerId);
+    const deps = this.deps();
+    await session.prepare(deps); // a DH step if the turn changed (nothing runs in between)
     // Everything below the oldest undelivered message was delivered or given up.
     const floor = d.outbox.first(peer)!.seq;
     const envs = batch.map((m) =>
-      session.sealSync(
-        pad(encodePayload(messagePayload(m, floor))),
-        ad,
-      )
+      session.sealSync(pad(encodePayload(messagePayload(m, floor))), deps)
     );
     // The advanced chain is on disk before any of these envelopes leaves (no key reuse on crash).
     s.sealing = true;
@@ -163,12 +186,10 @@ export class Outgoing {
     if (s.online === false || s.probe || s.sealing || s.sent !== m.seq - 1) return undefined;
     if (m.seq - s.acked > WINDOW) return undefined;
     const session = d.sessions.current(m.peer);
-    if (!session) return undefined;
+    // A pending DH step cannot run inside the transaction: the pump seals it instead.
+    if (!session || session.needsStep) return undefined;
     const floor = d.outbox.first(m.peer)?.seq ?? m.seq;
-    const envelope = session.sealSync(
-      pad(encodePayload(messagePayload(m, floor))),
-      this.ad(d.self.id, s.peerId),
-    );
+    const envelope = session.sealSync(pad(encodePayload(messagePayload(m, floor))), this.deps());
     d.sessions.save(m.peer, session);
     this.#reserved++;
     let taken = false;

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
 import { parseId } from "../protocol/identity.ts";
 import { WorkBudget } from "./budget.ts";
 import { Contacts } from "./contacts.ts";
@@ -80,7 +79,6 @@ export function wireParts(
     budget: new WorkBudget(now),
     // A macrotask after I/O, so that sockets (the API's /health among them) are served in
     // between (setImmediate: setTimeout(0) is clamped to milliseconds when nested).
-    pause: () => new Promise((r) => setImmediate(r)),
     serial,
     relay,
     now,

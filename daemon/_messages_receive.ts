@@ -26,6 +26,7 @@ export function receive(
   m: { id: string; seq: number; ts: number; text: string; floor?: number },
   now: number,
   request: boolean,
+  carrier = false,
 ): ReceiveOutcome {
   const store = messages.store, me = messages.self.idText;
   let next = messages.nextRecvSeq(peer);
@@ -37,6 +38,12 @@ export function receive(
   }
   if (m.seq < next) return "duplicate";
   if (m.seq > next) return "gap";
+  if (carrier) {
+    // A rotation statement's carrier (protocol/README.md, section 3.1): in sequence, not shown.
+    store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
+      .run(m.seq + 1, me, peer);
+    return "stored";
+  }
   if (request && messages.countFrom(peer) >= MAX_REQUEST_MESSAGES) return "held";
   const sealedName = (store.stmt("SELECT name FROM contacts WHERE me = ? AND id = ?")
     .get(me, peer) as { name: Uint8Array | null } | undefined)?.name ?? null;

@@ -19,6 +19,11 @@
  *    zeroes them) and each peer is re-handshaken on the next send or receipt; messages that were
  *    sent but not acknowledged go again under the new session (their sequence numbers stay, so
  *    the receiver shows none twice).
+ * 5. Identity rotation sent to contacts (protocol/README.md, section 3.1): `messages.rot` holds
+ *    the rotation statement an outgoing message carries (public: two ids, two keys, two
+ *    signatures; so in clear), NULL for most; `messages.carrier` is 1 for a message with no text
+ *    that only carries a statement to a contact (it is delivered like any message but is no
+ *    part of the history). Columns are added; no row changes.
  *
  * @module
  */
@@ -219,8 +224,9 @@ function caselessNames(db: DatabaseSync, s: Sealer, renamed: Renamed[]): void {
 
 /**
  * The migrations of daemon.db; version 2 seals what version 1 kept in clear, version 3 makes
- * names caseless, version 4 drops `schied/1` sessions. Contacts renamed by version 3 are pushed onto `renamed` (report them once the
- * migration has committed).
+ * names caseless, version 4 drops `schied/1` sessions, version 5 adds the columns of rotation statements.
+ * Contacts renamed by version 3 are pushed onto `renamed` (report them once the migration has
+ * committed).
  */
 export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migration[] {
   return [
@@ -235,6 +241,13 @@ export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migra
       version: 4,
       name: "end-to-end version 2: ratchet sessions replace symmetric ones",
       up: (db) => db.exec("DELETE FROM sessions"),
+    },
+    {
+      version: 5,
+      name: "identity rotation statements carried by outgoing messages",
+      up: (db) =>
+        db.exec(`ALTER TABLE messages ADD COLUMN rot BLOB;
+          ALTER TABLE messages ADD COLUMN carrier INTEGER NOT NULL DEFAULT 0;`),
     },
   ];
 }

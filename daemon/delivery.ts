@@ -57,8 +57,6 @@ export interface DeliveryDeps {
   requests: Requests;
   /** Budgets of unauthenticated work (handshakes, skipped keys). */
   budget: WorkBudget;
-  /** Yields to the event loop between slices of key derivation. */
-  pause: () => Promise<void>;
   serial: Serial;
   relay: () => RelayPort | undefined;
   now: () => number;

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
 import { SEALED } from "./_migrations.ts";
 import { receive, type ReceiveOutcome } from "./_messages_receive.ts";
 import type { Journal } from "./journal.ts";
@@ -27,10 +28,30 @@ export interface PendingMessage {
   ts: number;
   createdAt: number;
   status: "queued" | "sent";
+  /** The rotation statement it carries (base64url; protocol/README.md, section 3.1). */
+  rot?: string;
+  /** A carrier: no text, only `rot`; no part of the history and no status events. */
+  carrier?: boolean;
 }
 
 const SELECT = `SELECT m.*, c.name FROM messages m
   LEFT JOIN contacts c ON c.me = m.me AND c.id = m.peer`;
+
+/** A pending message as allPending reads it. */
+export function pendingOf(r: Record<string, unknown>, text: string): PendingMessage {
+  const m: PendingMessage = {
+    id: r.id as string,
+    peer: r.peer as string,
+    seq: Number(r.seq),
+    text,
+    ts: Number(r.ts),
+    createdAt: Number(r.created_at),
+    status: r.status as "queued" | "sent",
+  };
+  if (r.rot) m.rot = toBase64Url(r.rot as Uint8Array);
+  if (Number(r.carrier) === 1) m.carrier = true;
+  return m;
+}
 
 /** The message store of the current identity. */
 export class Messages {
@@ -77,12 +98,16 @@ export class Messages {
     return r ? this.#rec(r as Record<string, unknown>) : undefined;
   }
 
-  /** Accepts an outgoing message: the next sequence number, status `queued`, an event. */
+  /**
+   * Accepts an outgoing message: the next sequence number, status `queued`, an event. `rot`: the
+   * rotation statement it carries (while the peer has not acknowledged one, see Outbox.carrier).
+   */
   accept(
     peer: string,
     text: string,
     idemKey: string | undefined,
     now: number,
+    rot?: string,
   ): { m: PendingMessage; eventId: number } {
     // One statement in the usual case: the row exists and its counter moves on.
     const bumped = this.store.stmt(
@@ -100,7 +125,7 @@ export class Messages {
     const eventId = this.journal.append("status", { id, to: peer, status: "queued", seq });
     this.store.stmt(
       `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, idem_key, event_id,
-       created_at) VALUES (?, ?, 'out', ?, ?, ?, ?, 'queued', ?, ?, ?)`,
+       created_at, rot) VALUES (?, ?, 'out', ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
     ).run(
       id,
       this.#me,
@@ -111,8 +136,11 @@ export class Messages {
       idemKey ?? null,
       eventId,
       now,
+      rot === undefined ? null : fromBase64Url(rot),
     );
-    return { m: { id, peer, seq, text, ts: now, createdAt: now, status: "queued" }, eventId };
+    const m: PendingMessage = { id, peer, seq, text, ts: now, createdAt: now, status: "queued" };
+    if (rot !== undefined) m.rot = rot;
+    return { m, eventId };
   }
 
   /** A message by id; throws not_found. */
@@ -134,7 +162,7 @@ export class Messages {
     desc: boolean;
   }): MessageRecord[] {
     const order = q.desc ? "DESC" : "ASC";
-    const where = `m.me = ? AND m.event_id > ? AND m.created_at >= ?`;
+    const where = `m.me = ? AND m.carrier = 0 AND m.event_id > ? AND m.created_at >= ?`;
     const rows = q.peer
       ? this.store.stmt(
         `${SELECT} WHERE ${where} AND m.peer = ? ORDER BY m.event_id ${order} LIMIT ?`,
@@ -147,38 +175,30 @@ export class Messages {
   /** Every outgoing message not yet delivered, by peer and sequence (the outbox at start). */
   allPending(): PendingMessage[] {
     return this.store.stmt(
-      `SELECT id, peer, seq, body, ts, created_at, status FROM messages WHERE me = ?
+      `SELECT id, peer, seq, body, ts, created_at, status, rot, carrier FROM messages WHERE me = ?
        AND direction = 'out' AND status IN ('queued', 'sent') ORDER BY peer, seq`,
-    ).all(this.#me).map((r) => ({
-      id: r.id as string,
-      peer: r.peer as string,
-      seq: Number(r.seq),
-      text: this.#open(r.body as Uint8Array, r.id as string),
-      ts: Number(r.ts),
-      createdAt: Number(r.created_at),
-      status: r.status as "queued" | "sent",
-    }));
+    ).all(this.#me).map((r) => pendingOf(r, this.#open(r.body as Uint8Array, r.id as string)));
   }
 
   /** Marks `queued` messages `sent` (the relay handed them to the peer's session). */
-  markSent(ms: { id: string; peer: string; seq: number }[]): void {
+  markSent(ms: { id: string; peer: string; seq: number; carrier?: boolean }[]): void {
     const upd = this.store.stmt(
       "UPDATE messages SET status = 'sent' WHERE id = ? AND status = 'queued'",
     );
     for (const m of ms) {
-      if (Number(upd.run(m.id).changes) === 1) {
+      if (Number(upd.run(m.id).changes) === 1 && !m.carrier) {
         this.journal.append("status", { id: m.id, to: m.peer, status: "sent", seq: m.seq });
       }
     }
   }
 
   /** Marks the given messages to `peer` delivered (an end-to-end ack covered them). */
-  markDelivered(peer: string, ms: { id: string; seq: number }[]): void {
+  markDelivered(peer: string, ms: { id: string; seq: number; carrier?: boolean }[]): void {
     const upd = this.store.stmt(
       "UPDATE messages SET status = 'delivered' WHERE id = ? AND status IN ('queued', 'sent')",
     );
     for (const m of ms) {
-      if (Number(upd.run(m.id).changes) === 1) {
+      if (Number(upd.run(m.id).changes) === 1 && !m.carrier) {
         this.journal.append("status", { id: m.id, to: peer, status: "delivered", seq: m.seq });
       }
     }
@@ -188,12 +208,16 @@ export class Messages {
    * Marks a message failed with a reason, unless it is no longer undelivered (delivered or
    * failed meanwhile: then nothing changes and false is returned).
    */
-  markFailed(m: { id: string; peer: string; seq: number }, reason: string): boolean {
+  markFailed(
+    m: { id: string; peer: string; seq: number; carrier?: boolean },
+    reason: string,
+  ): boolean {
     const r = this.store.stmt(
       `UPDATE messages SET status = 'failed', reason = ? WHERE id = ? AND direction = 'out'
        AND status IN ('queued', 'sent')`,
     ).run(reason, m.id);
     if (Number(r.changes) !== 1) return false;
+    if (m.carrier) return true;
     this.journal.append("status", { id: m.id, to: m.peer, status: "failed", seq: m.seq, reason });
     return true;
   }
@@ -275,13 +299,15 @@ export class Messages {
    * Stores an incoming message if it is the next in sequence; earlier ones are duplicates and
    * later ones are a gap (the sender resends from the gap, so the order holds). From a
    * requester (`request`) the event is a `request`, and at most MAX_REQUEST_MESSAGES are kept.
+   * A `carrier` (a rotation statement's, with no text) takes its number and stores nothing.
    */
   receive(
     peer: string,
     m: { id: string; seq: number; ts: number; text: string; floor?: number },
     now: number,
     request = false,
+    carrier = false,
   ): ReceiveOutcome {
-    return receive(this, peer, m, now, request);
+    return receive(this, peer, m, now, request, carrier);
   }
 }

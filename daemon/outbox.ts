@@ -23,12 +23,15 @@ export const MAX_OUTBOX_BYTES = 256 * 1024 * 1024;
 export class Outbox {
   readonly #byPeer = new Map<string, PendingMessage[]>();
   readonly #byId = new Map<string, PendingMessage>();
+  /** The pending rotation carrier of each peer that has one (protocol/README.md, 3.1). */
+  readonly #carriers = new Map<string, PendingMessage>();
   #bytes = 0;
 
   /** Replaces the content with `all` (from the database, sorted by peer and seq). */
   load(all: PendingMessage[]): void {
     this.#byPeer.clear();
     this.#byId.clear();
+    this.#carriers.clear();
     this.#bytes = 0;
     for (const m of all) this.add(m);
   }
@@ -49,7 +52,32 @@ export class Outbox {
     if (!list) this.#byPeer.set(m.peer, list = []);
     list.push(m);
     this.#byId.set(m.id, m);
+    if (m.carrier) this.#carriers.set(m.peer, m);
     this.#bytes += m.text.length * 2;
+  }
+
+  /**
+   * The rotation carrier pending for `peer`, if any: while there is one, the peer has not
+   * acknowledged the statement, and every message accepted for it carries the statement too.
+   */
+  carrier(peer: string): PendingMessage | undefined {
+    return this.#carriers.get(peer);
+  }
+
+  /**
+   * Moves what is pending for `from` to `to` (a contact rotated to a new id, after the write that
+   * moved the rows committed): the same objects, their `peer` changed, in sequence order.
+   */
+  movePeer(from: string, to: string): void {
+    const list = this.#byPeer.get(from);
+    if (!list || from === to) return;
+    this.#byPeer.delete(from);
+    const carrier = this.#carriers.get(from);
+    this.#carriers.delete(from);
+    for (const m of list) m.peer = to;
+    const merged = [...(this.#byPeer.get(to) ?? []), ...list].sort((a, b) => a.seq - b.seq);
+    this.#byPeer.set(to, merged);
+    if (carrier) this.#carriers.set(to, carrier);
   }
 
   /** The message `id`, if pending. */
@@ -92,6 +120,7 @@ export class Outbox {
   remove(ms: PendingMessage[]): void {
     for (const m of ms) {
       if (!this.#byId.delete(m.id)) continue;
+      if (this.#carriers.get(m.peer) === m) this.#carriers.delete(m.peer);
       this.#bytes -= m.text.length * 2;
       const list = this.#byPeer.get(m.peer)!;
       const i = list.indexOf(m);

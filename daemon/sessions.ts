@@ -8,13 +8,18 @@
  * messages that were already under way. When both sides start at once, the handshake started
  * by the lower id wins.
  *
+ * A MSG carries no session id (its header is encrypted, protocol/README.md section 13.3): `open`
+ * tries the peer's sessions, newest first. Stored states are the ratchet's serialised form,
+ * sealed (sealer.ts) and bound to their row.
+ *
  * @module
  */
 import { toBase64Url } from "../protocol/bytes.ts";
 import { E2EInitiator, E2EResponder } from "../protocol/e2e_handshake.ts";
 import type { Envelope } from "../protocol/envelope.ts";
 import { ProtocolError } from "../protocol/errors.ts";
-import { E2ESession, type SessionJson } from "../protocol/session.ts";
+import type { RatchetDeps } from "../protocol/ratchet.ts";
+import { E2ESession } from "../protocol/session.ts";
 import { SEALED } from "./_migrations.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
@@ -53,11 +58,7 @@ export class SessionManager {
 
   #seal(peer: string, s: E2ESession): Uint8Array {
     const sid = toBase64Url(s.sid);
-    return this.store.sealer.sealText(
-      JSON.stringify(s.toJSON()),
-      SEALED.session,
-      `${this.#me}/${peer}/${sid}`,
-    );
+    return this.store.sealer.seal(s.serialize(), SEALED.session, `${this.#me}/${peer}/${sid}`);
   }
 
   /** Forgets everything in memory (after an identity change). */
@@ -74,10 +75,8 @@ export class SessionManager {
         "SELECT sid, state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
       ).all(this.#me, peer, KEEP) as { sid: string; state: Uint8Array }[];
       list = rows.map((r) =>
-        E2ESession.fromJSON(
-          JSON.parse(
-            this.store.sealer.openText(r.state, SEALED.session, `${this.#me}/${peer}/${r.sid}`),
-          ) as SessionJson,
+        E2ESession.parse(
+          this.store.sealer.open(r.state, SEALED.session, `${this.#me}/${peer}/${r.sid}`),
         )
       );
       this.#cache.set(peer, list);
@@ -173,10 +172,31 @@ export class SessionManager {
     this.store.stmt("DELETE FROM sessions WHERE me = ? AND peer = ?").run(this.#me, peer);
   }
 
-  /** The session of `peer` with id `sid`, if we still have it. */
-  bySid(peer: string, sid: Uint8Array): E2ESession | undefined {
-    const k = toBase64Url(sid);
-    return this.#load(peer).find((s) => toBase64Url(s.sid) === k);
+  /** True when we have a session with `peer`. */
+  has(peer: string): boolean {
+    return this.#load(peer).length > 0;
+  }
+
+  /**
+   * Opens a MSG envelope from `peer` with whichever of its sessions it belongs to (newest
+   * first); only that session changes. Throws `auth_failed` when none authenticates it (a
+   * session we no longer have, or a forgery), else the first other refusal (`replayed`,
+   * `session_unknown`, `rate_limited`).
+   */
+  async open(
+    peer: string,
+    envelope: Uint8Array,
+    deps: RatchetDeps,
+  ): Promise<{ session: E2ESession; plaintext: Uint8Array }> {
+    let refusal: unknown;
+    for (const session of this.#load(peer)) {
+      try {
+        return { session, plaintext: await session.open(envelope, deps) };
+      } catch (e) {
+        if ((e as { code?: string }).code !== "auth_failed") refusal ??= e;
+      }
+    }
+    throw refusal ?? new ProtocolError("auth_failed", "Authentication failed");
   }
 
   /** Stores a session's advanced state (inside the caller's transaction). */

@@ -36,6 +36,19 @@ export interface RatchetDeps {
   random?: (n: number, use: "dh" | "kem") => Uint8Array;
   /** Counts derivations (tests). */
   meter?: KdfMeter;
+  /**
+   * Asked once per message, after its header authenticated and before any skipped key is
+   * derived, with how many it would derive (> 0); false refuses the message (`rate_limited`),
+   * state unchanged. The daemon budgets this work per peer (daemon/budget.ts).
+   */
+  allowSkip?: (keys: number) => boolean;
+}
+
+/** Refuses a message whose skipped keys the caller's budget does not allow. */
+export function checkSkipBudget(deps: RatchetDeps, keys: number): void {
+  if (keys > 0 && deps.allowSkip && !deps.allowSkip(keys)) {
+    throw new ProtocolError("rate_limited", `Deriving ${keys} skipped keys is over budget`);
+  }
 }
 
 const csprng = (n: number) => crypto.getRandomValues(new Uint8Array(n));
@@ -131,6 +144,7 @@ export async function newChain(
     throw tooFar(hdr.pn);
   }
   if (hdr.n > RATCHET_MAX_SKIP) throw tooFar(hdr.n);
+  checkSkipBudget(deps, (s.ckr ? hdr.pn - s.nr : 0) + hdr.n);
   let ss: Uint8Array | null = null;
   if (hdr.kemCt) {
     if (!s.kemSeed) throw authFailed();

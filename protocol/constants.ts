@@ -124,10 +124,27 @@ export const E2E_PROLOGUE_LABEL = "schied/1/e2e-prologue";
  */
 export const E2E_STATIC_LABEL = "schied/1/e2e-static";
 
-/** Envelope format version (first byte of every envelope). */
+/**
+ * End-to-end versions this release speaks, best first (section 11.2's capability exchange).
+ * Version 2: the hybrid handshake and the Double Ratchet with header encryption (section 13).
+ * Version 1 (schied/1's classical XX and symmetric chains) is not in the list on purpose: a
+ * daemon of this release never runs it, whatever a peer or the relay does (no downgrade).
+ */
+export const E2E_VERSIONS: readonly number[] = [2];
+
+/** At most this many versions in a capability list (as the link's offer, section 2). */
+export const E2E_MAX_OFFERED = 16;
+
+/** Body lengths of schied/1's classical HS1, HS2 and HS3 (section 11.2): how an old peer shows. */
+export const CLASSICAL_HS_LEN = { hs1: 32, hs2: 32 + 48 + 96 + 16, hs3: 48 + 96 + 16 } as const;
+
+/**
+ * Version byte of handshake envelopes (HS1–HS3). It stays 1 so that a schied/1 daemon parses our
+ * HS1 and answers it, which is how it is recognised (section 11.2); MSG envelopes are version 2.
+ */
 export const ENVELOPE_VERSION = 1;
 
-/** Envelope header: version, kind, 8-byte session or handshake id. */
+/** Handshake envelope header: version, kind, 8-byte handshake id. */
 export const ENVELOPE_HEADER_LEN = 10;
 
 /** Largest text of one message, in UTF-8 bytes (fits one padded envelope). */
@@ -135,24 +152,16 @@ export const MAX_TEXT_BYTES = 60_000;
 
 /**
  * Sizes an end-to-end plaintext is padded up to, so the relay sees a few size classes rather
- * than lengths (the last one fills an envelope).
+ * than lengths. The last is RATCHET_MAX_PLAINTEXT (63,178): the most a ratchet message can carry
+ * when its header holds both ML-KEM fields, so every class fits every message (section 11.4).
  */
-export const PAD_BUCKETS: readonly number[] = [256, 1024, 4096, 16384, 65536 - 14 - 16 - 4];
-
-/**
- * Most message keys one MSG may make a receiver derive ahead (a gap from dropped messages).
- * Why 2,000: a chain step costs 8–28 µs here, so a MSG far ahead costs at most ~56 ms of CPU
- * (derived in slices, see SKIP_SLICE), against seconds at 100,000; the daemon's sender keeps
- * gaps far below it (at most WINDOW = 256 messages are sealed per try), and a receiver that
- * sees a MSG further ahead starts a new handshake instead.
- */
-export const MAX_SKIP = 2000;
-
-/** Skipped keys derived per slice; the caller may yield to the event loop between slices. */
-export const SKIP_SLICE = 256;
-
-/** Most skipped message keys kept for late messages, per session (oldest dropped first). */
-export const MAX_SKIPPED_KEYS = 1000;
+export const PAD_BUCKETS: readonly number[] = [
+  256,
+  1024,
+  4096,
+  16384,
+  65536 - 2 - 12 - 40 - 2272 - 32,
+];
 
 // ---- Double Ratchet (protocol/ratchet.ts; specified, not yet used by the daemon) ----
 
@@ -243,6 +252,5 @@ export const RATCHET_SKIPPED_MAX_AGE_MS = 15 * 60 * 1000;
 /**
  * Largest plaintext a ratchet message may carry: MAX_ENVELOPE less the largest header (version,
  * shape, synthetic nonce 12, header 40, both KEM fields 2,272, tag 16) and the body's tag 16.
- * A padding class list for the wiring step ends here instead of at 65,502.
  */
 export const RATCHET_MAX_PLAINTEXT = MAX_ENVELOPE - 2 - 12 - 40 - 2272 - 16 - TAG_LEN;

@@ -1,15 +1,15 @@
 /**
- * The hybrid end-to-end handshake (specified; not yet used by the daemon): the classical
- * handshake of e2e_handshake.ts with ML-KEM-768 mixed in by Noise's HFS extension, as
- * `Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256` (state machine in _hybrid_state.ts).
+ * The hybrid end-to-end handshake: Noise XX with ML-KEM-768 mixed in by Noise's HFS extension,
+ * as `Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256` (state machine in _hybrid_state.ts).
  *
- * Same prologue, same vouches, same checks as the classical one; the only changes are the KEM
- * tokens (`e1` in message 1, `ekem1` in message 2) and the protocol name. Recorded traffic stays
- * secret as long as either X25519 or ML-KEM-768 holds; authentication stays classical (Ed25519
- * vouches over X25519 static keys).
+ * Same prologue and vouches as schied/1's classical XX; the changes are the KEM tokens (`e1` in
+ * message 1, `ekem1` in message 2), the protocol name, and the capability bytes that message 1's
+ * payload and message 2's payload (after the vouch) may carry for e2e_handshake.ts's version
+ * exchange. Recorded traffic stays secret as long as either X25519 or ML-KEM-768 holds;
+ * authentication stays classical (Ed25519 vouches over X25519 static keys).
  *
- * Unlike E2EInitiator/E2EResponder these classes return raw handshake bodies and raw Split()
- * keys, not envelopes and sessions: no envelope type carries them yet.
+ * These classes return raw handshake bodies and raw Split() keys; e2e_handshake.ts puts them in
+ * envelopes and starts the ratchet.
  *
  * @example
  * ```ts
@@ -58,8 +58,15 @@ export interface HybridResult {
   peerIdentityKey: Uint8Array;
 }
 
-function checkVouch(payload: Uint8Array, peerId: Uint8Array, rs: Uint8Array | undefined) {
-  if (payload.length !== KEY_LEN + SIGNATURE_LEN || !rs) {
+/** Bytes of a vouch: identity public key ‖ signature. */
+export const VOUCH_LEN = KEY_LEN + SIGNATURE_LEN;
+
+/**
+ * Checks a vouch (exactly VOUCH_LEN bytes) for `peerId` over the Noise static key `rs`; returns
+ * the identity key. `auth_failed` for a malformed one, `key_mismatch` for a wrong key or signature.
+ */
+export function checkVouch(payload: Uint8Array, peerId: Uint8Array, rs: Uint8Array | undefined) {
+  if (payload.length !== VOUCH_LEN || !rs) {
     throw new ProtocolError("auth_failed", "Handshake payload malformed");
   }
   const idKey = payload.slice(0, KEY_LEN);
@@ -99,17 +106,26 @@ export class HybridInitiator {
     return this.#hs.closed;
   }
 
-  /** Message 1: `e` (32) ‖ `e1` (1184) ‖ empty payload. */
-  start(): Promise<Uint8Array> {
-    return this.#hs.writeMessage(new Uint8Array());
+  /** Message 1: `e` (32) ‖ `e1` (1184) ‖ `payload` (in clear, but in the hash; default empty). */
+  start(payload: Uint8Array = new Uint8Array()): Promise<Uint8Array> {
+    return this.#hs.writeMessage(payload);
   }
 
-  /** Reads message 2, checks the peer, and returns message 3 and the keys. */
-  async finish(msg2: Uint8Array): Promise<{ message: Uint8Array; result: HybridResult }> {
+  /**
+   * Reads message 2, checks the peer's vouch (its payload's first VOUCH_LEN bytes), and returns
+   * message 3, the keys, and the rest of message 2's payload (`extra`) for the caller to check.
+   */
+  async finish(
+    msg2: Uint8Array,
+  ): Promise<{ message: Uint8Array; result: HybridResult; extra: Uint8Array }> {
     const { payload } = await this.#hs.readMessage(msg2);
     let peerIdentityKey: Uint8Array;
     try {
-      peerIdentityKey = checkVouch(payload, this.#peer, this.#hs.remoteStatic);
+      peerIdentityKey = checkVouch(
+        payload.subarray(0, VOUCH_LEN),
+        this.#peer,
+        this.#hs.remoteStatic,
+      );
     } catch (e) {
       this.#hs.close();
       throw e;
@@ -118,6 +134,7 @@ export class HybridInitiator {
     return {
       message,
       result: { handshakeHash: this.#hs.handshakeHash, keys: this.#hs.splitRaw(), peerIdentityKey },
+      extra: payload.slice(VOUCH_LEN),
     };
   }
 }
@@ -142,12 +159,25 @@ export class HybridResponder {
 
   #accepted = false;
 
-  /** Reads message 1 and returns message 2. */
-  async accept(msg1: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Reads message 1 and returns message 2, whose payload is our vouch ‖ `answer(payload of
+   * message 1)` (default: nothing after the vouch). `answer` may throw to refuse message 1.
+   */
+  async accept(
+    msg1: Uint8Array,
+    answer: (payload: Uint8Array) => Uint8Array = () => new Uint8Array(),
+  ): Promise<Uint8Array> {
     if (this.#accepted) throw new ProtocolError("internal", "Handshake: message 1 already read");
     this.#accepted = true;
-    await this.#hs.readMessage(msg1);
-    return await this.#hs.writeMessage(this.#keys.vouch);
+    const { payload } = await this.#hs.readMessage(msg1);
+    let extra: Uint8Array;
+    try {
+      extra = answer(payload);
+    } catch (e) {
+      this.#hs.close();
+      throw e;
+    }
+    return await this.#hs.writeMessage(concat(this.#keys.vouch, extra));
   }
 
   /** Reads message 3, checks the peer, and returns the keys. */

@@ -1,16 +1,28 @@
 /**
- * End-to-end envelopes: what daemons put in SEND frames and the relay forwards as opaque bytes.
+ * End-to-end envelopes: what daemons put in SEND frames and the relay forwards as opaque bytes
+ * (protocol/README.md, section 11.1).
  *
- * `version (u8) ‖ kind (u8) ‖ id (8 bytes) ‖ body`. For handshake kinds the id names the
- * handshake attempt and the body is a Noise XX message; for MSG the id names the session, and
- * the body is `n (u32, big-endian) ‖ AES-256-GCM ciphertext` of a padded inner payload.
+ * Two forms, told apart by the first byte. Handshakes: `1 ‖ kind (u8) ‖ hid (8 bytes) ‖ body`,
+ * the body one hybrid Noise message (parseEnvelope). MSG: `2 ‖ …`, a Double Ratchet message with
+ * an encrypted header (section 13.3; session.ts opens it), which has no id in clear. A schied/1
+ * MSG (`1 ‖ 4 ‖ sid ‖ …`) still parses, so that a daemon can tell it from garbage; it is dropped.
  *
  * @module
  */
-import { ENVELOPE_HEADER_LEN, ENVELOPE_VERSION, PAD_BUCKETS } from "./constants.ts";
+import {
+  ENVELOPE_HEADER_LEN,
+  ENVELOPE_VERSION,
+  PAD_BUCKETS,
+  RATCHET_ENVELOPE_VERSION,
+} from "./constants.ts";
 import { ProtocolError } from "./errors.ts";
 
-/** Envelope kinds. */
+/** True when `bytes` is a MSG envelope of end-to-end version 2 (a ratchet message). */
+export function isRatchetMessage(bytes: Uint8Array): boolean {
+  return bytes.length > 0 && bytes[0] === RATCHET_ENVELOPE_VERSION;
+}
+
+/** Kinds of version-1 envelopes (msg: schied/1's, only recognised). */
 export const ENVELOPE_KINDS = { hs1: 1, hs2: 2, hs3: 3, msg: 4 } as const;
 
 /** An envelope kind name. */
@@ -21,7 +33,7 @@ const KIND_BY_NUM: (EnvelopeKind | undefined)[] = [undefined, "hs1", "hs2", "hs3
 /** A parsed envelope. */
 export interface Envelope {
   kind: EnvelopeKind;
-  /** Handshake id (hs*) or session id (msg), 8 bytes. */
+  /** Handshake id (hs*) or a schied/1 session id (msg), 8 bytes. */
   id: Uint8Array;
   /** The rest. */
   body: Uint8Array;

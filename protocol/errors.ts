@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   session_unknown: 19,
   recipient_busy: 20,
   busy: 21,
+  peer_version: 22,
 } as const;
 
 /** A stable error code name. */

@@ -34,14 +34,21 @@ export {
 export { formatRelayAddress, parseRelayAddress, type RelayAddress } from "./address.ts";
 export { Channel } from "./channel.ts";
 export {
+  E2E_VERSIONS,
   KEY_LEN,
   LINK_MAX_HANDSHAKE_MESSAGE,
-  MAX_SKIP,
   MAX_TEXT_BYTES,
   MAX_WIRE_MESSAGE,
   PAD_BUCKETS,
 } from "./constants.ts";
-export { E2EInitiator, type E2EKeys, E2EResponder, signStatic } from "./e2e_handshake.ts";
+export {
+  E2EInitiator,
+  type E2EKeys,
+  E2EResponder,
+  type E2EResult,
+  PeerVersionError,
+  signStatic,
+} from "./e2e_handshake.ts";
 export {
   HYBRID_MSG1_OVERHEAD,
   HYBRID_MSG2_OVERHEAD,
@@ -51,7 +58,7 @@ export {
   HybridResponder,
   type HybridResult,
 } from "./e2e_hybrid.ts";
-export { type Envelope, pad, parseEnvelope, unpad } from "./envelope.ts";
+export { type Envelope, isRatchetMessage, pad, parseEnvelope, unpad } from "./envelope.ts";
 export { codeFromNumber, ERROR_CODES, type ErrorCode, ProtocolError } from "./errors.ts";
 export { encodeFrame, type Frame, type SendStatus } from "./frames.ts";
 export {
@@ -72,10 +79,12 @@ export {
   ratchetDecrypt,
   type RatchetDeps,
   ratchetEncrypt,
+  ratchetEncryptSync,
   type RatchetInit,
+  ratchetPrepare,
   type RatchetState,
   serializeRatchet,
 } from "./ratchet.ts";
 export { makeRotation, type Rotation, ROTATION_LEN, verifyRotation } from "./rotation.ts";
-export { E2ESession, type SessionJson } from "./session.ts";
+export { E2ESession } from "./session.ts";
 export { TokenBucket } from "./token_bucket.ts";

@@ -3,18 +3,22 @@
  * one JSON object. `{"t":"m","id","seq","ts","text","floor"?}` is a chat message, `{"t":"a","upto"}`
  * a cumulative acknowledgement (every message up to `upto` is durable at the receiver). `floor`
  * is the lowest sequence number the sender still tries to deliver: numbers below it were
- * delivered or given up, so a receiver waiting for one of them moves on to `floor`. Unknown
+ * delivered or given up, so a receiver waiting for one of them moves on to `floor`. `rot`, on a
+ * chat message, is an identity rotation statement (protocol/README.md, section 3.1) in base64url:
+ * the sender moved to this id from the one the statement names; an `m` with `rot` and an empty
+ * `text` is a _carrier_, which takes its sequence number but is no message to show. Unknown
  * fields are ignored; an unknown `t` is skipped (a newer peer's feature).
  *
  * @module
  */
-import { utf8, utf8Strict } from "./bytes.ts";
+import { fromBase64Url, utf8, utf8Strict } from "./bytes.ts";
 import { MAX_TEXT_BYTES } from "./constants.ts";
 import { ProtocolError } from "./errors.ts";
+import { ROTATION_LEN } from "./rotation.ts";
 
 /** A decoded payload. */
 export type Payload =
-  | { t: "m"; id: string; seq: number; ts: number; text: string; floor?: number }
+  | { t: "m"; id: string; seq: number; ts: number; text: string; floor?: number; rot?: string }
   | { t: "a"; upto: number }
   | { t: "unknown" };
 
@@ -23,6 +27,16 @@ function fail(msg: string): never {
 }
 
 const ID_RE = /^[0-9a-f-]{1,64}$/;
+
+/** True for a rotation statement's length in canonical unpadded base64url (334 characters). */
+function isStatement(v: unknown): boolean {
+  if (typeof v !== "string" || v.length !== Math.ceil(ROTATION_LEN * 4 / 3)) return false;
+  try {
+    return fromBase64Url(v).length === ROTATION_LEN;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Encodes a payload to bytes.
@@ -58,8 +72,13 @@ export function parsePayload(bytes: Uint8Array): Payload {
     if (j.floor !== undefined && (!isSeq(j.floor) || j.floor === 0 || j.floor > j.seq)) {
       fail("floor is not a sequence number at most seq");
     }
-    const m = { t: "m" as const, id: j.id, seq: j.seq, ts: j.ts, text: j.text };
-    return j.floor === undefined ? m : { ...m, floor: j.floor };
+    if (j.rot !== undefined && !isStatement(j.rot)) {
+      fail("rot is not a rotation statement in base64url");
+    }
+    const m: Extract<Payload, { t: "m" }> = { t: "m", id: j.id, seq: j.seq, ts: j.ts, text: j.text };
+    if (j.floor !== undefined) m.floor = j.floor as number;
+    if (j.rot !== undefined) m.rot = j.rot as string;
+    return m;
   }
   if (j.t === "a") {
     if (!isSeq(j.upto)) fail("upto is not a non-negative integer");

@@ -1,7 +1,6 @@
 /**
  * The Double Ratchet with header encryption and a sparse ML-KEM-768 step (protocol/README.md,
- * section 13), seeded from a Noise XX result. Specified and tested; not yet used by the daemon,
- * which keeps the symmetric session of session.ts until the wiring step.
+ * section 13), seeded from the hybrid handshake's result; session.ts wraps it for the daemon.
  *
  * Pure: no I/O, no clock, no randomness of its own. The caller passes `now` (ms) and a random
  * source; states are values (a call never changes the state it was given and returns a new one
@@ -46,6 +45,7 @@ import {
 } from "./_ratchet_state.ts";
 import {
   bodyAd,
+  checkSkipBudget,
   headerAd,
   newChain,
   openBody,
@@ -139,6 +139,21 @@ export async function initRatchet(init: RatchetInit): Promise<RatchetState> {
 }
 
 /**
+ * Performs a pending DH step (the turn changed: our next send starts a new chain), so that the
+ * following encryptions need no asynchronous work; returns `state` itself when none is pending.
+ * The returned state must be stored before a message sealed under it leaves.
+ */
+export async function ratchetPrepare(
+  state: RatchetState,
+  deps: RatchetDeps,
+): Promise<RatchetState> {
+  if (!state.pendingStep) return state;
+  const s = cloneState(state);
+  await sendStep(s, deps);
+  return s;
+}
+
+/**
  * Encrypts one (padded) plaintext. The returned state must be stored before the message
  * leaves, so that no key is ever used twice, even across a crash.
  */
@@ -147,12 +162,24 @@ export async function ratchetEncrypt(
   plaintext: Uint8Array,
   deps: RatchetDeps,
 ): Promise<{ state: RatchetState; message: Uint8Array }> {
+  return ratchetEncryptSync(await ratchetPrepare(state, deps), plaintext, deps);
+}
+
+/**
+ * `ratchetEncrypt` without the DH step: synchronous, for a caller that seals inside a database
+ * transaction. Throws `internal` when a step is pending (call `ratchetPrepare` first).
+ */
+export function ratchetEncryptSync(
+  state: RatchetState,
+  plaintext: Uint8Array,
+  deps: RatchetDeps,
+): { state: RatchetState; message: Uint8Array } {
   if (plaintext.length > RATCHET_MAX_PLAINTEXT) {
     throw new ProtocolError("too_large", `Plaintext of ${plaintext.length} bytes is too large`);
   }
+  if (state.pendingStep) throw new ProtocolError("internal", "Ratchet step pending; prepare first");
   const s = cloneState(state);
   pruneSkipped(s, deps.now);
-  if (s.pendingStep) await sendStep(s, deps);
   if (s.ns >= 2 ** 32 - 1) throw new ProtocolError("rekey", "Chain exhausted; re-handshake");
   const { mk, ck } = kdfCk(s.cks!, deps.meter);
   s.cks = ck;
@@ -199,6 +226,7 @@ export async function ratchetDecrypt(
       return { plaintext: open(mk), state: s };
     }
     if (cur.n - s.nr > RATCHET_MAX_SKIP) throw tooFar(cur.n);
+    checkSkipBudget(deps, cur.n - s.nr);
     const sk = skipKeys(s.ckr!, s.nr, cur.n, deps);
     const r = kdfCk(sk.ck, deps.meter);
     const plaintext = open(r.mk);

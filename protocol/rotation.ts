@@ -135,6 +135,24 @@ export async function makeRotation(
 }
 
 /**
+ * The ids and keys a statement of the right length names, unverified: for a receiver to find the
+ * contact it is about (and the key pinned for it) before `verifyRotation`, or to see that it was
+ * applied already. Nothing read here may be acted on before `verifyRotation` succeeds. Throws
+ * `ProtocolError("key_mismatch")` for a wrong length.
+ */
+export function peekRotation(bytes: Uint8Array): Omit<Rotation, "createdMs"> {
+  if (bytes.length !== ROTATION_LEN) {
+    throw refuse(`length ${bytes.length}, expected ${ROTATION_LEN}`);
+  }
+  return {
+    oldId: bytes.slice(OFF_OLD_ID, OFF_OLD_ID + ID_LEN),
+    newId: bytes.slice(OFF_NEW_ID, OFF_NEW_ID + ID_LEN),
+    oldKey: bytes.slice(OFF_OLD_KEY, OFF_OLD_KEY + KEY_LEN),
+    newKey: bytes.slice(OFF_NEW_KEY, OFF_NEW_KEY + KEY_LEN),
+  };
+}
+
+/**
  * Verifies a rotation statement against the old identity key the receiver pinned for the sender.
  * Checks, in this order: length, label, version, that each id is the hash of its key, that the
  * old key is the pinned one, the old key's signature, the new key's signature (both strict
