@@ -101,8 +101,11 @@ export function parseCaps(b: Uint8Array): number[] | null {
 }
 
 /** The version a responder picks: the first of ours the initiator offered; null if none. */
-export function chooseVersion(offered: readonly number[]): number | null {
-  return E2E_VERSIONS.find((v) => offered.includes(v)) ?? null;
+export function chooseVersion(
+  offered: readonly number[],
+  ours: readonly number[] = E2E_VERSIONS,
+): number | null {
+  return ours.find((v) => offered.includes(v)) ?? null;
 }
 
 /** Injected parts, for tests. */
@@ -167,8 +170,8 @@ export class E2EInitiator {
       const key = checkVouch(payload, this.#peer, this.#shadow.remoteStatic);
       throw new PeerVersionError("initiator", key);
     }
-    const { message, result, extra } = await this.#hybrid.finish(hs2Body);
-    const version = extra.length === 1 ? extra[0]! : -1;
+    const { message, result, extra } = await this.#hybrid.finish(hs2Body, 1);
+    const version = extra[0]!;
     // The responder must pick one of ours; anything else is a broken or edited handshake.
     if (!this.#versions.includes(version)) throw authFailed();
     return {
@@ -215,7 +218,7 @@ export class E2EResponder {
     }
     const msg2 = await this.#hybrid.accept(hs1Body, (payload) => {
       const offered = parseCaps(payload);
-      const v = offered && chooseVersion(offered.filter((x) => this.#versions.includes(x)));
+      const v = offered && chooseVersion(offered, this.#versions);
       if (!v) throw authFailed(); // malformed, or nothing in common (a newer-only peer)
       this.#version = v;
       return Uint8Array.of(v);

@@ -24,7 +24,7 @@
 import { concat, utf8 } from "./bytes.ts";
 import { E2E_STATIC_LABEL, KEY_LEN, SIGNATURE_LEN } from "./constants.ts";
 import { type DhKeyPair, verify } from "./_crypto.ts";
-import { ProtocolError } from "./errors.ts";
+import { authFailed, ProtocolError } from "./errors.ts";
 import { idMatchesKey } from "./identity.ts";
 import { type E2EKeys, e2ePrologue } from "./e2e_handshake.ts";
 import { HybridHandshakeState, type HybridKem } from "./_hybrid_state.ts";
@@ -112,15 +112,18 @@ export class HybridInitiator {
   }
 
   /**
-   * Reads message 2, checks the peer's vouch (its payload's first VOUCH_LEN bytes), and returns
-   * message 3, the keys, and the rest of message 2's payload (`extra`) for the caller to check.
+   * Reads message 2, checks the peer's vouch (its payload's first VOUCH_LEN bytes, followed by
+   * exactly `extraLen` more, else `auth_failed`), and returns message 3, the keys, and those
+   * further bytes (`extra`) for the caller to check.
    */
   async finish(
     msg2: Uint8Array,
+    extraLen = 0,
   ): Promise<{ message: Uint8Array; result: HybridResult; extra: Uint8Array }> {
     const { payload } = await this.#hs.readMessage(msg2);
     let peerIdentityKey: Uint8Array;
     try {
+      if (payload.length !== VOUCH_LEN + extraLen) throw authFailed();
       peerIdentityKey = checkVouch(
         payload.subarray(0, VOUCH_LEN),
         this.#peer,

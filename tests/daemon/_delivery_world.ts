@@ -87,7 +87,10 @@ export class FakeRelay {
     const state = () => this.state;
     const room = () => Math.max(0, this.linkRoom - inFlight());
     const send = async (to: Uint8Array, envelope: Uint8Array) => {
-      if (room() === 0) this.overflows.push({ from: from.idText, kind: envelope[1]! });
+      if (room() === 0) {
+        // A MSG (version 2) has no kind byte; it is recorded as kind 4, as in version 1.
+        this.overflows.push({ from: from.idText, kind: envelope[0] === 2 ? 4 : envelope[1]! });
+      }
       this.#inFlight.set(from, inFlight() + 1);
       const outcome = this.#route(from, to, envelope);
       await new Promise((r) => setTimeout(r, 0)); // the answer comes a turn later
@@ -160,7 +163,6 @@ export async function makeSide(relay: FakeRelay, clock: Clock): Promise<Side> {
     sessions,
     requests,
     budget: new WorkBudget(clock.now),
-    pause: () => Promise.resolve(),
     serial: new Serial(),
     relay: () => relay.port(side),
     now: clock.now,

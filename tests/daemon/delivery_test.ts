@@ -3,12 +3,15 @@
  * routes, drops or refuses by rule, and a clock moved by hand. Go-back-N, the window, retries,
  * offline probes, acknowledgements, and memory that never runs ahead of a failed write.
  */
+import { isRatchetMessage } from "../../protocol/envelope.ts";
 import { assertEquals, assertOk } from "../_assert.ts";
 import { OFFLINE_RETRY_MS, RETRY_MS, WINDOW } from "../../daemon/delivery.ts";
 import { waitFor } from "../harness.ts";
 import { delivered, pair, received } from "./_delivery_world.ts";
 
-const MSG = 4; // envelope kind byte of a MSG
+const MSG = 4; // the kind a MSG is recorded with in FakeRelay.overflows
+/** A MSG envelope: version 2, a ratchet message (handshakes are version 1). */
+const isMsg = (env: Uint8Array) => isRatchetMessage(env);
 
 Deno.test("delivery: messages arrive once, in order, and are delivered after the peer's ack", async () => {
   const { a, b } = await pair();
@@ -27,8 +30,7 @@ Deno.test("delivery: a dropped MSG is sent again after RETRY_MS; nothing is stor
   const { a, b, relay, clock } = await pair();
   await delivered(a, [await a.send(b, "warm up")]); // a session exists
   let dropped = 0;
-  relay.rule = (from, _to, env) =>
-    from === a && env[1] === MSG && dropped++ === 0 ? "drop" : "route";
+  relay.rule = (from, _to, env) => from === a && isMsg(env) && dropped++ === 0 ? "drop" : "route";
   const acksBefore = relay.seen.filter((s) => s.from === b.idText).length;
   const ids = [await a.send(b, "lost once"), await a.send(b, "after it")];
   // B drops "after it" (a gap) and acknowledges only what it has: nothing moves until a retry.
@@ -47,12 +49,12 @@ Deno.test("delivery: at most WINDOW messages are unacknowledged at once", async 
   const { a, b, relay, clock } = await pair();
   await delivered(a, [await a.send(b, "warm up")]);
   // B stops acknowledging: its acks are dropped on the way to A.
-  relay.rule = (from, _to, env) => (from === b && env[1] === MSG ? "drop" : "route");
+  relay.rule = (from, _to, env) => (from === b && isMsg(env) ? "drop" : "route");
   const n = WINDOW + 40;
   const ids = [];
   for (let i = 0; i < n; i++) ids.push(await a.send(b, `m${i}`));
   await waitFor(() => received(b, a).length === 1 + WINDOW, "a window at B");
-  const msgs = () => relay.seen.filter((s) => s.from === a.idText && s.envelope[1] === MSG);
+  const msgs = () => relay.seen.filter((s) => s.from === a.idText && isMsg(s.envelope));
   const before = msgs().length;
   assertEquals(before, 1 + WINDOW, "the window is full: nothing more was sent");
   // Acks flow again; after RETRY_MS without progress A resends the window (B acknowledges the
@@ -101,7 +103,7 @@ Deno.test("delivery: a SEND refused as recipient_busy is an ordinary retry", asy
     from,
     _to,
     env,
-  ) => (from === a && env[1] === MSG && busy-- > 0 ? "rejected" : "route");
+  ) => (from === a && isMsg(env) && busy-- > 0 ? "rejected" : "route");
   const id = await a.send(b, "eventually");
   await waitFor(() => busy < 3, "the first refusal");
   for (let i = 0; i < 5 && a.messages.get(id).status !== "delivered"; i++) {

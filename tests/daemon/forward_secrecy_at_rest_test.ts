@@ -81,16 +81,15 @@ Deno.test("forward secrecy at rest: a superseded session state is in no database
   }
 });
 
-/** A session with random chain keys (as a finished handshake would give). */
-function randomSession(): E2ESession {
-  const r = (n: number) => toBase64Url(crypto.getRandomValues(new Uint8Array(n)));
-  return E2ESession.fromJSON({
-    sid: r(8),
-    sendCk: r(32),
-    sendN: 0,
-    recvCk: r(32),
-    recvN: 0,
-    skipped: [],
+/** A session as a finished handshake would give (random handshake hash and keys). */
+async function randomSession(): Promise<E2ESession> {
+  const r = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+  return await E2ESession.fromHandshake({
+    h: r(32),
+    split: [r(32), r(32)],
+    initiator: true,
+    localId: r(16),
+    peerId: r(16),
   });
 }
 
@@ -111,14 +110,14 @@ Deno.test("forward secrecy at rest: after a session update or drop and checkpoin
     );
     const sessions = new SessionManager(new Store(db, sealer), self, Date.now);
     const peer = "peer";
-    const s = randomSession();
+    const s = await randomSession();
     tx(db, () => sessions.install(peer, s));
     checkpoint(db);
     const old = stateOf(db, s.sid);
     assertOk((await dbFiles(dir)).some((f) => contains(f.bytes, old)), "control: S1 on disk");
 
     // The chain moves on (a message sealed): the row is updated.
-    await s.seal(new Uint8Array(64), new Uint8Array(32));
+    await s.seal(new Uint8Array(64), { now: Date.now() });
     tx(db, () => sessions.save(peer, s));
     const next = stateOf(db, s.sid);
     // Before the checkpoint the old page is still in daemon.db: the checkpoint is needed.
@@ -132,7 +131,7 @@ Deno.test("forward secrecy at rest: after a session update or drop and checkpoin
     assertOk(files.some((f) => contains(f.bytes, next)), "the current state is there");
 
     // Two newer handshakes: the first session is dropped (two are kept per peer).
-    const s2 = randomSession(), s3 = randomSession();
+    const s2 = await randomSession(), s3 = await randomSession();
     tx(db, () => sessions.install(peer, s2));
     tx(db, () => sessions.install(peer, s3));
     checkpoint(db);

@@ -15,8 +15,9 @@ import { startRelayProcess, waitFor } from "../harness.ts";
 import { cli, startDaemonProcess, waitOnline } from "../daemon_harness.ts";
 import { IDENTITY_FILE, Keystore, KeystoreError, SCRYPT } from "../../daemon/keystore.ts";
 import { Sealer } from "../../daemon/sealer.ts";
+import { parseRatchet } from "../../protocol/ratchet.ts";
 import { SEALED } from "../../daemon/_migrations.ts";
-import { fromBase64Url, toBase64Url, toHex, utf8 } from "../../protocol/bytes.ts";
+import { toBase64Url, toHex, utf8 } from "../../protocol/bytes.ts";
 import {
   contains,
   fileHash,
@@ -54,11 +55,17 @@ async function secretsOf(dir: string, passphrase?: string) {
       }[]
     ) {
       sessionBlobs.push(r.state);
-      const j = JSON.parse(
-        sealer.openText(r.state, SEALED.session, `${r.me}/${r.peer}/${r.sid}`),
-      ) as { sendCk: string; recvCk: string; skipped: [number, string][] };
-      chainKeys.push(fromBase64Url(j.sendCk), fromBase64Url(j.recvCk));
-      for (const [, k] of j.skipped) chainKeys.push(fromBase64Url(k));
+      const st = parseRatchet(
+        sealer.open(r.state, SEALED.session, `${r.me}/${r.peer}/${r.sid}`),
+      );
+      // Every secret of the ratchet: root, chain and header keys, the DH private key, the
+      // ML-KEM seed, skipped message keys.
+      for (
+        const k of [st.rk, st.cks, st.ckr, st.hks, st.hkr, st.nhks, st.nhkr, st.dhs, st.kemSeed]
+      ) {
+        if (k) chainKeys.push(k);
+      }
+      for (const c of st.skipped) for (const k of c.keys) chainKeys.push(k.mk);
     }
     for (
       const r of db.prepare("SELECT id, body FROM messages").all() as {

@@ -77,7 +77,7 @@ Deno.test("envelope: every malformed envelope has its own error", () => {
 });
 
 Deno.test("pad: the size classes, at and around each boundary", () => {
-  assertEquals(PAD_BUCKETS, [256, 1024, 4096, 16384, 65502]);
+  assertEquals(PAD_BUCKETS, [256, 1024, 4096, 16384, 63178]);
   const classOf = (n: number) => pad(new Uint8Array(n)).length;
   assertEquals(classOf(0), 256);
   let prev = 0;
@@ -89,12 +89,13 @@ Deno.test("pad: the size classes, at and around each boundary", () => {
     prev = b;
   }
   const last = PAD_BUCKETS[PAD_BUCKETS.length - 1]!;
-  // The largest class keeps a MSG envelope inside 64 KiB: header, counter, padded text, tag.
-  assertOk(ENVELOPE_HEADER_LEN + 4 + last + 16 <= 65536);
+  // The largest class keeps a MSG inside 64 KiB even with both ML-KEM fields in its header:
+  // version, shape, synthetic nonce 12, header 40 + 1184 + 1088, tag 16; padded text, tag 16.
+  assertEquals(2 + 12 + 40 + 1184 + 1088 + 16 + last + 16, 65536);
 });
 
 Deno.test("pad: layout is length (u32) ‖ data ‖ zeros, and unpad inverts it", () => {
-  for (const n of [0, 1, 5, 251, 252, 253, 1020, 1021, 4092, 4093, 16380, 16381, 65498]) {
+  for (const n of [0, 1, 5, 251, 252, 253, 1020, 1021, 4092, 4093, 16380, 16381, 63174]) {
     const data = new Uint8Array(n).map((_, i) => (i * 7 + 1) & 0xff);
     const p = pad(data);
     assertEquals(new DataView(p.buffer).getUint32(0), n);
