@@ -1,11 +1,12 @@
 /**
- * Budgets for the work that envelopes can make this daemon do before they authenticate: answering
- * handshakes (a key generation and several DHs each) and deriving skipped message keys (one
- * HMAC chain step, 8–28 µs here, per key). Any relay user who knows an id can send such
- * envelopes; without a bound, 100 forged MSGs 100,000 counters ahead cost the victim minutes of
- * CPU. Each peer has its own token buckets, and so do all strangers (ids that are not contacts)
- * together: strangers cannot spend a contact's share. An envelope over budget is dropped
- * unread, and the state stays as it was.
+ * Budgets for the work envelopes can make this daemon do: answering handshakes (key generations,
+ * DHs and an ML-KEM encapsulation each), which anyone who knows an id can ask for, and deriving
+ * skipped message keys (one HMAC chain step, 8–28 µs here, per key), which only a peer with a
+ * session can ask for (the ratchet derives nothing before a header authenticates, and asks this
+ * budget first: protocol/README.md, section 11.3). A stranger can make a session with anyone, so
+ * both are bounded: each peer has its own token buckets, and so do all strangers (ids that are
+ * not contacts) together; strangers cannot spend a contact's share. An envelope over budget is
+ * dropped unread, and the state stays as it was.
  *
  * @module
  */
@@ -14,8 +15,8 @@ import { TokenBucket } from "../protocol/token_bucket.ts";
 /** The budgets, per minute (a bucket refills continuously; the burst is what it starts with). */
 export const BUDGETS = {
   /**
-   * Skipped keys one peer may make us derive per minute, and at once: two full skips
-   * (MAX_SKIP = 2,000). Messages that arrive in order cost nothing.
+   * Skipped keys one peer may make us derive per minute, and at once: two messages at the most
+   * one may cost (2 × RATCHET_MAX_SKIP = 2,000). Messages that arrive in order cost nothing.
    */
   skipPerPeer: { perMinute: 4000, burst: 4000 },
   /**
