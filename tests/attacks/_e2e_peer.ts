@@ -7,14 +7,20 @@
  * @module
  */
 import { type DhKeyPair, generateDh } from "../../protocol/_crypto.ts";
-import { concat, toBase64Url } from "../../protocol/bytes.ts";
+import { toBase64Url } from "../../protocol/bytes.ts";
 import {
   E2EInitiator,
   type E2EKeys,
   E2EResponder,
   signStatic,
 } from "../../protocol/e2e_handshake.ts";
-import { type EnvelopeKind, pad, parseEnvelope, unpad } from "../../protocol/envelope.ts";
+import {
+  type EnvelopeKind,
+  isRatchetMessage,
+  pad,
+  parseEnvelope,
+  unpad,
+} from "../../protocol/envelope.ts";
 import { clientIdFromPublicKey, formatId, parseId } from "../../protocol/identity.ts";
 import { encodePayload, parsePayload } from "../../protocol/payload.ts";
 import { E2ESession } from "../../protocol/session.ts";
@@ -28,9 +34,12 @@ import { within } from "./_helpers.ts";
 export interface Received {
   /** The sender's id text, as the relay named it. */
   from: string;
-  /** The envelope kind, or undefined if it does not parse. */
+  /**
+   * The envelope kind (`msg`: an end-to-end version 2 ratchet message), or undefined if it is
+   * neither that nor a handshake (a schied/1 MSG included).
+   */
   kind: EnvelopeKind | undefined;
-  /** The envelope id (handshake id or session id), base64url. */
+  /** The handshake id, base64url ("" for a MSG: it carries no id in clear). */
   eid: string;
   envelope: Uint8Array;
   /** When it arrived (ms since the epoch). */
@@ -53,7 +62,8 @@ interface PendingInitiator {
 
 /**
  * An end-to-end peer over one relay link, made of protocol primitives only: an identity, a
- * Noise static key with the identity's vouch, the XX handshake (either side) and sessions. It
+ * Noise static key with the identity's vouch, the hybrid XXhfs handshake (either side) and
+ * Double Ratchet sessions (end-to-end version 2). It
  * keeps every envelope it receives. With `respond`, it also answers HS1s, finishes HS3s and
  * acknowledges the messages it opens, as an honest (if minimal) daemon would.
  */
@@ -122,7 +132,7 @@ export class E2EPeer {
     return { envelope: await hs.start(), hid: toBase64Url(hs.hid) };
   }
 
-  /** Runs the XX handshake with `peer` as the initiator; resolves with the session. */
+  /** Runs the handshake with `peer` as the initiator; resolves with the session. */
   async handshake(peer: string, timeoutMs = 5000): Promise<E2ESession> {
     const hs = new E2EInitiator(
       this.keys,
@@ -158,7 +168,21 @@ export class E2EPeer {
     this.#sendSeq.set(peer, seq);
     const m = { t: "m" as const, id: crypto.randomUUID(), seq, ts: Date.now(), text };
     const p = encodePayload(giveUpEarlier ? { ...m, floor: seq } : m);
-    return await s.seal(pad(p), concat(this.keys.id, parseId(peer)));
+    // Serialised with the handling of received envelopes: both advance the session.
+    return await this.#serial(() => s.seal(pad(p), { now: Date.now() }));
+  }
+
+  /**
+   * A MSG that only a holder of the session's keys can make, and that never opens: a copy of the
+   * newest session with `peer` seals `ahead` throwaway messages and then one more, whose body is
+   * then flipped. Its header authenticates at the peer (so the peer would derive `ahead` skipped
+   * keys for it, or refuse the gap as too far), its body does not. This peer's own session is
+   * left as it was.
+   */
+  async forgeAhead(peer: string, ahead: number): Promise<Uint8Array> {
+    const s = this.session(peer);
+    if (!s) throw new Error(`No session with ${peer}`);
+    return await this.#serial(() => forgeAhead(s, ahead));
   }
 
   /** The envelopes received from `peer` of `kind`, from inbox index `since` on. */
@@ -192,13 +216,25 @@ export class E2EPeer {
     if (!this.#link.isClosed) await this.#link.close();
   }
 
+  /** Runs `fn` after everything queued on this peer's chain, and before what comes later. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(fn);
+    this.#chain = run.then(() => {}, () => {});
+    return run;
+  }
+
   #onDeliver(from: Uint8Array, envelope: Uint8Array): void {
     let kind: EnvelopeKind | undefined, eid = "";
-    try {
-      const env = parseEnvelope(envelope);
-      kind = env.kind;
-      eid = toBase64Url(env.id);
-    } catch { /* kept as undefined */ }
+    if (isRatchetMessage(envelope)) kind = "msg";
+    else {
+      try {
+        const env = parseEnvelope(envelope);
+        if (env.kind !== "msg") { // a schied/1 MSG is nobody's to read here
+          kind = env.kind;
+          eid = toBase64Url(env.id);
+        }
+      } catch { /* kept as undefined */ }
+    }
     const r: Received = {
       from: formatId(from),
       kind,
@@ -218,6 +254,7 @@ export class E2EPeer {
 
   async #handle(r: Received): Promise<void> {
     if (!r.kind) return;
+    if (r.kind === "msg") return await this.#onMsg(r);
     const env = parseEnvelope(r.envelope);
     const peerId = parseId(r.from);
     switch (r.kind) {
@@ -249,31 +286,60 @@ export class E2EPeer {
         this.#install(r.from, (await resp.finish(env.body)).session);
         return;
       }
-      case "msg": {
-        const s = this.#sessions.get(r.from)?.find((x) => toBase64Url(x.sid) === r.eid);
-        if (!s) return;
-        const p = parsePayload(unpad(await s.open(env, concat(peerId, this.keys.id))));
-        if (p.t === "a") {
-          this.acks.set(r.from, Math.max(this.acks.get(r.from) ?? 0, p.upto));
-        } else if (p.t === "m") {
-          const next = this.#recvNext.get(r.from) ?? 1;
-          if (p.seq === next) {
-            this.#recvNext.set(r.from, next + 1);
-            this.opened.push({ from: r.from, seq: p.seq, text: p.text });
-          }
-          if (this.respond) {
-            const upto = (this.#recvNext.get(r.from) ?? 1) - 1;
-            const ack = await this.session(r.from)!.seal(
-              pad(encodePayload({ t: "a", upto })),
-              concat(this.keys.id, peerId),
-            );
-            await this.send(r.from, ack);
-          }
-        }
-        return;
+    }
+  }
+
+  /**
+   * A MSG: opened with the sender's sessions, newest first (it names none). One that none of
+   * them authenticates is an error: the peers in these tests only write on sessions we hold.
+   */
+  async #onMsg(r: Received): Promise<void> {
+    const sessions = this.#sessions.get(r.from) ?? [];
+    let plain: Uint8Array | undefined;
+    for (const s of sessions) {
+      try {
+        plain = await s.open(r.envelope, { now: Date.now() });
+        break;
+      } catch (e) {
+        if ((e as { code?: string }).code !== "auth_failed") throw e;
+      }
+    }
+    if (!plain) throw new Error(`A MSG from ${r.from} opened under none of our sessions`);
+    const p = parsePayload(unpad(plain));
+    if (p.t === "a") {
+      this.acks.set(r.from, Math.max(this.acks.get(r.from) ?? 0, p.upto));
+    } else if (p.t === "m") {
+      const next = this.#recvNext.get(r.from) ?? 1;
+      if (p.seq === next) {
+        this.#recvNext.set(r.from, next + 1);
+        this.opened.push({ from: r.from, seq: p.seq, text: p.text });
+      }
+      if (this.respond) {
+        const upto = (this.#recvNext.get(r.from) ?? 1) - 1;
+        const ack = await this.session(r.from)!.seal(
+          pad(encodePayload({ t: "a", upto })),
+          { now: Date.now() },
+        );
+        await this.send(r.from, ack);
       }
     }
   }
+}
+
+/**
+ * A MSG of `session` that authenticates at its peer up to the header and then fails: a copy of
+ * the session seals `ahead` throwaway messages, then one more whose body's last byte is flipped.
+ * `session` itself is left as it was.
+ */
+export async function forgeAhead(session: E2ESession, ahead: number): Promise<Uint8Array> {
+  const copy = E2ESession.parse(session.serialize());
+  const deps = { now: Date.now() };
+  const padded = pad(encodePayload({ t: "a", upto: 0 }));
+  await copy.prepare(deps);
+  for (let i = 0; i < ahead; i++) copy.sealSync(padded, deps);
+  const env = copy.sealSync(padded, deps);
+  env[env.length - 1]! ^= 0x01; // the body's tag
+  return env;
 }
 
 /** A journal event and when the test saw it. */

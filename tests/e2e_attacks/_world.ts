@@ -12,12 +12,24 @@ import { Keystore, type RunningDaemon, startDaemon } from "../../daemon/mod.ts";
 import { Sealer } from "../../daemon/sealer.ts";
 import type { JournalEvent, MessageRecord } from "../../daemon/service.ts";
 import { parseId } from "../../protocol/identity.ts";
-import type { SessionJson } from "../../protocol/session.ts";
+import { isRatchetMessage } from "../../protocol/envelope.ts";
+import { E2ESession } from "../../protocol/session.ts";
 import { Hub, idKey, type RunningRelay, type SessionHandle, startRelay } from "../../relay/mod.ts";
 import { waitFor } from "../harness.ts";
 
-/** Envelope kind bytes (protocol/envelope.ts). */
+/**
+ * Envelope kinds as kindOf names them: the handshake kinds are their kind bytes in version-1
+ * envelopes (`1 ‖ kind ‖ hid ‖ body`); MSG is an end-to-end version 2 MSG (`2 ‖ shape ‖ …`, a
+ * ratchet message: its second byte is a shape, not a kind).
+ */
 export const HS1 = 1, HS2 = 2, HS3 = 3, MSG = 4;
+
+/** The kind of an envelope (HS1, HS2, HS3 or MSG), or undefined (a schied/1 MSG, garbage). */
+export function kindOf(env: Uint8Array): number | undefined {
+  if (isRatchetMessage(env)) return MSG;
+  if (env.length >= 10 && env[0] === 1 && env[1]! >= HS1 && env[1]! <= HS3) return env[1];
+  return undefined;
+}
 
 /** One envelope a daemon asked the relay to route. */
 export interface Routed {
@@ -69,19 +81,19 @@ export class MaliciousHub extends Hub {
 
   /** The envelopes routed from `from` to `to` (id keys) of one kind. */
   seen(from: string, to: string, kind: number): Uint8Array[] {
-    return this.routed.filter((r) => r.from === from && r.to === to && r.envelope[1] === kind)
+    return this.routed.filter((r) => r.from === from && r.to === to && kindOf(r.envelope) === kind)
       .map((r) => r.envelope);
+  }
+
+  /** The envelopes routed of one kind, either way between any two peers. */
+  ofKind(kind: number): Uint8Array[] {
+    return this.routed.filter((r) => kindOf(r.envelope) === kind).map((r) => r.envelope);
   }
 }
 
 /** The 16 id bytes of an id key (hex). */
 export function hexId(key: string): Uint8Array {
   return Uint8Array.from(key.match(/../g)!.map((h) => parseInt(h, 16)));
-}
-
-/** The counter of a MSG envelope (clear text after the 10-byte header). */
-export function counterOf(env: Uint8Array): number {
-  return new DataView(env.buffer, env.byteOffset + 10, 4).getUint32(0);
 }
 
 /** One daemon of the world. */
@@ -190,25 +202,43 @@ export async function waitDelivered(a: Peer, ids: string[], ms = 20_000): Promis
 }
 
 /**
- * The stored end-to-end session states of `p` with `peer`, newest first, read from its database
- * and opened with its data key (the state is sealed at rest).
+ * The stored end-to-end sessions of `p` with `peer`, newest first, read from its database and
+ * opened with its data key (the state is sealed at rest): copies, to inspect or to try envelopes
+ * on without touching the daemon's.
  */
-export async function storedSessions(p: Peer, peer: Peer): Promise<SessionJson[]> {
+export async function storedSessions(p: Peer, peer: Peer): Promise<E2ESession[]> {
   const { keys } = await Keystore.open(p.stateDir);
   const sealer = new Sealer(keys.dataKey);
   const db = new DatabaseSync(`${p.stateDir}/${DB_FILE}`, { readOnly: true });
   try {
     const rows = db.prepare(
-      "SELECT sid, state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC",
+      "SELECT sid, state FROM sessions WHERE me = ? AND peer = ? ORDER BY created_at DESC, rowid DESC",
     ).all(p.id, peer.id) as { sid: string; state: Uint8Array }[];
     return rows.map((r) =>
-      JSON.parse(
-        sealer.openText(r.state, "sessions.state", `${p.id}/${peer.id}/${r.sid}`),
-      ) as SessionJson
+      E2ESession.parse(sealer.open(r.state, "sessions.state", `${p.id}/${peer.id}/${r.sid}`))
     );
   } finally {
     db.close();
   }
+}
+
+/**
+ * What `p`'s stored sessions with `peer` (copies, newest first) make of `env`: `opened` if one
+ * opens it, else the first refusal that is not `auth_failed` (`replayed`: its key was used), else
+ * `auth_failed` (no session of `p` authenticates it).
+ */
+export async function tryOpen(p: Peer, peer: Peer, env: Uint8Array): Promise<string> {
+  let refusal: string | undefined;
+  for (const s of await storedSessions(p, peer)) {
+    try {
+      await s.open(env, { now: Date.now() });
+      return "opened";
+    } catch (e) {
+      const code = String((e as { code?: string }).code);
+      if (code !== "auth_failed") refusal ??= code;
+    }
+  }
+  return refusal ?? "auth_failed";
 }
 
 /**
@@ -222,7 +252,7 @@ export function onMsgs(
 ): Rule {
   let i = 0;
   return (r, hub) =>
-    r.from === a.key && r.to === b.key && r.envelope[1] === MSG
+    r.from === a.key && r.to === b.key && kindOf(r.envelope) === MSG
       ? fn(r.envelope, ++i, hub)
       : undefined;
 }

@@ -96,9 +96,28 @@ Deno.test("misrouted handshake messages fail at both ends (prologue binds both i
 
   // Positive control: the same HS3 at B completes, and the sessions talk.
   const atBResult = await atB.finish(body(hs3));
-  const ad = new Uint8Array(32);
-  const env = await result.session.seal(new Uint8Array(256).fill(7), ad);
-  const opened = await atBResult.session.open(parseEnvelope(env), ad);
+  assertEquals([result.version, atBResult.version], [2, 2], "end-to-end version 2 on both sides");
+  const now = Date.now();
+  const env = await result.session.seal(new Uint8Array(256).fill(7), { now });
+  const opened = await atBResult.session.open(env, { now });
   assertEquals(opened, new Uint8Array(256).fill(7));
   assertOk(atBResult.peerIdentityKey.length === 32);
+
+  // A MSG names no session; one from another session between the same two ids is refused (its
+  // header keys, handshake hash and so AD differ), and leaves the receiving state as it was.
+  const i3 = new E2EInitiator(a, b.id, hid());
+  const hs1c = await i3.start();
+  const atB2 = new E2EResponder(b, a.id, parseEnvelope(hs1c).id);
+  const fin = await i3.finish(body(await atB2.accept(body(hs1c))));
+  const other = (await atB2.finish(body(fin.envelope))).session;
+  const fromOther = await fin.result.session.seal(new Uint8Array(256).fill(8), { now });
+  const before = atBResult.session.digest();
+  await assertRejects(
+    () => atBResult.session.open(fromOther, { now }),
+    authFailed,
+    "B's first session opened a MSG of its second",
+  );
+  assertEquals(atBResult.session.digest(), before, "the refusal changed nothing");
+  await assertRejects(() => other.open(env, { now }), authFailed, "and the other way round");
+  assertEquals(await other.open(fromOther, { now }), new Uint8Array(256).fill(8));
 });
