@@ -137,6 +137,21 @@ export const EVENT_DATA = {
       description: "offline: when the daemon tries again (ms from now)",
     }),
   }).openapi("RelayEventData"),
+  /**
+   * A contact moved to a new id: its signed rotation statement (protocol/README.md, 3.1) was
+   * verified against the key pinned for the old id; name, history and queued messages followed.
+   */
+  rotation: z.object({
+    old_id: id,
+    new_id: id,
+    name: z.string().nullable().openapi({ description: "The contact's name, or null" }),
+    identity_key: z.string().openapi({ description: "The new identity key (base64url), pinned" }),
+    was_verified: z.boolean().openapi({
+      description: "The contact was verified: the mark is cleared until the user confirms again",
+    }),
+    text: z.string().openapi({ description: "What to tell the user" }),
+    ts: ms,
+  }).openapi("RotationEventData"),
   /** Something failed in the background (a delivery, a handshake). */
   error: z.object({
     code: z.string(),

@@ -16,13 +16,15 @@ export const HELP = `Usage: schied id [--rotate | --remove ID] [--json]
 
 Prints this daemon's client_id (a UUID derived from its identity key; give it to people who
 should reach you). Works without a running daemon too; so does --rotate (it then takes the
-state dir's lock, as the daemon does).
+state dir's lock, as the daemon does, and your contacts are told when the daemon next starts).
 
 There is no safety number of your own: a safety number belongs to a pair, and both of you
 see the same one ('schied contacts ls --json', 'schied contacts verify'). The fingerprint is a
 digest of your key alone, for recognising it; it matches nothing the other side shows.
 
-  --rotate      make a new identity (a new id); the old one is kept, listed as retired
+  --rotate      make a new identity (a new id) and send each contact a statement signed by
+                the old and the new key, which moves you, your history and their queued
+                messages to the new id; the old identity is kept, listed as retired
   --remove ID   delete a retired identity for good (its keys are gone afterwards)
   --json        print id, identity key, fingerprint and retired ids as JSON
 ${passphraseHelp(16)}

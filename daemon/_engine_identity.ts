@@ -1,6 +1,6 @@
 /**
- * The engine's identity: what /me shows, rotating to a new identity and forgetting a retired
- * one. Used only by engine.ts.
+ * The engine's identity: what /me shows, rotating to a new identity (which tells every contact,
+ * rotation.ts) and forgetting a retired one. Used only by engine.ts.
  *
  * @module
  */
@@ -8,6 +8,7 @@ import { toBase64Url } from "../protocol/bytes.ts";
 import { fingerprint, formatId } from "../protocol/identity.ts";
 import type { KeyFile, Keystore } from "./keystore.ts";
 import type { EngineParts } from "./_engine_parts.ts";
+import { moveIdentity, rotationStatement } from "./rotation.ts";
 import { type Me, ServiceError } from "./service.ts";
 
 /** The engine's key file and where it is kept. */
@@ -31,12 +32,29 @@ export function me(p: EngineParts, k: IdentityKeys): Me {
   };
 }
 
-/** Engine.rotateIdentity. */
+/**
+ * Engine.rotateIdentity: the new identity, the old one's rows moved to it and a rotation
+ * statement queued to every contact (rotation.ts).
+ */
 export async function rotateIdentity(p: EngineParts, k: IdentityKeys): Promise<Me> {
   await p.serial.run(async () => {
     p.store.flush();
+    const old = k.keys.current;
     k.keys = await k.keystore.rotate(new Date(p.now()));
-    p.self.become(k.keys.current);
+    const next = k.keys.current;
+    // A crash from here until the move commits: the next start moves (rotation.ts adoptRotation).
+    const statement = await rotationStatement(old, next, p.now());
+    await p.store.write(() =>
+      moveIdentity(
+        p.store.db,
+        p.store.sealer,
+        formatId(old.id),
+        formatId(next.id),
+        statement,
+        p.now(),
+      )
+    );
+    p.self.become(next);
     p.sessions.clear();
     p.delivery.reset();
     p.outbox.load(p.messages.allPending());

@@ -42,7 +42,9 @@ export async function send(
       if (again) return { m: undefined, eventId: 0, replay: again };
     }
     p.contacts.ensure(peer);
-    const accepted = p.messages.accept(peer, req.text, key, p.now());
+    // While the peer has not acknowledged our rotation, each message carries it (rotation.ts).
+    const rot = p.outbox.carrier(peer)?.rot;
+    const accepted = p.messages.accept(peer, req.text, key, p.now(), rot);
     // Sealed in this same transaction when it can go at once (see Delivery.sealAccepted).
     sealed = p.delivery.sealAccepted(accepted.m);
     return { ...accepted, replay: undefined };

@@ -1,11 +1,15 @@
 /**
  * What an opened `m` payload does at the receiver (protocol/README.md, section 11.5), inside the
- * write that stores it: a blocked sender's is dropped, a stranger's becomes a message request.
+ * write that stores it: a blocked sender's is dropped; a rotation statement it carries is
+ * applied or refused first (section 3.1, _rotation_in.ts), so that a contact who moved to this
+ * sender's id is that contact already when the message is stored; a stranger's becomes a message
+ * request. A carrier (a statement with no text) takes its sequence number and stores nothing.
  *
  * @module
  */
 import type { Payload } from "../protocol/payload.ts";
 import type { DeliveryDeps } from "./delivery.ts";
+import { receiveRotation } from "./_rotation_in.ts";
 
 /** Stores an `m` payload from `peer`; true when it should be acknowledged. */
 export function receiveMessage(
@@ -14,9 +18,11 @@ export function receiveMessage(
   p: Extract<Payload, { t: "m" }>,
   now: number,
 ): boolean {
+  if (d.contacts.kindOf(peer) === "blocked") return false;
+  if (p.rot !== undefined) receiveRotation(d, peer, p.rot, now);
   const kind = d.contacts.kindOf(peer);
-  if (kind === "blocked") return false;
+  const carrier = p.rot !== undefined && p.text === "";
   // Someone who is not a contact writes: a message request, not a new contact.
-  if (kind === undefined) d.requests.admit(peer);
-  return d.messages.receive(peer, p, now, kind !== "contact") !== "held";
+  if (kind === undefined && !carrier) d.requests.admit(peer);
+  return d.messages.receive(peer, p, now, kind !== "contact", carrier) !== "held";
 }

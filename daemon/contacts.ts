@@ -10,7 +10,9 @@
  *
  * A key is pinned on first contact (a handshake or a registry lookup that hashes to the id).
  * Since an id is the hash of its key, a different key for a known id cannot pass the checks; a
- * rotated identity is simply a new id. Names are stored sealed, with a blind index for lookup.
+ * rotated identity is a new id, to which a contact moves on its signed rotation statement
+ * (`rotate`, protocol/README.md section 3.1). Names are stored sealed, with a blind index for
+ * lookup.
  * Names keep the case they were given but compare without it (names.ts): `Frank` and `frank`
  * are one name, found by either, and a second contact cannot take it.
  *
@@ -27,6 +29,7 @@ import {
 } from "./_contacts_rows.ts";
 import { pin, verify } from "./_contacts_keys.ts";
 import { request } from "./_contacts_requests.ts";
+import { rotate } from "./_contacts_rotate.ts";
 import { nameKey } from "./names.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
@@ -247,6 +250,14 @@ export class Contacts {
    */
   pin(id: string, key: Uint8Array): void {
     pin(this, (i) => this.#forget(i), id, key);
+  }
+
+  /**
+   * Moves a contact to the new id of its verified rotation statement (the caller verified it):
+   * name and added time kept, `newKey` pinned, the verified mark cleared until the user confirms.
+   */
+  rotate(oldId: string, newId: string, newKey: Uint8Array): ContactRow {
+    return rotate(this, (i) => this.#forget(i), oldId, newId, newKey);
   }
 
   /** Removes a contact by id or name; throws recipient_unknown. */

@@ -14,7 +14,7 @@ import type { BatchHooks, Store } from "./store.ts";
 import type { EventData, EventType, JournalEvent } from "./service.ts";
 
 /** Event types whose data is sealed at rest (the others hold no text and no name). */
-const SECRET_EVENTS = new Set<JournalEvent["type"]>(["message", "request"]);
+const SECRET_EVENTS = new Set<JournalEvent["type"]>(["message", "request", "rotation"]);
 const utf8d = new TextDecoder("utf-8", { fatal: true });
 
 /** Events kept by default (older ones are pruned). */
@@ -49,7 +49,7 @@ export class Journal implements BatchHooks {
 
   /**
    * Appends an event inside a store operation and returns its id; `data` is typed by `type`.
-   * The data of `message` and `request` events (texts, names) is sealed; the others (statuses,
+   * The data of `message`, `request` and `rotation` events (texts, names) is sealed; the others (statuses,
    * presence, relay states, errors: ids, numbers and codes, which the messages table keeps in
    * clear anyway) are stored as JSON, which saves a seal and an open for most events.
    */

@@ -24,6 +24,7 @@ import { Engine, type EngineOptions } from "./engine.ts";
 import { type KeyFile, Keystore } from "./keystore.ts";
 import { lockStateDir } from "./lock.ts";
 import { Sealer } from "./sealer.ts";
+import { adoptRotation } from "./rotation.ts";
 import { COUNTS_MS, LifecycleLog, type LogFormat } from "./lifecycle_log.ts";
 import { API_ADDRESS_FILE } from "./state_dir.ts";
 
@@ -80,6 +81,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     const sealer = new Sealer(keys.dataKey);
     await ensurePrivateFile(`${o.stateDir}/${DB_FILE}`);
     db = openDb(o.stateDir, sealer, { groupSync: true, onRenamed: (r) => renamed.push(...r) });
+    // An `id --rotate` made while no daemon ran: its contacts are told now (rotation.ts).
+    await adoptRotation(db, sealer, keys, Date.now());
     engine = new Engine({
       db,
       sealer,

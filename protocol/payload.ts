@@ -75,7 +75,13 @@ export function parsePayload(bytes: Uint8Array): Payload {
     if (j.rot !== undefined && !isStatement(j.rot)) {
       fail("rot is not a rotation statement in base64url");
     }
-    const m: Extract<Payload, { t: "m" }> = { t: "m", id: j.id, seq: j.seq, ts: j.ts, text: j.text };
+    const m: Extract<Payload, { t: "m" }> = {
+      t: "m",
+      id: j.id,
+      seq: j.seq,
+      ts: j.ts,
+      text: j.text,
+    };
     if (j.floor !== undefined) m.floor = j.floor as number;
     if (j.rot !== undefined) m.rot = j.rot as string;
     return m;

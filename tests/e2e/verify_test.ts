@@ -3,7 +3,7 @@
  * the same safety number in 8 groups of 5 digits and, with `--qr`, the same QR code (none without
  * a terminal, nor with `--no-qr`), and marks the contact verified. The mark belongs to one pair of
  * keys: it does not survive removing the contact, and an identity rotation (a new key, so a new
- * id) starts with nothing verified on either side.
+ * id, to which the other side moves the contact) starts with nothing verified on either side.
  *
  * @module
  */
@@ -57,14 +57,20 @@ Deno.test("contacts verify: the same number and QR code on both sides; the mark 
     await a.api.verifyContact(b.id);
     await b.api.verifyContact(a.id);
 
-    // A rotates: a new key is a new id. A's new identity has nothing verified; B's verified
-    // contact is still A's old id (its key never changed), and A's new id is not it.
+    // A rotates: a new key is a new id. A's new identity has nothing verified; B is told (a
+    // statement signed by A's old and new keys) and moves A to the new id, unverified until B
+    // confirms again.
     const rotated = await a.api.rotate();
     assertOk(rotated.id !== a.id, "a new key, a new id");
     assertOk(!(await a.api.contacts()).some((c) => c.verified), "nothing verified after rotate");
-    const bs = await b.api.contacts();
-    assertEquals(bs.filter((c) => c.verified).map((c) => c.id), [a.id]);
-    assertOk(!bs.some((c) => c.id === rotated.id && c.verified));
+    const moved = await waitFor(
+      async () => (await b.api.contacts()).find((c) => c.id === rotated.id),
+      "B to move A to the new id",
+    );
+    assertEquals([moved.verified, moved.identity_key], [false, rotated.identity_key]);
+    assertOk(!(await b.api.contacts()).some((c) => c.id === a.id), "the old id is gone");
+    assertOk(moved.safety_number !== number, "another pair of keys, another number");
+    assertEquals((await b.api.verifyContact(rotated.id)).verified, true, "B confirms");
   } finally {
     await done();
   }

@@ -1,8 +1,9 @@
 /**
- * A rotated identity is a new contact. After A rotates, B sees A's new id as a different peer
- * with its own key; the old contact, its pinned key and its history stay as they were. A relay
- * that tries to merge the two (naming the old id as the sender of the new identity's envelopes)
- * gets no session and nothing stored under the old id.
+ * A rotated identity is a new id, which no relay can pass off as the old one. After A rotates,
+ * a relay that tries to merge the two (naming the old id as the sender of the new identity's
+ * envelopes) gets no session and nothing stored under the old id; the old contact and its pinned
+ * key stay as they were. Through an honest relay, A's signed rotation statement moves the
+ * contact, its key and its history to the new id (protocol/README.md, section 3.1).
  *
  * @module
  */
@@ -23,7 +24,7 @@ import {
   waitDelivered,
 } from "./_world.ts";
 
-Deno.test("a rotated identity is a new contact; the relay cannot merge it into the old one", async () => {
+Deno.test("a rotated identity: the relay cannot merge it into the old one; its signed statement moves the contact", async () => {
   const w = await startWorld(2);
   try {
     const [a, b] = w.peers as [Peer, Peer];
@@ -33,20 +34,22 @@ Deno.test("a rotated identity is a new contact; the relay cannot merge it into t
     const pinnedOld = b.d.engine.contacts().find((c) => c.id === oldId)?.identity_key;
     assertEquals(pinnedOld, a.d.engine.me().identity_key, "B pinned A's old key");
 
-    const me = await a.d.engine.rotateIdentity();
-    const newId = me.id;
-    const newKey = idKey(parseId(newId));
-    assertOk(newId !== oldId, "a new id");
-    assertEquals(me.retired.map((r) => r.id), [oldId]);
-    await waitFor(() => w.hub.sessions.has(newKey), "A to log in with its new identity");
-
     // The relay names A's old id as the sender of the new identity's envelopes, and hands B's
-    // answers for the old id to the new one.
+    // answers for the old id to the new one. In place before the rotation: the new identity
+    // writes to B (its rotation statement) as soon as it is logged in.
+    let newKey = "";
     w.hub.rule = (r, hub) => {
+      if (newKey === "") return undefined;
       if (r.from === newKey && r.to === b.key) return hub.inject(b.key, oldKey, r.envelope);
       if (r.from === b.key && r.to === oldKey) return hub.inject(newKey, b.key, r.envelope);
       return undefined;
     };
+    const me = await a.d.engine.rotateIdentity();
+    const newId = me.id;
+    newKey = idKey(parseId(newId));
+    assertOk(newId !== oldId, "a new id");
+    assertEquals(me.retired.map((r) => r.id), [oldId]);
+    await waitFor(() => w.hub.sessions.has(newKey), "A to log in with its new identity");
     const after = await a.d.engine.send({ to: b.id, text: "after rotation" });
     await waitFor(
       () =>
@@ -60,27 +63,24 @@ Deno.test("a rotated identity is a new contact; the relay cannot merge it into t
     const oldContact = b.d.engine.contacts().find((c) => c.id === oldId);
     assertEquals(oldContact?.identity_key, pinnedOld, "the old pin is unchanged");
 
-    // An honest relay: the message arrives from the new id, a stranger to B: a message request,
-    // which B accepts to make it a separate contact.
+    // An honest relay: the rotation statement and the message arrive from the new id; B checks
+    // the statement against the key it pinned for the old id and moves A there.
     w.hub.rule = undefined;
     await waitDelivered(a, [after.id]);
-    assertEquals(b.d.engine.contacts().map((c) => c.id), [oldId], "the new id is no contact yet");
-    assertEquals(b.d.engine.requests().map((r) => r.id), [newId], "but a message request");
-    assertEquals(b.d.engine.requests()[0]!.identity_key, me.identity_key);
-    await b.d.engine.acceptRequest({ id: newId });
-    const contacts = b.d.engine.contacts();
-    assertEquals(contacts.map((c) => c.id).sort(), [oldId, newId].sort(), "two contacts");
-    const oldNow = contacts.find((c) => c.id === oldId)!;
-    const newNow = contacts.find((c) => c.id === newId)!;
-    assertEquals(oldNow.identity_key, pinnedOld, "B's pin for the old id is unchanged");
+    assertEquals(b.d.engine.contacts().map((c) => c.id), [newId], "moved to the new id");
+    assertEquals(b.d.engine.requests(), [], "no message request");
+    const newNow = b.d.engine.contacts()[0]!;
     assertEquals(newNow.identity_key, me.identity_key, "the new id has the new key");
-    assertOk(newNow.identity_key !== oldNow.identity_key);
+    assertOk(newNow.identity_key !== pinnedOld);
     const newPk = fromBase64Url(me.identity_key);
     assertOk(idMatchesKey(parseId(newId), newPk) && !idMatchesKey(parseId(oldId), newPk));
-    assertEquals(received(b, oldId), ["before rotation"]);
-    assertEquals(received(b, newId), ["after rotation"]);
-    assertEquals(journaled(b, { ...a, id: newId }, "request"), ["after rotation"]);
-    assertEquals(b.d.engine.status().sessions, 2, "one session per id");
+    assertEquals(received(b, oldId), [], "the history moved with the contact");
+    assertEquals(received(b, newId), ["before rotation", "after rotation"]);
+    assertEquals(journaled(b, { ...a, id: newId }), ["after rotation"]);
+    assertEquals(journaled(b, { ...a, id: newId }, "request"), []);
+    const shown = b.events.filter((e) => e.type === "rotation");
+    assertEquals(shown.map((e) => e.type === "rotation" && e.data.old_id), [oldId]);
+    assertEquals(b.d.engine.status().sessions, 1, "the old id's session is forgotten");
 
     // B answers the new id; A gets it under its new identity.
     await waitDelivered(b, await sendAll(b, { ...a, id: newId }, ["hello new A"]));
