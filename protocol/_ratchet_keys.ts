@@ -13,7 +13,7 @@
  * @module
  */
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
-import { dhFromSecret, dhSync } from "./_crypto.ts";
+import { dhFromSecret, type DhKeyPair, dhSync } from "./_crypto.ts";
 import { authFailed } from "./errors.ts";
 import {
   KEY_LEN,
@@ -30,7 +30,16 @@ export async function dhPublic(secret: Uint8Array): Promise<Uint8Array> {
 
 /** X25519(secret, peer): rejects with auth_failed on a non-canonical or low-order key. */
 export async function dhShared(secret: Uint8Array, peer: Uint8Array): Promise<Uint8Array> {
-  const kp = await dhFromSecret(secret);
+  return dhWith(await dhPair(secret), peer);
+}
+
+/** The key pair of a raw private key (one import serves the DH and the public key). */
+export function dhPair(secret: Uint8Array): Promise<DhKeyPair> {
+  return dhFromSecret(secret);
+}
+
+/** X25519 with a key pair from dhPair; throws auth_failed on a non-canonical or low-order key. */
+export function dhWith(kp: DhKeyPair, peer: Uint8Array): Uint8Array {
   return dhSync(kp, peer);
 }
 

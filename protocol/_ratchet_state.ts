@@ -87,9 +87,16 @@ export interface RatchetState {
   skipped: SkippedChain[];
 }
 
-/** A deep copy (typed arrays included). */
+/**
+ * A copy that operations may change freely: the state object, the list of skipped chains, each
+ * chain and its list of keys are new; the byte arrays and key records are shared. Why not a deep
+ * copy: no code of the ratchet changes a byte array or a key record in place (fields are replaced,
+ * lists rebuilt or spliced, and only the copied ones), and structuredClone of every key and of
+ * up to 1,000 skipped keys cost ~13 µs per message here; sharing also lets a key's derived values
+ * be cached by identity (_ratchet_header.ts).
+ */
 export function cloneState(s: RatchetState): RatchetState {
-  return structuredClone(s);
+  return { ...s, skipped: s.skipped.map((c) => ({ ...c, keys: c.keys.slice() })) };
 }
 
 /** Drops skipped keys older than RATCHET_SKIPPED_MAX_AGE_MS, and chains left empty. */

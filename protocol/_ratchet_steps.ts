@@ -14,8 +14,9 @@ import { type Header, SHAPE_KEM_CT, SHAPE_KEM_PUB } from "./_ratchet_header.ts";
 import {
   checkRandom,
   DH_SECRET_LEN,
-  dhPublic,
+  dhPair,
   dhShared,
+  dhWith,
   kemDecapsulate,
   kemEncapsulate,
   kemPublic,
@@ -80,9 +81,10 @@ export async function sendStep(s: RatchetState, deps: RatchetDeps): Promise<void
     pub = kemPublic(s.kemSeed);
   }
   const secret = checkRandom(random(DH_SECRET_LEN, "dh"), DH_SECRET_LEN);
-  const r = kdfRk(s.rk, await dhShared(secret, s.dhr!), ss, deps.meter);
+  const kp = await dhPair(secret);
+  const r = kdfRk(s.rk, dhWith(kp, s.dhr!), ss, deps.meter);
   s.dhs = secret;
-  s.dhsPub = await dhPublic(secret);
+  s.dhsPub = kp.publicKey;
   s.rk = r.rk;
   s.step = step;
   s.pn = s.ns;
