@@ -7,18 +7,19 @@ import { type DhKeyPair } from "../protocol/_crypto.ts";
 import { ERROR_CODES, type ErrorCode } from "../protocol/errors.ts";
 import type { AckClock } from "./acks.ts";
 import type { SlotPool } from "./admission.ts";
-import type { Hub } from "./hub.ts";
 import type { RelayLimits } from "./limits.ts";
 import type { RelayLink } from "./link.ts";
 import type { Logger, RefusalLog } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { QueueBudget } from "./queue_budget.ts";
-import type { Registry } from "./registry.ts";
+import type { RegistryStore, Router } from "./router.ts";
 
 /** What every link shares. */
 export interface RelayContext {
-  hub: Hub;
-  registry: Registry;
+  /** Where sessions are and frames go (one relay's Hub, or a cluster's). */
+  hub: Router;
+  /** client_id → identity key (SQLite, or a cluster's Redis). */
+  registry: RegistryStore;
   metrics: Metrics;
   log: Logger;
   refusals: RefusalLog;

@@ -8,7 +8,7 @@
  * @module
  */
 import { Channel } from "../protocol/channel.ts";
-import { type ErrorCode, ProtocolError } from "../protocol/errors.ts";
+import { ProtocolError } from "../protocol/errors.ts";
 import { encodeFrame, type Frame } from "../protocol/frames.ts";
 import { type LinkLogin } from "../protocol/link_handshake.ts";
 import type { ServerWebSocket } from "../lib/net/mod.ts";
@@ -16,6 +16,7 @@ import type { DeliverResult } from "./hub.ts";
 import { TokenBucket } from "./limits.ts";
 import { CONTROL_HEADROOM, RECEIVE_BACKLOG, type RelayContext } from "./_link_context.ts";
 import type { RelayLink } from "./link.ts";
+import { type SendAnswer, SendAnswers } from "./_send_answers.ts";
 
 /** What a session asks of its link. */
 export interface SessionHooks {
@@ -39,6 +40,7 @@ export class LinkSession {
   #ackOwed = false;
   #bucket: TokenBucket;
   #bytes: TokenBucket;
+  readonly #answers = new SendAnswers((a) => this.#answer(a));
 
   /** The session of `link`, logged in with `login` at `now`. */
   constructor(
@@ -127,31 +129,28 @@ export class LinkSession {
 
   #onSend(seq: number, to: Uint8Array, envelope: Uint8Array): void {
     const ctx = this.#ctx;
-    let status: "delivered" | "offline" | "rejected";
-    let code: ErrorCode | null = null;
     if (envelope.length > ctx.limits.maxEnvelope) {
-      status = "rejected";
-      code = "too_large";
-    } else {
-      const r = ctx.hub.route(this.#link, to, envelope);
-      if (r === "busy") {
-        status = "rejected";
-        code = "recipient_busy";
-        ctx.metrics.inc("envelopes_busy_total");
-      } else status = r;
+      return this.#answers.now({ seq, status: "rejected", code: "too_large", bytes: 0 });
     }
-    ctx.metrics.inc(`envelopes_${status}_total`);
-    if (status === "delivered") ctx.metrics.inc("envelope_bytes_total", envelope.length);
-    if (status === "delivered" && this.#version >= 2) {
+    this.#answers.route(seq, ctx.hub.route(this.#link, to, envelope), envelope.length);
+  }
+
+  #answer(a: SendAnswer): void {
+    const ctx = this.#ctx;
+    if (a.code === "recipient_busy") ctx.metrics.inc("envelopes_busy_total");
+    ctx.metrics.inc(`envelopes_${a.status}_total`);
+    if (a.status === "delivered") ctx.metrics.inc("envelope_bytes_total", a.bytes);
+    if (!this.#open()) return;
+    if (a.status === "delivered" && this.#version >= 2) {
       // Answered by the ACK at the end of the next record to this session (ACK_DELAY_MS at most).
-      this.#ackSeq = seq;
+      this.#ackSeq = a.seq;
       if (!this.#ackOwed) {
         this.#ackOwed = true;
         ctx.acks.due(this.#link);
       }
       return;
     }
-    this.#control(encodeFrame({ type: "result", seq, status, code }));
+    this.#control(encodeFrame({ type: "result", seq: a.seq, status: a.status, code: a.code }));
   }
 
   /** The ACK owed, as a frame to end the record being sealed (Channel's trailer). */

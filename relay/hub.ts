@@ -1,11 +1,13 @@
 /**
- * Who is online, who watches whom, and where a frame goes. Pure state with no I/O: sessions are
- * handles the link layer implements. Bounded: one session per id, a capped number of watches.
+ * Who is online, who watches whom, and where a frame goes, on one relay: the in-process Router
+ * (router.ts). Pure state with no I/O: sessions are handles the link layer implements. Bounded:
+ * one session per id, a capped number of watches.
  *
  * @module
  */
 import { toHex } from "../protocol/bytes.ts";
 import type { ErrorCode } from "../protocol/errors.ts";
+import type { Router } from "./router.ts";
 
 /** What a session did with an envelope: queued it, refused it (queue full), or is gone. */
 export type DeliverResult = "ok" | "busy" | "closed";
@@ -29,8 +31,16 @@ export function idKey(id: Uint8Array): string {
   return toHex(id);
 }
 
+/** What a Hub asks of a cluster around it (cluster/router.ts); the single relay has none. */
+export interface HubRemote {
+  /** True when `key` is online on another node (as far as this node knows). */
+  onlineElsewhere(key: string): boolean;
+  /** A watch was added for `key`, not online here: find out whether it is elsewhere. */
+  watched(id: Uint8Array, key: string): void;
+}
+
 /**
- * The routing table.
+ * The routing table of one relay (the single relay's Router, and each cluster node's local part).
  *
  * @example
  * ```ts
@@ -39,10 +49,16 @@ export function idKey(id: Uint8Array): string {
  * hub.route(session, toId, envelope); // "delivered" | "offline"
  * ```
  */
-export class Hub {
+export class Hub implements Router {
+  readonly #remote: HubRemote | undefined;
   readonly #sessions = new Map<string, SessionHandle>();
   readonly #watchers = new Map<string, Set<SessionHandle>>();
   readonly #watching = new Map<SessionHandle, Map<string, Uint8Array>>();
+
+  /** A hub; `remote` when it is a cluster node's. */
+  constructor(remote?: HubRemote) {
+    this.#remote = remote;
+  }
 
   /** Sessions online now. */
   get size(): number {
@@ -87,8 +103,18 @@ export class Hub {
     this.#dropWatches(s);
     if (this.#sessions.get(s.key) === s) {
       this.#sessions.delete(s.key);
-      this.#announce(s.id, s.key, false);
+      // Moved to another node meanwhile: still online, as its watchers were told.
+      if (!this.#remote?.onlineElsewhere(s.key)) this.#announce(s.id, s.key, false);
     }
+  }
+
+  /**
+   * Another node reports `id` online or offline: this node's watchers are told, unless the id
+   * has a session here (whose own attach and detach speak for it).
+   */
+  remoteChange(id: Uint8Array, online: boolean): void {
+    const key = idKey(id);
+    if (!this.#sessions.has(key)) this.#announce(id, key, online);
   }
 
   /**
@@ -121,7 +147,9 @@ export class Hub {
       let set = this.#watchers.get(k);
       if (!set) this.#watchers.set(k, set = new Set());
       set.add(s);
-      s.presence(id, this.#sessions.has(k));
+      const here = this.#sessions.has(k);
+      s.presence(id, here || !!this.#remote?.onlineElsewhere(k));
+      if (!here) this.#remote?.watched(id, k);
     }
     return true;
   }
@@ -155,5 +183,10 @@ export class Hub {
   /** Every session online now (for shutdown). */
   all(): SessionHandle[] {
     return [...this.#sessions.values()];
+  }
+
+  /** Nothing to stop. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }

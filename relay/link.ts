@@ -113,7 +113,7 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
       case "msg3":
         this.#state = "busy";
         this.#responder!.complete(data).then(
-          (login) => this.#login(login),
+          (login) => this.#login(login).catch((e) => this.#internal(e)),
           () => this.#authFail("bad_message"),
         );
         return;
@@ -126,47 +126,41 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
     }
   }
 
-  /** The login rules (protocol README 9.1), in order. */
-  #login(login: LinkLogin): void {
+  /**
+   * The login rules (protocol README 9.1), in order. The registry may answer later (a cluster's
+   * is in Redis): the link may close meanwhile, and the slot check runs again after it.
+   */
+  async #login(login: LinkLogin): Promise<void> {
     if (this.#state !== "busy") return;
     const ctx = this.#ctx;
     const now = ctx.now();
     // 1. A session slot must be available (per-IP cap; global cap unless some source holds more
     // than this one). Checked before the registry, so that a full relay answers server_busy to
     // registered and unregistered ids alike; nothing is evicted yet.
-    const old = ctx.hub.get(idKey(login.clientId));
-    const replacing = old instanceof RelayLink && ctx.sessions.has(old) ? old : undefined;
-    if (replacing) {
-      // Replacing this id's own session keeps the total; only the per-IP cap can refuse it.
-      if (
-        replacing.source !== this.source &&
-        ctx.sessions.countOf(this.source) >= ctx.limits.maxSessionsPerIp
-      ) return this.#busy("sessions_per_ip");
-    } else {
-      const check = ctx.sessions.check(this);
-      if (check !== "ok") {
-        return this.#busy(check === "full" ? "sessions_full" : "sessions_per_ip");
-      }
-    }
+    if (this.#slotRefusal(login) !== undefined) return;
     // 2. The registry may refuse the id (closed registration, or a key that differs).
     let known;
     try {
-      known = ctx.registry.lookup(login.clientId);
+      known = await ctx.registry.lookup(login.clientId);
     } catch (e) {
       return this.#internal(e);
     }
+    if (this.#state !== "busy") return; // closed while the registry answered
     if (known && !constantTimeEqual(known.publicKey, login.identityKey)) {
       return this.#authFail("bad_message"); // a second preimage of the id; never overwritten
     }
     if (!known && !ctx.openRegistration) return this.#authFail("bad_message");
     // 3. Take the slot (evicting the biggest source's newest session if the relay is full).
+    const replacing = this.#slotRefusal(login);
+    if (replacing === null) return;
     if (replacing) ctx.sessions.release(replacing);
     if (ctx.sessions.admit(this, "newest") !== "ok") return this.#busy("sessions_full");
     // 4. Register a new id.
     let registered = false;
     if (!known) {
       try {
-        const r = ctx.registry.register(login.clientId, login.identityKey);
+        const r = await ctx.registry.register(login.clientId, login.identityKey);
+        if (this.#state !== "busy") return void ctx.sessions.release(this);
         if (r === "conflict") {
           ctx.sessions.release(this);
           return this.#authFail("bad_message");
@@ -179,6 +173,32 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
     }
     this.#endPending();
     this.#open(login, registered, now);
+  }
+
+  /**
+   * Rule 1: null when refused (answered `server_busy`), else the session of this id to replace
+   * (which keeps the total; only the per-IP cap can refuse it), or undefined.
+   */
+  #slotRefusal(login: LinkLogin): RelayLink | undefined | null {
+    const ctx = this.#ctx;
+    const old = ctx.hub.get(idKey(login.clientId));
+    const replacing = old instanceof RelayLink && ctx.sessions.has(old) ? old : undefined;
+    if (replacing) {
+      if (
+        replacing.source !== this.source &&
+        ctx.sessions.countOf(this.source) >= ctx.limits.maxSessionsPerIp
+      ) {
+        this.#busy("sessions_per_ip");
+        return null;
+      }
+      return replacing;
+    }
+    const check = ctx.sessions.check(this);
+    if (check !== "ok") {
+      this.#busy(check === "full" ? "sessions_full" : "sessions_per_ip");
+      return null;
+    }
+    return undefined;
   }
 
   #busy(kind: string): void {

@@ -13,6 +13,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { constantTimeEqual } from "../protocol/bytes.ts";
 import { migrate, type Migration, refuseNewer } from "../lib/sqlite_schema.ts";
+import type { RegistryStore } from "./router.ts";
 
 /** One registry row. */
 export interface RegistryEntry {
@@ -62,7 +63,7 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
  * reg.register(id, publicKey); // "new"
  * ```
  */
-export class Registry {
+export class Registry implements RegistryStore {
   readonly #db: DatabaseSync;
   readonly #insert: StatementSync;
   readonly #get: StatementSync;

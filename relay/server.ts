@@ -28,10 +28,22 @@ function err(status: number, code: string, message: string): Response {
   return json(status, { error: { code, message, http: status } });
 }
 
+/** `GET /v1/keys/{id}`: the registry may answer later (a cluster's is in Redis). */
+async function lookupKey(ctx: RelayContext, id: Uint8Array): Promise<Response> {
+  let entry;
+  try {
+    entry = await ctx.registry.lookup(id);
+  } catch {
+    return err(503, "registry_unavailable", "The registry cannot be reached; retry later");
+  }
+  if (!entry) return err(404, "unknown_id", "No identity is registered under this id");
+  return json(200, { id: formatId(id), public_key: toBase64Url(entry.publicKey) });
+}
+
 /** Makes the handler of the relay's public listener. */
 export function makeHandler(
   ctx: RelayContext,
-): (req: Request, info: RequestInfo) => Response {
+): (req: Request, info: RequestInfo) => Response | Promise<Response> {
   const l = ctx.limits;
   const handshakes = new IpLimiter(
     l.handshakesPerIpPerSecond,
@@ -111,9 +123,7 @@ export function makeHandler(
       } catch (e) {
         return err(400, "bad_id", (e as Error).message);
       }
-      const entry = ctx.registry.lookup(id);
-      if (!entry) return err(404, "unknown_id", "No identity is registered under this id");
-      return json(200, { id: formatId(id), public_key: toBase64Url(entry.publicKey) });
+      return lookupKey(ctx, id);
     }
     return err(404, "not_found", `No route for ${url.pathname}`);
   };
