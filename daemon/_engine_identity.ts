@@ -44,7 +44,7 @@ export async function rotateIdentity(p: EngineParts, k: IdentityKeys): Promise<M
     const next = k.keys.current;
     // A crash from here until the move commits: the next start moves (rotation.ts adoptRotation).
     const statement = await rotationStatement(old, next, p.now());
-    await p.store.write(() =>
+    await p.store.write(() => {
       moveIdentity(
         p.store.db,
         p.store.sealer,
@@ -52,9 +52,13 @@ export async function rotateIdentity(p: EngineParts, k: IdentityKeys): Promise<M
         formatId(next.id),
         statement,
         p.now(),
-      )
-    );
-    p.self.become(next);
+      );
+      // The operations after this one (in its batch too) are the new identity's.
+      p.self.become(next);
+    }).catch((e) => {
+      p.self.become(old);
+      throw e;
+    });
     p.sessions.clear();
     p.delivery.reset();
     p.outbox.load(p.messages.allPending());

@@ -1,15 +1,19 @@
 /**
- * Receiving an identity rotation statement (protocol/README.md, section 3.1): the `rot` of an
- * `m` payload from id N, inside the write that stores the payload. Used only by _payload_in.ts.
+ * Receiving identity rotation statements (protocol/README.md, section 3.1): the `rot` of an `m`
+ * payload from id N, inside the write that stores the payload. `rot` is a chain, oldest first,
+ * of the rotations the sender made since this contact last acknowledged one (usually one); the
+ * chain is applied from its first old id that is a contact here. Used only by _payload_in.ts.
  *
- * - Applied already (N is a contact with the statement's new key pinned): nothing to do, and no
- *   signature is checked (every message of N carries the statement until N has an ack for it).
+ * - Applied already (N is a contact with the last statement's new key pinned): nothing to do,
+ *   and no signature is checked (every message of N carries the chain until N has an ack).
  * - Refused, with a journaled `key_mismatch` error naming the check and nothing changed, when
- *   the statement's new id is not N (the sender the relay named, whose session opened it), its
- *   old id O is not a contact, `verifyRotation` fails against the key pinned for O (or, if none
- *   was pinned yet, against the key in the statement, which must hash to O), or N is already
- *   known otherwise than as the empty message request its handshake made. A refused statement
- *   never creates or changes a contact; the message it came with is handled as any of N's.
+ *   the last new id is not N (the sender the relay named, whose session opened it), a statement
+ *   does not continue the one before it, no old id of the chain is a contact, `verifyRotation`
+ *   fails for the first statement whose old id O is one, against the key pinned for O (or, if
+ *   none was pinned yet, against the key in the statement, which must hash to O), or for any
+ *   later one against the key before it, or N is already known otherwise than as the empty
+ *   message request its handshake made. A refused statement never creates or changes a
+ *   contact; the message it came with is handled as any of N's.
  * - Applied otherwise: contact O becomes N (name kept, new key pinned, verified mark cleared),
  *   O's history, sequence numbers and queued messages follow, O's sessions are forgotten, and a
  *   `rotation` event says so.
@@ -18,7 +22,7 @@
  */
 import { constantTimeEqual, fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
-import { peekRotation, verifyRotation } from "../protocol/rotation.ts";
+import { peekRotation, splitRotations, verifyRotation } from "../protocol/rotation.ts";
 import type { DeliveryDeps, RelayPort } from "./delivery.ts";
 import type { RelayClient } from "./relay_client.ts";
 import type { BatchHooks, Store } from "./store.ts";
@@ -106,7 +110,10 @@ function refuse(d: DeliveryDeps, peer: string, rot: string, why: string): "refus
   return "refused";
 }
 
-/** Applies or refuses the statement `rot` (base64url) that came from `peer` (N). */
+/**
+ * Applies or refuses the statements `rot` (base64url: a chain, oldest first) that came from
+ * `peer` (N).
+ */
 export function receiveRotation(
   d: DeliveryDeps,
   peer: string,
@@ -114,29 +121,45 @@ export function receiveRotation(
   now: number,
 ): RotationOutcome {
   const bytes = fromBase64Url(rot);
-  let s: ReturnType<typeof peekRotation>;
+  let chain: Uint8Array[], peeked: ReturnType<typeof peekRotation>[];
   try {
-    s = peekRotation(bytes);
+    chain = splitRotations(bytes);
+    peeked = chain.map(peekRotation);
   } catch (e) {
-    return refuse(d, peer, rot, (e as Error).message);
+    return refuse(d, peer, rot, (e as Error).message.replace(/^Rotation statement refused: /, ""));
   }
-  const oldId = formatId(s.oldId), newId = formatId(s.newId);
+  const last = peeked[peeked.length - 1]!;
+  const newId = formatId(last.newId);
   const n = d.contacts.get(peer);
   if (
     newId === peer && n?.kind === "contact" && n.identityKey &&
-    constantTimeEqual(n.identityKey, s.newKey)
+    constantTimeEqual(n.identityKey, last.newKey)
   ) return "replay";
   if (newId !== peer) {
     return refuse(d, peer, rot, `it names ${newId} as the new id, not the sender`);
   }
-  const o = d.contacts.get(oldId);
-  if (o?.kind !== "contact") return refuse(d, peer, rot, `its old id ${oldId} is not a contact`);
+  for (let i = 1; i < peeked.length; i++) {
+    if (!constantTimeEqual(peeked[i]!.oldKey, peeked[i - 1]!.newKey)) {
+      return refuse(d, peer, rot, `statement ${i + 1} does not continue statement ${i}`);
+    }
+  }
+  // The first identity of the chain that is a contact here: the ones before it were applied
+  // already (or never concerned us); each from it on is verified against the key before it.
+  const from = peeked.findIndex((p) => d.contacts.get(formatId(p.oldId))?.kind === "contact");
+  if (from < 0) {
+    const olds = peeked.map((p) => formatId(p.oldId)).join(", ");
+    return refuse(d, peer, rot, `its old id ${olds} is not a contact`);
+  }
+  const oldId = formatId(peeked[from]!.oldId);
+  const o = d.contacts.get(oldId)!;
   try {
     // No key pinned for O yet: the one in the statement, which verifyRotation checks hashes to O.
-    verifyRotation(bytes, o.identityKey ?? s.oldKey);
+    let key = o.identityKey ?? peeked[from]!.oldKey;
+    for (let i = from; i < chain.length; i++) key = verifyRotation(chain[i]!, key).newKey;
   } catch (e) {
     return refuse(d, peer, rot, (e as Error).message.replace(/^Rotation statement refused: /, ""));
   }
+  const s = last;
   // N's handshake made it a request; one with messages (or any other row) is not replaced.
   if (
     n && (n.kind !== "request" || d.messages.countFrom(peer) > 0 ||

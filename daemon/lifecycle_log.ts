@@ -96,6 +96,15 @@ export class LifecycleLog {
       case "relay":
         this.#relay(e.data);
         break;
+      case "rotation":
+        // Ids only, as everywhere in the log (the event's text has the contact's name).
+        this.log(
+          "info",
+          "contact_rotated",
+          `contact ${e.data.old_id} now uses id ${e.data.new_id}, signed by its old key`,
+          { peer: e.data.new_id, old_id: e.data.old_id },
+        );
+        break;
       case "error":
         this.log("warn", "error", `${e.data.code}: ${e.data.message}`, {
           code: e.data.code,

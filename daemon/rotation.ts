@@ -14,7 +14,9 @@
  * with their sequence numbers: the contact moves the old id's numbers to the new id when it
  * applies the statement, so nothing is shown twice or skipped. While a contact has not
  * acknowledged the carrier, every message queued for it carries the statement too (`rot`), so
- * whichever of them it opens first moves it. Sessions are not moved: they are bound to the old id;
+ * whichever of them it opens first moves it. Rotating again before a contact acknowledged the
+ * last rotation makes a chain, oldest first (the contact may have applied the first statement
+ * or not): that contact's carrier and queued messages carry both statements. Sessions are not moved: they are bound to the old id;
  * the new id makes new ones.
  *
  * The setting `identity` records whose rows daemon.db holds. When the daemon starts and the
@@ -26,7 +28,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { formatId } from "../protocol/identity.ts";
-import { makeRotation } from "../protocol/rotation.ts";
+import { makeRotation, ROTATION_CHAIN_MAX, ROTATION_LEN } from "../protocol/rotation.ts";
 import { getSetting, setSetting, tx } from "./db.ts";
 import type { Identity, KeyFile } from "./keystore.ts";
 import { SEALED } from "./_migrations.ts";
@@ -77,12 +79,16 @@ export function moveIdentity(
   const contacts = (db.prepare(
     "SELECT id FROM contacts WHERE me = ? AND kind = 'contact' AND id NOT IN (?, ?) ORDER BY id",
   ).all(newMe, oldMe, newMe) as { id: string }[]).map((r) => r.id);
-  // Queued messages to a contact carry the statement (whichever arrives first moves it).
-  db.prepare(
-    `UPDATE messages SET rot = ? WHERE me = ? AND direction = 'out'
-     AND status IN ('queued', 'sent') AND peer IN
-     (SELECT id FROM contacts WHERE me = ? AND kind = 'contact')`,
-  ).run(statement, newMe, newMe);
+  // Queued messages to a contact carry the statement (whichever arrives first moves it); to a
+  // contact that has not acknowledged the last rotation yet, the chain of both (or more).
+  const pendingCarrier = db.prepare(
+    `SELECT rot FROM messages WHERE me = ? AND peer = ? AND direction = 'out' AND carrier = 1
+     AND status IN ('queued', 'sent') ORDER BY seq DESC LIMIT 1`,
+  );
+  const carry = db.prepare(
+    `UPDATE messages SET rot = ? WHERE me = ? AND peer = ? AND direction = 'out'
+     AND status IN ('queued', 'sent')`,
+  );
   const peerRow = db.prepare(
     "INSERT INTO peers (me, peer) VALUES (?, ?) ON CONFLICT DO NOTHING",
   );
@@ -95,13 +101,26 @@ export function moveIdentity(
      carrier) VALUES (?, ?, 'out', ?, ?, ?, ?, 'queued', ?, ?, 1)`,
   );
   for (const peer of contacts) {
+    const prior = (pendingCarrier.get(newMe, peer) as { rot: Uint8Array | null } | undefined)
+      ?.rot;
+    const rot = prior ? chained(prior, statement) : statement;
+    carry.run(rot, newMe, peer);
+    if (prior) continue; // its carrier carries the chain now
     peerRow.run(newMe, peer);
     const { seq } = bump.get(newMe, peer) as { seq: number };
     const id = crypto.randomUUID();
-    carrier.run(id, newMe, peer, seq, sealer.sealText("", SEALED.body, id), now, now, statement);
+    carrier.run(id, newMe, peer, seq, sealer.sealText("", SEALED.body, id), now, now, rot);
   }
   setSetting(db, IDENTITY_SETTING, newMe);
   return contacts;
+}
+
+/** `prior` (a chain ending at this identity's old id) and then `statement`, the newest kept. */
+function chained(prior: Uint8Array, statement: Uint8Array): Uint8Array {
+  const all = new Uint8Array(prior.length + statement.length);
+  all.set(prior);
+  all.set(statement, prior.length);
+  return all.slice(Math.max(0, all.length - ROTATION_CHAIN_MAX * ROTATION_LEN));
 }
 
 /**

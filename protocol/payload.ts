@@ -4,17 +4,17 @@
  * a cumulative acknowledgement (every message up to `upto` is durable at the receiver). `floor`
  * is the lowest sequence number the sender still tries to deliver: numbers below it were
  * delivered or given up, so a receiver waiting for one of them moves on to `floor`. `rot`, on a
- * chat message, is an identity rotation statement (protocol/README.md, section 3.1) in base64url:
- * the sender moved to this id from the one the statement names; an `m` with `rot` and an empty
- * `text` is a _carrier_, which takes its sequence number but is no message to show. Unknown
- * fields are ignored; an unknown `t` is skipped (a newer peer's feature).
+ * chat message, is a chain of identity rotation statements (protocol/README.md, section 3.1)
+ * in base64url: the sender moved to this id from the ones the statements name; an `m` with
+ * `rot` and an empty `text` is a _carrier_, which takes its sequence number but is no message
+ * to show. Unknown fields are ignored; an unknown `t` is skipped (a newer peer's feature).
  *
  * @module
  */
 import { fromBase64Url, utf8, utf8Strict } from "./bytes.ts";
 import { MAX_TEXT_BYTES } from "./constants.ts";
 import { ProtocolError } from "./errors.ts";
-import { ROTATION_LEN } from "./rotation.ts";
+import { ROTATION_CHAIN_MAX, ROTATION_LEN } from "./rotation.ts";
 
 /** A decoded payload. */
 export type Payload =
@@ -28,11 +28,14 @@ function fail(msg: string): never {
 
 const ID_RE = /^[0-9a-f-]{1,64}$/;
 
-/** True for a rotation statement's length in canonical unpadded base64url (334 characters). */
-function isStatement(v: unknown): boolean {
-  if (typeof v !== "string" || v.length !== Math.ceil(ROTATION_LEN * 4 / 3)) return false;
+/** True for 1 to ROTATION_CHAIN_MAX rotation statements in canonical unpadded base64url. */
+function isStatements(v: unknown): boolean {
+  if (typeof v !== "string" || v.length > Math.ceil(ROTATION_CHAIN_MAX * ROTATION_LEN * 4 / 3)) {
+    return false;
+  }
   try {
-    return fromBase64Url(v).length === ROTATION_LEN;
+    const n = fromBase64Url(v).length;
+    return n > 0 && n % ROTATION_LEN === 0;
   } catch {
     return false;
   }
@@ -72,8 +75,8 @@ export function parsePayload(bytes: Uint8Array): Payload {
     if (j.floor !== undefined && (!isSeq(j.floor) || j.floor === 0 || j.floor > j.seq)) {
       fail("floor is not a sequence number at most seq");
     }
-    if (j.rot !== undefined && !isStatement(j.rot)) {
-      fail("rot is not a rotation statement in base64url");
+    if (j.rot !== undefined && !isStatements(j.rot)) {
+      fail("rot is not a chain of rotation statements in base64url");
     }
     const m: Extract<Payload, { t: "m" }> = {
       t: "m",

@@ -56,6 +56,29 @@ const OFF_NEW_SIG = OFF_OLD_SIG + SIGNATURE_LEN;
 /** Length of a whole statement (250 bytes). */
 export const ROTATION_LEN = OFF_NEW_SIG + SIGNATURE_LEN;
 
+/**
+ * Most statements in one chain (see `splitRotations`): a contact that missed more rotations than
+ * this in a row is not moved (it sees the newest id as a stranger).
+ */
+export const ROTATION_CHAIN_MAX = 4;
+
+/**
+ * Splits a chain of statements, oldest first, each one's new identity the next one's old (what a
+ * daemon that rotates again before a contact acknowledged its last rotation sends): 1 to
+ * ROTATION_CHAIN_MAX statements of ROTATION_LEN bytes. Only the lengths are checked here; the
+ * links and signatures are the receiver's to verify. Throws `ProtocolError("key_mismatch")`.
+ */
+export function splitRotations(bytes: Uint8Array): Uint8Array[] {
+  const n = bytes.length / ROTATION_LEN;
+  if (!Number.isInteger(n) || n < 1 || n > ROTATION_CHAIN_MAX) {
+    throw refuse(`a chain of ${bytes.length} bytes, not 1 to ${ROTATION_CHAIN_MAX} statements`);
+  }
+  return Array.from(
+    { length: n },
+    (_, i) => bytes.subarray(i * ROTATION_LEN, (i + 1) * ROTATION_LEN),
+  );
+}
+
 /** A rotation statement that verified. */
 export interface Rotation {
   /** The client_id being left. */

@@ -324,3 +324,74 @@ Deno.test("rotation out: rows move to the new identity, queued messages carry th
   b.outbox.remove(b.outbox.upTo(aliceId, 2));
   assertEquals(b.outbox.carrier(aliceId), undefined, "acknowledged");
 });
+
+Deno.test("rotation chains: a contact that missed a rotation, or saw it, moves to the newest id; a broken chain is refused", async () => {
+  const [alice, bobOld, bobMid, bobNew, mallory] = [
+    await identity(),
+    await identity(),
+    await identity(),
+    await identity(),
+    await identity(),
+  ];
+  const [oldId, midId, newId] = [bobOld, bobMid, bobNew].map((i) => formatId(i.id));
+  const first = await rotationStatement(bobOld, bobMid, NOW);
+  const second = await rotationStatement(bobMid, bobNew, NOW + 1);
+  const both = new Uint8Array([...first, ...second]);
+  const setUp = async () => {
+    const a = await daemon(alice);
+    await a.store.write(() => {
+      a.contacts.add(oldId!, "bob");
+      a.contacts.pin(oldId!, bobOld.signing.publicKey);
+    });
+    await a.deliver(bobOld, msg(1, "hi"));
+    return a;
+  };
+  // Missed the first rotation: both statements, verified in turn, move bob from the oldest id.
+  const a = await setUp();
+  await a.deliver(bobNew, msg(2, "", both));
+  assertEquals(a.contacts.list().map((c) => [c.id, c.name]), [[newId, "bob"]]);
+  assertEquals(a.history(bobNew), ["in hi"]);
+  assertEquals(errors(a), []);
+  // Saw the first: the chain is taken from the id it has (the middle one).
+  const b = await setUp();
+  await b.deliver(bobMid, msg(2, "", first));
+  assertEquals(b.contacts.list().map((c) => c.id), [midId]);
+  await b.deliver(bobNew, msg(3, "", both));
+  assertEquals(b.contacts.list().map((c) => [c.id, c.name]), [[newId, "bob"]]);
+  assertEquals(b.messages.nextRecvSeq(newId!), 4);
+  assertEquals(b.events.filter((e) => e.type === "rotation").length, 2);
+  // A chain whose second link is not the first's new key: refused, nothing moved.
+  const c = await setUp();
+  const broken = new Uint8Array([
+    ...first,
+    ...await rotationStatement(mallory, bobNew, NOW),
+  ]);
+  await c.deliver(bobNew, msg(2, "", broken));
+  assertEquals(c.contacts.list().map((x) => x.id), [oldId]);
+  assertOk(/statement 2 does not continue statement 1/.test(errors(c)[0] ?? ""), errors(c)[0]);
+});
+
+Deno.test("rotation out: rotating again before a contact acknowledged makes a chain on the same carrier", async () => {
+  const [b0, b1, b2, alice] = [
+    await identity(),
+    await identity(),
+    await identity(),
+    await identity(),
+  ];
+  const b = await daemon(b0);
+  const [id0, id1, id2, aliceId] = [b0, b1, b2, alice].map((i) => formatId(i.id));
+  await b.store.write(() => b.contacts.add(aliceId!, "alice"));
+  const s1 = await rotationStatement(b0, b1, NOW);
+  const s2 = await rotationStatement(b1, b2, NOW);
+  await b.store.write(() => moveIdentity(b.db, b.sealer, id0!, id1!, s1, NOW));
+  await b.store.write(() => moveIdentity(b.db, b.sealer, id1!, id2!, s2, NOW));
+  b.self.become(b2);
+  const pending = b.messages.allPending();
+  assertEquals(pending.map((m) => [m.peer, m.seq, m.carrier]), [[aliceId, 1, true]], "one carrier");
+  assertEquals(pending[0]!.rot, toBase64Url(new Uint8Array([...s1, ...s2])));
+  assertEquals(
+    parsePayload(encodePayload(messagePayload(pending[0]!, 1))).t,
+    "m",
+    "the chain parses",
+  );
+});
