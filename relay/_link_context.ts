@@ -21,6 +21,8 @@ export interface RelayContext {
   /** client_id → identity key (SQLite, or a cluster's Redis). */
   registry: RegistryStore;
   metrics: Metrics;
+  /** More gauges for /metrics (a cluster node's), if any. */
+  gauges?: () => Record<string, [string, number]>;
   log: Logger;
   refusals: RefusalLog;
   limits: RelayLimits;

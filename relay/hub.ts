@@ -180,6 +180,17 @@ export class Hub implements Router {
     for (const w of set) w.presence(id, online);
   }
 
+  /** Every id some session here watches. */
+  watchedIds(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (const [k, set] of this.#watchers) {
+      const first = set.values().next().value;
+      const id = first && this.#watching.get(first)?.get(k);
+      if (id) out.push(id);
+    }
+    return out;
+  }
+
   /** Every session online now (for shutdown). */
   all(): SessionHandle[] {
     return [...this.#sessions.values()];

@@ -23,6 +23,11 @@ export const COUNTERS = {
   records_sent_total: "Encrypted link records sent",
   limit_hits_total: "Times a limit refused or closed something",
   link_errors_total: "Links closed on a protocol error",
+  cluster_frames_sent_total: "Envelopes sent to another node's inbox (cluster)",
+  cluster_frames_received_total: "Envelopes received from other nodes (cluster)",
+  cluster_frames_dropped_total: "Envelopes from other nodes whose recipient was gone or full here",
+  cluster_resubscribes_total: "Times this node subscribed again after its inbox ping was lost",
+  cluster_redis_errors_total: "Redis commands of the cluster that failed or timed out",
 } as const;
 
 /** A counter name. */

@@ -21,6 +21,8 @@ import { type RelayContext, type RelayLink } from "./link.ts";
 import { type Logger, makeLogger, RefusalLog } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Registry } from "./registry.ts";
+import type { RegistryStore, Router } from "./router.ts";
+import type { ClusterRouter } from "./cluster/router.ts";
 import { makeHandler, makeMetricsHandler } from "./server.ts";
 import { ensurePrivateFile } from "../lib/private_fs.ts";
 import { ensurePrivateDir, loadOrCreateRelayKey, REGISTRY_FILE } from "./state.ts";
@@ -58,6 +60,11 @@ export interface RelayOptions {
   metricsListen?: { host: string; port: number } | null;
   /** Descriptor budget for connections (tests); default from the process's limit. */
   fdBudget?: number;
+  /**
+   * Run as a node of a cluster on Redis (README "Running several relays"): the registry and
+   * routing between nodes live in Redis at `url`; `node` names this node (default random).
+   */
+  cluster?: { url: string; node?: string };
 }
 
 /** Where `schied relay` serves its metrics unless told otherwise: loopback, next to 8765. */
@@ -73,6 +80,8 @@ export interface RunningRelay {
   metricsAddress: string | null;
   /** Counters (for tests). */
   metrics: Metrics;
+  /** This node's name in its cluster, or null for a single relay. */
+  node: string | null;
   /** Stops accepting, closes every session, closes the registry. */
   close(): Promise<void>;
 }
@@ -81,9 +90,30 @@ export interface RunningRelay {
 export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   await ensurePrivateDir(o.stateDir);
   const key = await loadOrCreateRelayKey(o.stateDir);
-  await ensurePrivateFile(`${o.stateDir}/${REGISTRY_FILE}`);
-  const registry = Registry.open(`${o.stateDir}/${REGISTRY_FILE}`);
   const log: Logger = makeLogger({ logIps: o.logIps ?? false, quiet: o.quiet });
+  const metricsCounters = new Metrics();
+  let hub: Router, registry: RegistryStore, cluster: ClusterRouter | undefined;
+  if (o.cluster) {
+    // Loaded only for a cluster: a single relay never loads the Redis client.
+    const [{ ClusterRouter }, { RedisRegistry }, { parseRedisUrl }] = await Promise.all([
+      import("./cluster/router.ts"),
+      import("./cluster/registry.ts"),
+      import("./cluster/redis.ts"),
+    ]);
+    parseRedisUrl(o.cluster.url); // a clear error before any connection
+    cluster = await ClusterRouter.start({
+      url: o.cluster.url,
+      node: o.cluster.node,
+      log,
+      metrics: metricsCounters,
+    });
+    hub = cluster;
+    registry = new RedisRegistry(cluster.redis);
+  } else {
+    await ensurePrivateFile(`${o.stateDir}/${REGISTRY_FILE}`);
+    registry = Registry.open(`${o.stateDir}/${REGISTRY_FILE}`);
+    hub = o.hub ?? new Hub();
+  }
   if (key.created) log.info("relay_key_created");
   const limits: RelayLimits = { ...DEFAULT_LIMITS, ...o.limits };
   // Every connection is a descriptor: the sessions and handshakes must fit the process's limit
@@ -102,9 +132,10 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const refusals = new RefusalLog(log);
   let server: Server | undefined;
   const ctx: RelayContext = {
-    hub: o.hub ?? new Hub(),
+    hub,
     registry,
-    metrics: new Metrics(),
+    metrics: metricsCounters,
+    gauges: cluster ? () => cluster.gauges() : undefined,
     log,
     refusals,
     limits,
@@ -154,6 +185,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   } catch (e) {
     refusals.stop();
     registry.close();
+    await hub.close();
     throw e;
   }
   const metricsListen = o.metricsListen ?? null;
@@ -170,6 +202,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       await server.shutdown(0);
       refusals.stop();
       registry.close();
+      await hub.close();
       throw new MetricsListenError(metricsListen, e as Error);
     }
   }
@@ -189,6 +222,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     metrics: metricsAddress ?? "off",
     max_connections: server.limits.maxConnections,
     max_sessions: limits.maxSessions,
+    ...(cluster ? { cluster_node: cluster.node, cluster_nodes_alive: cluster.aliveNodes } : {}),
   });
   let closed = false;
   return {
@@ -196,6 +230,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     port,
     metricsAddress,
     metrics: ctx.metrics,
+    node: cluster?.node ?? null,
     async close() {
       if (closed) return;
       closed = true;
@@ -204,6 +239,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       ctx.acks.stop();
       refusals.stop();
       registry.close();
+      await hub.close();
       log.info("relay_stopped");
     },
   };

@@ -148,6 +148,7 @@ export function makeMetricsHandler(ctx: RelayContext): (req: Request) => Respons
         "Bytes of envelopes queued towards sessions (at most)",
         ctx.queueBudget.measure(),
       ],
+      ...ctx.gauges?.(),
     });
     return new Response(body, {
       headers: { "content-type": "text/plain; version=0.0.4", "cache-control": "no-store" },

@@ -1,0 +1,130 @@
+/**
+ * The cluster's Redis connections (npm `redis`, node-redis): one for commands, one subscribed
+ * to this node's inbox and to presence changes. Why two: a connection in subscriber mode can run
+ * no other command.
+ *
+ * Resilience: every connection has an error handler (an unhandled `error` event, or a rejected
+ * command nobody awaits, would end the process — what killed nodes of a prototype of this design
+ * when Redis restarted); a lost connection is retried with jittered backoff, capped at
+ * RECONNECT_MAX_MS, forever; node-redis subscribes again after a reconnect, and liveness.ts
+ * checks that it did (a node pings its own inbox). Commands issued while Redis is away wait
+ * for the reconnection, each bounded by the caller (see `bounded`).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { createClient } from "redis";
+import type { Logger } from "../log.ts";
+
+/** Longest wait between reconnection attempts: a restarted Redis is found within ~0.5 s. */
+export const RECONNECT_MAX_MS = 500;
+/** A TCP connect to Redis that takes longer is abandoned and retried. */
+export const CONNECT_TIMEOUT_MS = 2000;
+
+type Client = ReturnType<typeof client>;
+/** A reply of `sendCommand`. */
+export type Reply = string | number | null | Buffer | Reply[];
+
+/** The two connections of a node. */
+export interface RedisPair {
+  /** For commands. */
+  cmd: Client;
+  /** Subscribed to the node's channels. */
+  sub: Client;
+  /** True while the command connection is up. */
+  readonly ready: boolean;
+  /** Closes both. */
+  close(): Promise<void>;
+}
+
+/** Parses a `redis://host:port` URL strictly; throws with a specific message. */
+export function parseRedisUrl(url: string): { host: string; port: number } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`Cannot parse cluster address ${JSON.stringify(url)}: not a URL`);
+  }
+  if (u.protocol !== "redis:") {
+    throw new TypeError(`Cannot parse cluster address ${url}: the scheme must be redis://`);
+  }
+  if (!u.hostname || !u.port) {
+    throw new TypeError(`Cannot parse cluster address ${url}: it needs a host and a port`);
+  }
+  if (u.pathname !== "" && u.pathname !== "/") {
+    throw new TypeError(`Cannot parse cluster address ${url}: no database path is supported`);
+  }
+  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) };
+}
+
+function client(url: string, log: Logger, role: string) {
+  const c = createClient({
+    url,
+    socket: {
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      // Jitter spreads the nodes' reconnections after a Redis restart.
+      reconnectStrategy: (retries: number) =>
+        Math.round(Math.min(50 * 2 ** retries, RECONNECT_MAX_MS) * (0.5 + Math.random() / 2)),
+    },
+  });
+  let last = 0;
+  c.on("error", (e: Error) => {
+    // Logged at most once a second per connection: a Redis outage makes one per retry.
+    const now = Date.now();
+    if (now - last < 1000) return;
+    last = now;
+    log.warn("cluster_redis_error", { connection: role, error: e.message });
+  });
+  return c;
+}
+
+/** Connects both; rejects if Redis cannot be reached within CONNECT_TIMEOUT_MS at start. */
+export async function openRedis(url: string, log: Logger): Promise<RedisPair> {
+  const cmd = client(url, log, "commands");
+  const sub = client(url, log, "subscriber");
+  const start = Promise.all([cmd.connect(), sub.connect()]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      start,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Redis at ${url} did not answer within ${CONNECT_TIMEOUT_MS} ms`)),
+          CONNECT_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } catch (e) {
+    start.catch(() => {});
+    await Promise.allSettled([cmd.destroy(), sub.destroy()]);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    cmd,
+    sub,
+    get ready() {
+      return cmd.isReady;
+    },
+    async close() {
+      await Promise.allSettled([cmd.quit(), sub.quit()]);
+    },
+  };
+}
+
+/** A Buffer view of bytes, as node-redis takes binary arguments. */
+export function buf(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** `p`, or a rejection after `ms` (the command may still run later; callers tolerate that). */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer from Redis in ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,345 @@
+/**
+ * A cluster node's Router: this node's sessions in a Hub, everything else through Redis
+ * (README "Running several relays"; protocol/README.md section 9.5).
+ *
+ * - **Presence**: `schied:presence:<id>` = "node session", with a TTL, claimed at login with
+ *   `SET … GET` (the previous owner is told to close its session as `replaced`), refreshed only
+ *   while still ours, released by compare-and-delete (_scripts.ts). Changes are published on
+ *   `schied:presence`; every node keeps a map of ids online elsewhere from them (and from lookups).
+ * - **Routing**: a frame for an id online here goes to its session at once; otherwise to the
+ *   owner node's inbox channel `schied:inbox:<node>` (PUBLISH's receiver count 0: offline).
+ * - **Liveness** (_liveness.ts): heartbeats with expiry; a node that stops answering is dead
+ *   within NODE_TTL_MS and its presence is ignored; each node pings its own inbox and
+ *   subscribes again when the ping does not come back.
+ *
+ * @module
+ */
+import { Hub, idKey, type SessionHandle } from "../hub.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { Router, RouteResult } from "../router.ts";
+import {
+  encodeInbox,
+  encodePresence,
+  type InboxMessage,
+  ownerValue,
+  parseInbox,
+  parseOwner,
+  parsePresence,
+} from "./_codec.ts";
+import { Liveness, PRESENCE_TTL_MS } from "./_liveness.ts";
+import { RELEASE } from "./_scripts.ts";
+import { bounded, buf, openRedis, type RedisPair } from "./redis.ts";
+
+/** A cross-node route without an answer from Redis within this is refused `recipient_busy`. */
+export const ROUTE_TIMEOUT_MS = 1500;
+/** Ids online elsewhere remembered at once (~150 bytes each); past it the map starts over. */
+export const MAX_REMOTE_IDS = 200_000;
+
+/** The presence channel every node subscribes to. */
+export const PRESENCE_CHANNEL = "schied:presence";
+/** A node's inbox channel. */
+export const inboxChannel = (node: string) => `schied:inbox:${node}`;
+/** An id's presence key. */
+export const presenceKey = (key: string) => `schied:presence:${key}`;
+
+/** Where an id is online, elsewhere. */
+interface Owner {
+  node: string;
+  session: string;
+  id: Uint8Array;
+}
+
+/** How to join a cluster. */
+export interface ClusterOptions {
+  /** `redis://host:port`. */
+  url: string;
+  /** This node's name (default: random). */
+  node?: string;
+  log: Logger;
+  metrics: Metrics;
+}
+
+const token = () =>
+  Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+
+/** The Router of a cluster node. */
+export class ClusterRouter implements Router {
+  /** This node's name. */
+  readonly node: string;
+  /** The Redis connections (the registry shares the command one). */
+  readonly redis: RedisPair;
+  readonly #hub: Hub;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  readonly #tokens = new WeakMap<SessionHandle, string>();
+  readonly #remote = new Map<string, Owner>();
+  readonly #live: Liveness;
+
+  private constructor(redis: RedisPair, o: ClusterOptions) {
+    this.node = o.node ?? token();
+    this.redis = redis;
+    this.#log = o.log;
+    this.#metrics = o.metrics;
+    this.#hub = new Hub({
+      onlineElsewhere: (key) => this.#elsewhere(key) !== undefined,
+      watched: (id, key) =>
+        void this.#lookup(id, key).then((w) => w && this.#hub.remoteChange(id, true), () => {}),
+    });
+    this.#live = new Liveness(this, {
+      subscribe: () => this.#subscribe(),
+      nodeDied: (node) => this.#nodeDied(node),
+      resync: () => this.#resync(),
+      sessions: () => this.#hub.all().map((s) => [s, this.#value(s)] as const),
+      log: o.log,
+      metrics: o.metrics,
+    });
+  }
+
+  /** Connects to Redis, subscribes, announces this node; rejects if Redis is unreachable. */
+  static async start(o: ClusterOptions): Promise<ClusterRouter> {
+    const redis = await openRedis(o.url, o.log);
+    const r = new ClusterRouter(redis, o);
+    try {
+      await r.#subscribe();
+      await r.#live.start();
+    } catch (e) {
+      await r.close();
+      throw e;
+    }
+    return r;
+  }
+
+  async #subscribe(): Promise<void> {
+    const sub = this.redis.sub;
+    await sub.unsubscribe().catch(() => {});
+    await sub.subscribe(inboxChannel(this.node), (m: Uint8Array) => this.#onInbox(m), true);
+    await sub.subscribe(PRESENCE_CHANNEL, (m: string) => this.#onPresence(m));
+  }
+
+  get size(): number {
+    return this.#hub.size;
+  }
+
+  get watchCount(): number {
+    return this.#hub.watchCount;
+  }
+
+  /** Nodes alive now (this one included), for metrics and tests. */
+  get aliveNodes(): number {
+    return this.#live.alive.size;
+  }
+
+  /** Gauges for /metrics. */
+  gauges(): Record<string, [string, number]> {
+    return {
+      cluster_up: ["1 while this node's Redis connection is up", this.redis.ready ? 1 : 0],
+      cluster_nodes_alive: ["Relay nodes with a recent heartbeat", this.#live.alive.size],
+      cluster_redis_rtt_ms: ["Round trip of the last heartbeat to Redis", this.#live.rttMs],
+      cluster_inbox_ping_age_ms: [
+        "Time since this node's inbox ping came back",
+        this.#live.pingAge(),
+      ],
+      cluster_remote_ids: ["Ids known online on other nodes", this.#remote.size],
+    };
+  }
+
+  get(key: string): SessionHandle | undefined {
+    return this.#hub.get(key);
+  }
+
+  all(): SessionHandle[] {
+    return this.#hub.all();
+  }
+
+  #value(s: SessionHandle): string {
+    let t = this.#tokens.get(s);
+    if (!t) this.#tokens.set(s, t = token());
+    return ownerValue(this.node, t);
+  }
+
+  attach(s: SessionHandle): SessionHandle | undefined {
+    const old = this.#hub.attach(s);
+    this.#remote.delete(s.key);
+    void this.#claim(s).catch((e) => this.#live.redisError("claim", e));
+    return old;
+  }
+
+  async #claim(s: SessionHandle): Promise<void> {
+    const value = this.#value(s);
+    const prev = parseOwner(
+      await bounded(
+        this.redis.cmd.sendCommand([
+          "SET",
+          presenceKey(s.key),
+          value,
+          "PX",
+          String(PRESENCE_TTL_MS),
+          "GET",
+        ]) as Promise<string | null>,
+        ROUTE_TIMEOUT_MS,
+        "claim",
+      ),
+    );
+    const [, session] = value.split(" ");
+    // Online first, then the kick: the old node's watchers never see the id go offline.
+    await this.#publishPresence(true, s, session!);
+    if (prev && prev.node !== this.node) {
+      await this.#send(prev.node, { t: "kick", id: s.id, session: prev.session });
+    }
+  }
+
+  detach(s: SessionHandle): void {
+    const current = this.#hub.get(s.key) === s;
+    this.#hub.detach(s);
+    if (!current) return;
+    const value = this.#value(s);
+    void (async () => {
+      const n = await bounded(
+        this.redis.cmd.eval(RELEASE, { keys: [presenceKey(s.key)], arguments: [value] }),
+        ROUTE_TIMEOUT_MS,
+        "release",
+      );
+      if (n === 1) await this.#publishPresence(false, s, value.split(" ")[1]!);
+    })().catch((e) => this.#live.redisError("release", e));
+  }
+
+  async #publishPresence(online: boolean, s: SessionHandle, session: string): Promise<void> {
+    await this.redis.cmd.publish(
+      PRESENCE_CHANNEL,
+      encodePresence({ online, id: s.id, node: this.node, session }),
+    );
+  }
+
+  async #send(node: string, m: InboxMessage): Promise<number> {
+    return Number(await this.redis.cmd.publish(inboxChannel(node), buf(encodeInbox(m))));
+  }
+
+  route(
+    from: SessionHandle,
+    to: Uint8Array,
+    envelope: Uint8Array,
+  ): RouteResult | Promise<RouteResult> {
+    const key = idKey(to);
+    if (this.#hub.get(key)) return this.#hub.route(from, to, envelope);
+    return this.#routeRemote(from, to, key, envelope);
+  }
+
+  async #routeRemote(
+    from: SessionHandle,
+    to: Uint8Array,
+    key: string,
+    envelope: Uint8Array,
+  ): Promise<RouteResult> {
+    const owner = this.#elsewhere(key) ?? await this.#lookup(to, key);
+    if (!owner) return "offline";
+    const n = await bounded(
+      this.#send(owner.node, { t: "deliver", to, from: from.id, envelope }),
+      ROUTE_TIMEOUT_MS,
+      "route",
+    );
+    if (n === 0) {
+      // Nobody reads that inbox: the node is gone (its presence will expire).
+      if (this.#remote.get(key) === owner) this.#remote.delete(key);
+      return "offline";
+    }
+    this.#metrics.inc("cluster_frames_sent_total");
+    return "delivered";
+  }
+
+  /** Where `key` is online elsewhere, if on a live node. */
+  #elsewhere(key: string): Owner | undefined {
+    const o = this.#remote.get(key);
+    return o && this.#live.alive.has(o.node) ? o : undefined;
+  }
+
+  async #lookup(id: Uint8Array, key: string): Promise<Owner | undefined> {
+    const v = parseOwner(
+      await bounded(this.redis.cmd.get(presenceKey(key)), ROUTE_TIMEOUT_MS, "lookup"),
+    );
+    if (!v || v.node === this.node || !this.#live.alive.has(v.node)) return undefined;
+    return this.#remember({ ...v, id });
+  }
+
+  #remember(o: Owner): Owner {
+    if (this.#remote.size >= MAX_REMOTE_IDS) this.#remote.clear();
+    this.#remote.set(idKey(o.id), o);
+    return o;
+  }
+
+  watch(s: SessionHandle, ids: Uint8Array[], max: number): boolean {
+    return this.#hub.watch(s, ids, max);
+  }
+
+  unwatch(s: SessionHandle, ids: Uint8Array[]): void {
+    this.#hub.unwatch(s, ids);
+  }
+
+  #onInbox(raw: Uint8Array): void {
+    const m = parseInbox(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
+    if (!m) return;
+    if (m.t === "ping") return this.#live.pinged(m.nonce);
+    if (m.t === "kick") {
+      const s = this.#hub.get(idKey(m.id));
+      if (s && this.#value(s).endsWith(` ${m.session}`)) {
+        s.terminate("replaced", "Another session logged in with this id");
+      }
+      return;
+    }
+    this.#metrics.inc("cluster_frames_received_total");
+    const s = this.#hub.get(idKey(m.to));
+    // Gone or full here: dropped, as a frame lost in transit (the sender's daemon resends).
+    if (!s || s.deliver(m.from, m.envelope) !== "ok") {
+      this.#metrics.inc("cluster_frames_dropped_total");
+    }
+  }
+
+  #onPresence(line: string): void {
+    const e = parsePresence(line);
+    if (!e || e.node === this.node) return;
+    const key = idKey(e.id);
+    if (e.online) {
+      this.#remember({ node: e.node, session: e.session, id: e.id });
+      this.#hub.remoteChange(e.id, true);
+    } else if (this.#remote.get(key)?.session === e.session) {
+      this.#remote.delete(key);
+      this.#hub.remoteChange(e.id, false);
+    }
+  }
+
+  #nodeDied(node: string): void {
+    for (const [key, o] of this.#remote) {
+      if (o.node !== node) continue;
+      this.#remote.delete(key);
+      this.#hub.remoteChange(o.id, false);
+    }
+  }
+
+  /** After a gap in the subscription: forget what may be stale, and ask again for watched ids. */
+  async #resync(): Promise<void> {
+    this.#remote.clear();
+    await Promise.all(
+      this.#hub.watchedIds().map(async (id) => {
+        const key = idKey(id);
+        if (this.#hub.get(key)) return;
+        const o = await this.#lookup(id, key).catch(() => undefined);
+        this.#hub.remoteChange(id, !!o);
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.#live.stop();
+    await Promise.allSettled(
+      this.#hub.all().map((s) =>
+        bounded(
+          this.redis.cmd.eval(RELEASE, { keys: [presenceKey(s.key)], arguments: [this.#value(s)] }),
+          500,
+          "release",
+        )
+      ),
+    );
+    await this.redis.close();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Issue 11: relay nodes on Redis, in process (tests/e2e/cluster_*_test.ts run them as processes
+ * with daemons). Each test starts its own redis-server on a private port.
+ *
+ * @module
+ */
+import { assertEquals, assertOk } from "../_assert.ts";
+import { connectClient, newKeys, waitFor } from "../harness.ts";
+import { startRelay } from "../../relay/mod.ts";
+import { LinkClient } from "../../daemon/link_client.ts";
+import { startRedis, type TestRedis } from "./_redis.ts";
+
+async function node(redis: TestRedis, name: string) {
+  const stateDir = await Deno.makeTempDir({ prefix: `schied-node-${name}-` });
+  return await startRelay({
+    port: 0,
+    stateDir,
+    quiet: true,
+    metricsListen: null,
+    fdBudget: 10_000,
+    cluster: { url: redis.url, node: name },
+  });
+}
+
+Deno.test("cluster: a frame for a client on another node is delivered there; offline ids are offline", async () => {
+  const redis = await startRedis();
+  const [n1, n2] = [await node(redis, "n1"), await node(redis, "n2")];
+  const got: Uint8Array[] = [];
+  const a = await connectClient(n1.address);
+  const b = await connectClient(n2.address, { onDeliver: (_f, env) => got.push(env) });
+  try {
+    await waitFor(
+      async () => (await a.send(b.id, Uint8Array.of(1))).status === "delivered",
+      "routed",
+      5000,
+    );
+    await waitFor(() => got.length > 0, "B got it");
+    const r = await a.send(crypto.getRandomValues(new Uint8Array(16)), Uint8Array.of(2));
+    assertEquals(r.status, "offline");
+    for (let i = 0; i < 200; i++) void a.send(b.id, Uint8Array.of(3, i));
+    await waitFor(() => got.filter((e) => e[0] === 3).length === 200, "200 in order");
+    assertEquals(
+      got.filter((e) => e[0] === 3).map((e) => e[1]),
+      Array.from({ length: 200 }, (_, i) => i),
+    );
+  } finally {
+    await Promise.allSettled([a.close(), b.close()]);
+    await Promise.allSettled([n1.close(), n2.close()]);
+    await redis.stop();
+  }
+});
+
+Deno.test("cluster: a login on a second node takes over (the first closes as replaced); a watcher sees it online", async () => {
+  const redis = await startRedis();
+  const [n1, n2, n3] = [await node(redis, "n1"), await node(redis, "n2"), await node(redis, "n3")];
+  const keys = await newKeys();
+  const presence: boolean[] = [];
+  const a = await connectClient(n1.address, { onPresence: (_id, on) => presence.push(on) });
+  const b1 = await LinkClient.connect({ address: n2.address, ...keys });
+  try {
+    a.watch([b1.id]);
+    await waitFor(() => presence.at(-1) === true, "A sees B online");
+    const got: Uint8Array[] = [];
+    const b2 = await LinkClient.connect({
+      address: n3.address,
+      ...keys,
+      onDeliver: (_f, e) => got.push(e),
+    });
+    const closed = await b1.closed();
+    assertEquals(closed.code, "replaced");
+    await waitFor(
+      async () => (await a.send(b2.id, Uint8Array.of(9))).status === "delivered",
+      "follows B",
+    );
+    await waitFor(() => got.length > 0, "B on n3 got it");
+    assertEquals(presence.at(-1), true, "never left offline");
+    await b2.close();
+    await waitFor(() => presence.at(-1) === false, "A sees B go offline");
+  } finally {
+    await Promise.allSettled([a.close(), b1.close()]);
+    await Promise.allSettled([n1.close(), n2.close(), n3.close()]);
+    await redis.stop();
+  }
+});
+
+Deno.test("cluster: 20 simultaneous registrations of one id across nodes: exactly one winner", async () => {
+  const redis = await startRedis();
+  const nodes = [await node(redis, "n1"), await node(redis, "n2"), await node(redis, "n3")];
+  try {
+    for (let round = 0; round < 20; round++) {
+      const keys = await newKeys();
+      const links = await Promise.allSettled(
+        nodes.map((n) => LinkClient.connect({ address: n.address, ...keys })),
+      );
+      const ok = links.flatMap((l) => l.status === "fulfilled" ? [l.value] : []);
+      assertOk(ok.length > 0, "some login succeeded");
+      assertEquals(ok.filter((l) => l.welcome.registered).length, 1, `round ${round}: one winner`);
+      await Promise.allSettled(ok.map((l) => l.close()));
+    }
+  } finally {
+    await Promise.allSettled(nodes.map((n) => n.close()));
+    await redis.stop();
+  }
+});
