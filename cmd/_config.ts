@@ -40,6 +40,8 @@ export const SETTINGS: Readonly<Record<string, SettingKind>> = {
   key: "string",
   "metrics-listen": "string",
   "closed-registration": "bool",
+  cluster: "string",
+  "node-name": "string",
   "log-ips": "bool",
   quiet: "bool",
   history: "int",

@@ -57,7 +57,7 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
     about: "run the relay (the untrusted server)",
     globals: "--state-dir=dir -h --help",
     flags: "--host= --port= --cert=file --key=file --public-host= --metrics-listen= " +
-      "--closed-registration --log-ips --quiet " +
+      "--closed-registration --cluster= --node-name= --log-ips --quiet " +
       RELAY_LIMITS.split(" ").map((f) => `--${f}=`).join(" "),
   },
   daemon: {

@@ -16,6 +16,8 @@ import { SchemaTooNewError } from "../lib/sqlite_schema.ts";
 import { boolFlagOrEnv, flagOrEnv, intFlag } from "./_flags.ts";
 import { untilSignal } from "./_signals.ts";
 import { CliError, usage } from "./_output.ts";
+import { parseRedisUrl } from "../relay/cluster/url.ts";
+import { TOKEN_RE } from "../relay/cluster/_codec.ts";
 
 /** Limit flags: flag name → limits key, with bounds. */
 const LIMIT_FLAGS: [string, keyof RelayLimits, number, number, string][] = [
@@ -129,6 +131,9 @@ Flags (each also as an environment variable, e.g. --port ↔ SCHIED_PORT):
   --metrics-listen ADDR    serve Prometheus /metrics on HOST:PORT, or "off"
                            (default 127.0.0.1:8766: loopback only)
   --closed-registration    only ids already in the registry may log in
+  --cluster URL            run as a node of a cluster on Redis (redis://HOST:PORT): the registry
+                           and routing between nodes live there (README "Running several relays")
+  --node-name NAME         this node's name in the cluster (default: random; [0-9a-z_-], ≤ 64)
   --log-ips                include client IPs in the log (off by default)
   --quiet                  log warnings only
   -h, --help               this help
@@ -167,6 +172,8 @@ export async function run(args: string[], env: (k: string) => string | undefined
       "public-host": { type: "string" },
       "metrics-listen": { type: "string" },
       "closed-registration": { type: "boolean" },
+      cluster: { type: "string" },
+      "node-name": { type: "string" },
       "log-ips": { type: "boolean" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -199,6 +206,21 @@ export async function run(args: string[], env: (k: string) => string | undefined
       throw new CliError(`cannot read TLS files: ${(e as Error).message}`);
     }
   }
+  const clusterUrl = flagOrEnv(values, "cluster", env);
+  const nodeName = flagOrEnv(values, "node-name", env);
+  if (clusterUrl !== undefined) {
+    try {
+      parseRedisUrl(clusterUrl);
+    } catch (e) {
+      throw usage((e as Error).message.replace(/^Cannot parse cluster address/, "--cluster"));
+    }
+  }
+  if (nodeName !== undefined && !TOKEN_RE.test(nodeName)) {
+    throw usage(`--node-name must be 1 to 64 of [0-9a-z_-], got "${nodeName}"`);
+  }
+  if (nodeName !== undefined && clusterUrl === undefined) {
+    throw usage("--node-name needs --cluster");
+  }
   let relay;
   try {
     relay = await startRelay({
@@ -212,6 +234,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
       quiet: boolFlagOrEnv(values, "quiet", env),
       limits,
       metricsListen,
+      ...(clusterUrl ? { cluster: { url: clusterUrl, node: nodeName } } : {}),
     });
   } catch (e) {
     if (e instanceof SchemaTooNewError) throw new CliError(e.message, 1);
@@ -224,6 +247,15 @@ export async function run(args: string[], env: (k: string) => string | undefined
     }
     if (e instanceof Deno.errors.AddrInUse) {
       throw new CliError(`port ${port} is in use`, 1, "choose another with --port, or 0 for any");
+    }
+    if (
+      clusterUrl && /Redis at .* did not answer|ECONNREFUSED|Connection refused/.test(String(e))
+    ) {
+      throw new CliError(
+        `cannot reach the cluster's Redis at ${clusterUrl}: ${(e as Error).message}`,
+        1,
+        'start redis-server there (README "Running several relays"), or check --cluster',
+      );
     }
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
       throw new CliError(

@@ -98,7 +98,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     const [{ ClusterRouter }, { RedisRegistry }, { parseRedisUrl }] = await Promise.all([
       import("./cluster/router.ts"),
       import("./cluster/registry.ts"),
-      import("./cluster/redis.ts"),
+      import("./cluster/url.ts"),
     ]);
     parseRedisUrl(o.cluster.url); // a clear error before any connection
     cluster = await ClusterRouter.start({

@@ -16,6 +16,8 @@ import { Buffer } from "node:buffer";
 import { createClient } from "redis";
 import type { Logger } from "../log.ts";
 
+export { parseRedisUrl } from "./url.ts";
+
 /** Longest wait between reconnection attempts: a restarted Redis is found within ~0.5 s. */
 export const RECONNECT_MAX_MS = 500;
 /** A TCP connect to Redis that takes longer is abandoned and retried. */
@@ -35,26 +37,6 @@ export interface RedisPair {
   readonly ready: boolean;
   /** Closes both. */
   close(): Promise<void>;
-}
-
-/** Parses a `redis://host:port` URL strictly; throws with a specific message. */
-export function parseRedisUrl(url: string): { host: string; port: number } {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new TypeError(`Cannot parse cluster address ${JSON.stringify(url)}: not a URL`);
-  }
-  if (u.protocol !== "redis:") {
-    throw new TypeError(`Cannot parse cluster address ${url}: the scheme must be redis://`);
-  }
-  if (!u.hostname || !u.port) {
-    throw new TypeError(`Cannot parse cluster address ${url}: it needs a host and a port`);
-  }
-  if (u.pathname !== "" && u.pathname !== "/") {
-    throw new TypeError(`Cannot parse cluster address ${url}: no database path is supported`);
-  }
-  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port) };
 }
 
 function client(url: string, log: Logger, role: string) {
