@@ -63,7 +63,9 @@ export class SendAnswers {
     this.#open.push(slot);
     r.then(
       (x) => (slot.answer = answerOf(seq, x, bytes)),
-      () => (slot.answer = { seq, status: "offline", code: null, bytes }), // a failed lookup
+      // Redis did not answer: a transient refusal, retried after RETRY_MS (not "offline", which
+      // would make the daemon wait for the peer's presence).
+      () => (slot.answer = { seq, status: "rejected", code: "recipient_busy", bytes }),
     ).then(() => this.#drain());
   }
 
