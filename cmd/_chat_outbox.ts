@@ -37,8 +37,11 @@ export class Outbox {
   readonly #queue: Outgoing[] = [];
   #wake: (() => void) | undefined;
 
-  /** An outbox sending to `to` through `link`. */
-  constructor(readonly link: Link, readonly to: string, readonly on: OutboxEvents) {}
+  /**
+   * An outbox sending to `to` through `link`; `to` changes when the peer moves to a new id (a
+   * rotation the daemon applied).
+   */
+  constructor(readonly link: Link, public to: string, readonly on: OutboxEvents) {}
 
   /** Queues a line. */
   push(text: string): void {

@@ -91,7 +91,7 @@ class Chat {
   constructor(
     readonly io: ChatIo,
     readonly link: DaemonLink,
-    readonly peer: string,
+    public peer: string,
     readonly color: boolean,
   ) {
     this.#outbox = new Outbox(link, peer, {
@@ -162,6 +162,11 @@ class Chat {
       this.#mark(d.id, d.status, d.seq, d.reason);
     } else if (e.type === "presence" && e.data.id === this.peer) {
       this.#say(paint(c, 2, `  ${this.#label} is ${e.data.online ? "online" : "offline"}`));
+    } else if (e.type === "rotation" && e.data.old_id === this.peer) {
+      // The peer moved to a new id (a statement signed by its old key): the chat follows.
+      this.peer = e.data.new_id;
+      this.#outbox.to = e.data.new_id;
+      this.#say(paint(c, 33, `  (${escapeText(e.data.text)})`));
     }
   }
 

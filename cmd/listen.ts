@@ -8,7 +8,7 @@ import type { EventData, JournalEvent } from "../api/client.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, RECONNECT, withApi } from "./_context.ts";
 import { parseSince } from "./_since.ts";
 import { messageLine, useColor } from "./_format.ts";
-import { EXIT, printError, usage } from "./_output.ts";
+import { escapeText, EXIT, printError, usage } from "./_output.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { DaemonLink } from "./_reconnect.ts";
 
@@ -20,8 +20,9 @@ date for a message not from today; control characters escaped). Reconnects to th
 itself and resumes where it left off. To see what you missed and exit: 'schied history PEER'.
 
   --json        JSON Lines: {"id": EVENT_ID, "event": "message", "data": {...}} per message
-  --all         every event (request, status, presence, relay, error), not only messages;
-                without it, a message request is a one-line notice on stderr
+  --all         every event (request, status, presence, relay, rotation, error), not only
+                messages; without it, a message request and a contact's move to a new id
+                ("bob now uses id ...") are one-line notices on stderr
   --since ID    start after event ID (0: from the oldest kept event), or a duration back
                 from now (90s, 10m, 2h, 1d, 1w, 1h30m); default: from now
   --exec CMD    run CMD (with sh -c) for each message, one at a time, with the message in
@@ -84,6 +85,11 @@ export async function run(args: string[], env: (k: string) => string | undefined
     if (e.type === "request" && !values.all && !values.json) {
       // Not a contact: a notice on stderr, never the text on stdout (a script reads stdout).
       console.error(`schied: message request from ${e.data.from} (see 'schied requests')`);
+      return;
+    }
+    if (e.type === "rotation" && !values.all && !values.json) {
+      // A contact moved to a new id: a notice on stderr ("bob now uses id …").
+      console.error(`schied: ${escapeText(e.data.text)}`);
       return;
     }
     if (e.type !== "message" && !values.all) return;

@@ -16,6 +16,7 @@ import {
   cli,
   collectEvents,
   type DaemonProcess,
+  spawnCli,
   startDaemonProcess,
   waitOnline,
 } from "../daemon_harness.ts";
@@ -36,7 +37,7 @@ Deno.test("id --rotate: contacts are told, move to the new id with history and q
   const relay = await startRelayProcess();
   let a = await startDaemonProcess({ relay: relay.address });
   let b = await startDaemonProcess({ relay: relay.address });
-  const stops: (() => void)[] = [];
+  const stops: (() => unknown)[] = [];
   try {
     await Promise.all([waitOnline(a), waitOnline(b)]);
     await a.api.addContact({ id: b.id, name: "bob" });
@@ -82,6 +83,16 @@ Deno.test("id --rotate: contacts are told, move to the new id with history and q
       shown.data.text.startsWith(`bob now uses id ${newId}, signed by their old key`),
       shown.data.text,
     );
+    // `schied listen` shows it as a notice on stderr (stdout carries only messages).
+    const listen = spawnCli(["listen", "--since", "0", "--state-dir", a.stateDir], {
+      stdin: "null",
+    });
+    stops.push(() => listen.stop());
+    await waitFor(
+      () => listen.err.find((l) => l === `schied: ${shown.data.text}`),
+      "listen's notice of the rotation",
+    );
+    assertOk(!listen.out.some((l) => l.includes("now uses id")), listen.out.join("\n"));
     await waitFor(
       () => delivered(b, before.id).then(async (x) => x && await delivered(b, after.id)),
       "bob's queued messages delivered to alice",
@@ -145,7 +156,7 @@ Deno.test("id --rotate: contacts are told, move to the new id with history and q
     assertEquals((await history(b, "alice")).at(-1), "in for bob while he is away");
     assertEquals((await a.api.contacts()).map((c) => [c.id, c.name]), [[newest, "bob"]]);
   } finally {
-    for (const s of stops) s();
+    for (const s of stops) await s();
     const codes = await Promise.all([a.stop(), b.stop(), relay.stop()]);
     assertEquals(codes, [0, 0, 0]);
   }
