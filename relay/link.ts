@@ -16,7 +16,6 @@
  *
  * @module
  */
-import { constantTimeEqual } from "../protocol/bytes.ts";
 import { MAX_WIRE_MESSAGE } from "../protocol/constants.ts";
 import { type ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { encodeFrame } from "../protocol/frames.ts";
@@ -27,6 +26,7 @@ import type { SlotHolder } from "./admission.ts";
 import { type DeliverResult, idKey, type SessionHandle } from "./hub.ts";
 import { closeCode, type RelayContext } from "./_link_context.ts";
 import { LinkSession } from "./_link_session.ts";
+import { runLogin } from "./_link_login.ts";
 
 export {
   closeCode,
@@ -126,79 +126,25 @@ export class RelayLink implements SessionHandle, SlotHolder, Acker {
     }
   }
 
-  /**
-   * The login rules (protocol README 9.1), in order. The registry may answer later (a cluster's
-   * is in Redis): the link may close meanwhile, and the slot check runs again after it.
-   */
-  async #login(login: LinkLogin): Promise<void> {
-    if (this.#state !== "busy") return;
-    const ctx = this.#ctx;
-    const now = ctx.now();
-    // 1. A session slot must be available (per-IP cap; global cap unless some source holds more
-    // than this one). Checked before the registry, so that a full relay answers server_busy to
-    // registered and unregistered ids alike; nothing is evicted yet.
-    if (this.#slotRefusal(login) !== undefined) return;
-    // 2. The registry may refuse the id (closed registration, or a key that differs).
-    let known;
-    try {
-      known = await ctx.registry.lookup(login.clientId);
-    } catch (e) {
-      return this.#internal(e);
-    }
-    if (this.#state !== "busy") return; // closed while the registry answered
-    if (known && !constantTimeEqual(known.publicKey, login.identityKey)) {
-      return this.#authFail("bad_message"); // a second preimage of the id; never overwritten
-    }
-    if (!known && !ctx.openRegistration) return this.#authFail("bad_message");
-    // 3. Take the slot (evicting the biggest source's newest session if the relay is full).
-    const replacing = this.#slotRefusal(login);
-    if (replacing === null) return;
-    if (replacing) ctx.sessions.release(replacing);
-    if (ctx.sessions.admit(this, "newest") !== "ok") return this.#busy("sessions_full");
-    // 4. Register a new id.
-    let registered = false;
-    if (!known) {
-      try {
-        const r = await ctx.registry.register(login.clientId, login.identityKey);
-        if (this.#state !== "busy") return void ctx.sessions.release(this);
-        if (r === "conflict") {
-          ctx.sessions.release(this);
-          return this.#authFail("bad_message");
-        }
-        registered = r === "new";
-      } catch (e) {
-        ctx.sessions.release(this);
-        return this.#internal(e);
-      }
-    }
-    this.#endPending();
-    this.#open(login, registered, now);
-  }
-
-  /**
-   * Rule 1: null when refused (answered `server_busy`), else the session of this id to replace
-   * (which keeps the total; only the per-IP cap can refuse it), or undefined.
-   */
-  #slotRefusal(login: LinkLogin): RelayLink | undefined | null {
-    const ctx = this.#ctx;
-    const old = ctx.hub.get(idKey(login.clientId));
-    const replacing = old instanceof RelayLink && ctx.sessions.has(old) ? old : undefined;
-    if (replacing) {
-      if (
-        replacing.source !== this.source &&
-        ctx.sessions.countOf(this.source) >= ctx.limits.maxSessionsPerIp
-      ) {
-        this.#busy("sessions_per_ip");
-        return null;
-      }
-      return replacing;
-    }
-    const check = ctx.sessions.check(this);
-    if (check !== "ok") {
-      this.#busy(check === "full" ? "sessions_full" : "sessions_per_ip");
-      return null;
-    }
-    return undefined;
+  /** The login rules (_link_login.ts), with this link's ways to refuse and to open. */
+  #login(login: LinkLogin): Promise<void> {
+    const now = this.#ctx.now();
+    return runLogin({
+      ctx: this.#ctx,
+      link: this,
+      pending: () => this.#state === "busy",
+      sessionOf: (key) => {
+        const old = this.#ctx.hub.get(key);
+        return old instanceof RelayLink ? old : undefined;
+      },
+      busy: (kind) => this.#busy(kind),
+      internal: (e) => this.#internal(e),
+      authFail: () => this.#authFail("bad_message"),
+      open: (registered) => {
+        this.#endPending();
+        this.#open(login, registered, now);
+      },
+    }, login);
   }
 
   #busy(kind: string): void {
