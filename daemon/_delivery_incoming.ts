@@ -156,6 +156,8 @@ export class Incoming {
         d.sessions.save(peer, session);
         if (p.t === "m") {
           if (receiveMessage(d, peer, p, now)) needAck.add(peer);
+          // A rotation may have moved queued messages to this sender: they go at once.
+          if (p.rot) kick.add(peer);
         } else if (p.t === "a") {
           const covered = d.outbox.upTo(peer, p.upto);
           d.messages.markDelivered(peer, covered);
