@@ -85,7 +85,13 @@ export const DaemonStatus = z.object({
   version: z.string(),
   id,
   relay: z.object({
-    address: z.string().nullable(),
+    address: z.string().nullable().openapi({
+      description: "The relay connected to (or being tried, or tried last); null: none configured",
+    }),
+    relays: z.array(z.string()).optional().openapi({
+      description: "Every configured relay address, in order of preference (one for a single " +
+        "relay; the daemon fails over between them); absent from older daemons",
+    }),
     state: RelayState,
     last_error: z.object({
       code: z.string().nullable().openapi({ description: "The error code, or null" }),

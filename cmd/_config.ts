@@ -4,6 +4,8 @@
  *
  * The file is one flat JSON object of settings by flag name, with a format version:
  * `{"version": 1, "relay": "ws://…/#KEY", "api": "127.0.0.1:7771", "log-format": "json"}`.
+ * Several relays are one comma-separated string, as in `SCHIED_RELAY`:
+ * `"relay": "ws://a:8765/#KEY1,ws://b:8765/#KEY2"`.
  * Flat and strictly checked (unknown keys, wrong types and nested values are errors, not ignored)
  * because the launcher (scripts/schied) reads the network and file settings from it too, to
  * grant exactly those permissions, and it must read the same file the same way.
@@ -56,6 +58,12 @@ export const SETTINGS: Readonly<Record<string, SettingKind>> = {
       "rekey-after rekey-after-bytes key-lookups-per-ip").split(" ").map((f) => [f, "int"]),
   ),
 };
+
+/**
+ * Repeatable flags whose variable (and file value) is one comma-separated string that the verb
+ * splits itself: `relay`, where an empty address in the list is an error, not dropped.
+ */
+const VERB_LISTS = new Set(["relay"]);
 
 /** Where a setting came from. */
 export type Source = "flag" | "env" | "file";
@@ -163,7 +171,7 @@ export function applySettings(
     if (e !== undefined) {
       values[name] = o.type === "boolean"
         ? envBool(envName(name), e)
-        : o.multiple
+        : o.multiple && !VERB_LISTS.has(name)
         ? e.split(",").map((x) => x.trim()).filter(Boolean)
         : e;
       sources.set(name, "env");

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parseRelayAddress } from "../protocol/mod.ts";
+import { parseRelayList } from "../daemon/relay_client.ts";
 import { KeystoreError, startDaemon, StateDirLocked } from "../daemon/mod.ts";
 import { SchemaTooNewError } from "../lib/sqlite_schema.ts";
 import { parseVerb, printHelp, stateDirOf } from "./_context.ts";
@@ -13,14 +13,17 @@ import { CliError, EXIT, usage } from "./_output.ts";
 import { keystoreError, passphraseHelp, passphraseOf, readPassphrase } from "./_passphrase.ts";
 
 /** Help of the verb. */
-export const HELP = `Usage: schied daemon [--relay ADDRESS] [flags]
+export const HELP = `Usage: schied daemon [--relay ADDRESS]... [flags]
 
 Runs the daemon: holds the identity, keeps an authenticated session with the relay, and serves
 the local API (REST + Server-Sent Events) on 127.0.0.1:7777. Creates the identity on first run.
 Writes api-token and api-auth-header (for curl -H @file) into the state dir at every start.
 
 Flags (each also as an environment variable, e.g. --relay ↔ SCHIED_RELAY):
-  --relay ADDRESS           the relay address printed by 'schied relay'; remembered
+  --relay ADDRESS           the relay address printed by 'schied relay'; remembered.
+                            Repeatable, or a comma-separated list: several relays, in
+                            order of preference; the daemon logs in to the first that
+                            answers and fails over to the next when it goes away
   --api HOST:PORT           where the API listens: 127.0.0.1, localhost or [::1]
                             (default 127.0.0.1:7777)
   --api-non-loopback        allow --api on a non-loopback address: anyone who reaches it with
@@ -38,10 +41,28 @@ With a passphrase, the identity and everything secret in the state dir (message 
 keys, contact names) is sealed with it; on a terminal you are asked when it is needed. One
 daemon per state dir: a second one exits with an error.`;
 
+/**
+ * The relay list of --relay (repeated, each one address or a comma-separated list), of
+ * SCHIED_RELAY or of the config file (a comma-separated string): one string, or undefined.
+ */
+function relayOf(given: unknown): string | undefined {
+  if (given === undefined) return undefined;
+  try {
+    return parseRelayList(given as string | string[]).map((e) => e.text).join(",");
+  } catch (e) {
+    throw new CliError(
+      (e as Error).message,
+      EXIT.usage,
+      "copy each address 'schied relay' printed; several relays: repeat --relay, or separate " +
+        "the addresses with commas",
+    );
+  }
+}
+
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
   const { values, positionals } = parseVerb(args, {
-    relay: { type: "string" },
+    relay: { type: "string", multiple: true },
     "allow-origin": { type: "string", multiple: true },
     "give-up": { type: "string" },
     "journal-retention": { type: "string" },
@@ -53,18 +74,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (positionals.length > 0) {
     throw usage(`schied daemon takes no arguments, got "${positionals[0]}"`);
   }
-  const relay = flagOrEnv(values, "relay", env);
-  if (relay !== undefined) {
-    try {
-      parseRelayAddress(relay);
-    } catch (e) {
-      throw new CliError(
-        (e as Error).message,
-        EXIT.usage,
-        "copy the address 'schied relay' printed",
-      );
-    }
-  }
+  const relay = relayOf(values.relay);
   const apiText = flagOrEnv(values, "api", env) ?? "127.0.0.1:7777";
   const nonLoopback = values["api-non-loopback"] === true;
   const m =

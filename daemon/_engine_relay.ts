@@ -7,14 +7,55 @@
  */
 import { formatId, parseId } from "../protocol/identity.ts";
 import { AUTH_HINT } from "./lifecycle_log.ts";
-import { RelayClient } from "./relay_client.ts";
+import { parseRelayList, RelayClient } from "./relay_client.ts";
 import type { EngineParts } from "./_engine_parts.ts";
 import type { DaemonStatus } from "./service.ts";
 
 /** The relay's last error as /status shows it (null once online). */
 export type LastRelayError = DaemonStatus["relay"]["last_error"];
 
-/** A relay client for `address`, wired to the engine's parts (not started). */
+/**
+ * The relay setting in its one stored form: the addresses of a list (relay_client.ts
+ * parseRelayList), trimmed, each once, comma-separated. Throws a TypeError that says what is
+ * wrong.
+ */
+export function relaySetting(list: string): string {
+  return parseRelayList(list).map((e) => e.text).join(",");
+}
+
+/**
+ * The one relay address to use now (the registry's key lookups): the relay connected to or being
+ * tried, else (not started) the first of the list.
+ */
+export function currentRelay(
+  list: string | undefined,
+  rc: RelayClient | undefined,
+): string | undefined {
+  if (list === undefined) return undefined;
+  return rc?.current.text ?? list.split(",")[0]!;
+}
+
+/**
+ * The relay part of /status: `address` is the relay connected to (or being tried, or tried
+ * last), `relays` every configured one in order of preference.
+ */
+export function relayStatus(
+  list: string | undefined,
+  rc: RelayClient | undefined,
+  lastError: LastRelayError,
+  started: number,
+): DaemonStatus["relay"] {
+  return {
+    address: currentRelay(list, rc) ?? null,
+    relays: list === undefined ? [] : list.split(","),
+    state: rc?.state ?? "offline",
+    last_error: list === undefined
+      ? { code: null, reason: "no relay configured", at: started }
+      : lastError,
+  };
+}
+
+/** A relay client for `address` (one or a list), wired to the engine's parts (not started). */
 export function connectRelay(
   p: EngineParts,
   address: string,

@@ -8,7 +8,6 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import { parseRelayAddress } from "../protocol/address.ts";
 import type { Contacts } from "./contacts.ts";
 import { checkpoint, getSetting, setSetting } from "./db.ts";
 import type { Delivery } from "./delivery.ts";
@@ -38,7 +37,13 @@ import {
 import { type EngineParts, wireParts } from "./_engine_parts.ts";
 import { send } from "./_engine_send.ts";
 import { type IdentityKeys, me, removeRetired, rotateIdentity } from "./_engine_identity.ts";
-import { connectRelay, type LastRelayError } from "./_engine_relay.ts";
+import {
+  connectRelay,
+  currentRelay,
+  type LastRelayError,
+  relaySetting,
+  relayStatus,
+} from "./_engine_relay.ts";
 import {
   type Contact,
   type DaemonService,
@@ -98,6 +103,7 @@ export class Engine implements DaemonService {
   /** The key file, which rotateIdentity and removeRetired replace. */
   readonly #identity: IdentityKeys;
   #relay: RelayClient | undefined;
+  /** The relay setting: one address or a comma-separated list (_engine_relay.ts). */
   #relayAddress: string | undefined;
   #timers: ReturnType<typeof setInterval>[] = [];
   readonly #initialBackoffMs: number | undefined;
@@ -112,7 +118,12 @@ export class Engine implements DaemonService {
     this.#started = this.#now();
     this.#giveUpMs = o.giveUpMs ?? DEFAULT_GIVE_UP_MS;
     this.#initialBackoffMs = o.initialBackoffMs;
-    this.#parts = wireParts(o, this.#now, () => this.#relay, () => this.#relayAddress);
+    this.#parts = wireParts(
+      o,
+      this.#now,
+      () => this.#relay,
+      () => currentRelay(this.#relayAddress, this.#relay),
+    );
     this.#store = this.#parts.store;
     this.#serial = this.#parts.serial;
     this.#self = this.#parts.self;
@@ -126,9 +137,9 @@ export class Engine implements DaemonService {
     this.#outbox.load(this.#messages.allPending());
     const relay = o.relay ?? getSetting(o.db, "relay");
     if (relay !== undefined) {
-      parseRelayAddress(relay); // throws a TypeError that says what is wrong
-      setSetting(o.db, "relay", relay);
-      this.#relayAddress = relay;
+      // One address or a list (comma-separated); throws a TypeError that says what is wrong.
+      this.#relayAddress = relaySetting(relay);
+      setSetting(o.db, "relay", this.#relayAddress);
     }
   }
 
@@ -186,13 +197,7 @@ export class Engine implements DaemonService {
     return {
       version: DAEMON_VERSION,
       id: this.#self.idText,
-      relay: {
-        address: this.#relayAddress ?? null,
-        state: this.#relay?.state ?? "offline",
-        last_error: this.#relayAddress
-          ? this.#lastRelayError
-          : { code: null, reason: "no relay configured", at: this.#started },
-      },
+      relay: relayStatus(this.#relayAddress, this.#relay, this.#lastRelayError, this.#started),
       outbox: this.#outbox.stats(),
       sessions: this.#sessions.count(),
       contacts: this.#contacts.count("contact"),

@@ -92,8 +92,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       relay: o.relay,
       ...o.engine,
     });
-    const relay = engine.status().relay.address;
-    if (relay) await writeRelayAddress(o.stateDir, relay);
+    // Every relay of the list, for the launcher's permissions (scripts/schied).
+    const relays = engine.status().relay.relays ?? [];
+    if (relays.length > 0) await writeRelayAddress(o.stateDir, relays.join(","));
     // A fresh token at every start: a leaked one dies with the daemon.
     token = createToken();
     await writeTokenFiles(o.stateDir, token);

@@ -4,15 +4,89 @@
  * relay restart is not met by every daemon at the same instant). Re-arms presence watches after
  * each login and reports its state.
  *
+ * Several relays: the address may be a list (comma-separated, in order of preference; each one a
+ * full address with its own pinned key, so the nodes may share one relay key or have one each).
+ * Every (re)connect is a pass over the list from the first: each address is tried in turn, each
+ * try bounded by the connect timeout (10 s, handshake included), and the first that logs in is
+ * kept. Only when a whole pass fails does the client wait out the backoff before the next pass.
+ * A working link is never dropped to go back to a preferred relay (no flapping): the preferred
+ * one is tried again at the next reconnect, i.e. when the link in use fails.
+ *
  * @module
  */
 import { parseRelayAddress, type RelayAddress } from "../protocol/address.ts";
 import { toHex } from "../protocol/bytes.ts";
 import type { ErrorCode } from "../protocol/errors.ts";
-import { LinkClient, type SendResult } from "./link_client.ts";
+import {
+  LinkClient,
+  type LinkClientOptions,
+  type LinkClosed,
+  type SendResult,
+} from "./link_client.ts";
 import type { Identity } from "./keystore.ts";
 import type { RelayState } from "./service.ts";
 import { Backoff } from "../lib/backoff.ts";
+
+/** One address of a relay list, as given and parsed. */
+export interface RelayListEntry {
+  /** The address as given (trimmed): what /status shows. */
+  text: string;
+  /** The parsed address. */
+  address: RelayAddress;
+}
+
+/**
+ * Parses a relay list: one address, or several separated by commas (and the parts of repeated
+ * `--relay` flags, each of which may be a list too), in order of preference. An address given
+ * twice is kept once, at its first place. Throws a TypeError that says which address is wrong:
+ * an empty one (`a,,b`, a trailing comma) or one that parseRelayAddress refuses.
+ *
+ * @example
+ * ```ts
+ * parseRelayList("ws://10.0.0.1:8765/#KEY1,ws://10.0.0.2:8765/#KEY2").map((e) => e.text);
+ * ```
+ */
+export function parseRelayList(list: string | readonly string[]): RelayListEntry[] {
+  const parts = [list].flat().flatMap((l) => l.split(",")).map((t) => t.trim());
+  const out: RelayListEntry[] = [];
+  parts.forEach((text, i) => {
+    const which = parts.length === 1 ? "" : ` ${i + 1} of ${parts.length}`;
+    if (text === "") {
+      throw new TypeError(
+        parts.length === 1
+          ? "Cannot parse relay address: it is empty"
+          : `Cannot parse relay address${which}: it is empty (a stray comma?)`,
+      );
+    }
+    let address: RelayAddress;
+    try {
+      address = parseRelayAddress(text);
+    } catch (e) {
+      throw new TypeError(
+        (e as Error).message.replace(
+          "Cannot parse relay address",
+          `Cannot parse relay address${which}`,
+        ),
+      );
+    }
+    if (!out.some((o) => o.text === text)) out.push({ text, address });
+  });
+  return out;
+}
+
+/** Timers the client waits with (tests pass a fake clock). */
+export interface RelayTimers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const REAL_TIMERS: RelayTimers = {
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** How long one try of one address may take, connecting and handshake included. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Backoff parameters. */
 export const BACKOFF = { initialMs: 1000, factor: 1.5, maxMs: 60_000, jitter: 0.2 };
@@ -33,6 +107,7 @@ export interface OfflineDetail {
 
 /** Options of the relay client. */
 export interface RelayClientOptions {
+  /** One relay address, or several comma-separated, in order of preference. */
   address: string;
   identity: () => Identity;
   onDeliver: (from: Uint8Array, envelope: Uint8Array) => void;
@@ -42,6 +117,14 @@ export interface RelayClientOptions {
   watchList: () => Uint8Array[];
   /** Overrides BACKOFF.initialMs (tests). */
   initialBackoffMs?: number;
+  /** Overrides CONNECT_TIMEOUT_MS (tests). */
+  connectTimeoutMs?: number;
+  /** Opens one link (default LinkClient.connect; tests pass a fake). */
+  connect?: (o: LinkClientOptions) => Promise<LinkClient>;
+  /** Timers for the backoff waits (tests pass a fake clock). */
+  timers?: RelayTimers;
+  /** Random numbers in [0, 1) for the jitter (tests pass their own). */
+  random?: () => number;
 }
 
 /**
@@ -55,23 +138,43 @@ export interface RelayClientOptions {
  */
 export class RelayClient {
   readonly #o: RelayClientOptions;
-  readonly address: RelayAddress;
+  /** The relays, in order of preference. */
+  readonly relays: readonly RelayListEntry[];
+  #current = 0;
   #link: LinkClient | undefined;
   #state: RelayState = "offline";
   #stopped = true;
   readonly #backoff: Backoff;
-  readonly #authBackoff = new Backoff(AUTH_BACKOFF);
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #authBackoff: Backoff;
+  readonly #timers: RelayTimers;
+  #timer: unknown;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   /** Ids the relay watches for this link, least recently used first (at most max_watches). */
   readonly #watching = new Map<string, Uint8Array>();
 
-  /** Parses the address (throws a TypeError saying what is wrong). */
+  /** Parses the address list (throws a TypeError saying what is wrong). */
   constructor(o: RelayClientOptions) {
     this.#o = o;
-    this.address = parseRelayAddress(o.address);
-    this.#backoff = new Backoff({ ...BACKOFF, initialMs: o.initialBackoffMs ?? BACKOFF.initialMs });
+    this.relays = parseRelayList(o.address);
+    const random = o.random ?? Math.random;
+    this.#backoff = new Backoff({
+      ...BACKOFF,
+      initialMs: o.initialBackoffMs ?? BACKOFF.initialMs,
+      random,
+    });
+    this.#authBackoff = new Backoff({ ...AUTH_BACKOFF, random });
+    this.#timers = o.timers ?? REAL_TIMERS;
+  }
+
+  /** The relay connected to, or being tried (or tried last, while waiting to try again). */
+  get current(): RelayListEntry {
+    return this.relays[this.#current]!;
+  }
+
+  /** The parsed address of {@linkcode current}. */
+  get address(): RelayAddress {
+    return this.current.address;
   }
 
   /** The current state. */
@@ -97,48 +200,81 @@ export class RelayClient {
     this.#loop = this.#run();
   }
 
-  async #run(): Promise<void> {
-    while (!this.#stopped) {
+  /** A reason, naming the relay when there are several. */
+  #named(i: number, reason: string): string {
+    return this.relays.length === 1 ? reason : `${this.relays[i]!.address.url}: ${reason}`;
+  }
+
+  /**
+   * One pass over the list from the first relay: resolves with how the link that logged in
+   * ended, or with every try's failure when none did.
+   */
+  async #pass(): Promise<
+    { online: LinkClosed } | { failed: { code: ErrorCode | null; reason: string }[] }
+  > {
+    const failed: { code: ErrorCode | null; reason: string }[] = [];
+    for (let i = 0; i < this.relays.length && !this.#stopped; i++) {
+      this.#current = i;
       this.#set("connecting");
-      let closedInfo: { code: ErrorCode | null; reason: string };
-      let loggedIn = false;
+      let link: LinkClient;
       try {
-        const link = await LinkClient.connect({
-          address: this.address,
+        link = await (this.#o.connect ?? LinkClient.connect)({
+          address: this.relays[i]!.address,
           identity: this.#o.identity().signing,
           linkKey: this.#o.identity().linkKey,
           onDeliver: this.#o.onDeliver,
           onPresence: this.#o.onPresence,
+          timeoutMs: this.#o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
         });
-        if (this.#stopped) {
-          await link.close();
-          break;
-        }
-        this.#link = link;
-        this.#backoff.reset();
-        this.#authBackoff.reset();
-        this.#watching.clear();
-        loggedIn = true;
-        this.#set("online");
-        this.#arm(link, this.#o.watchList());
-        closedInfo = await link.closed();
-        this.#link = undefined;
       } catch (e) {
-        closedInfo = {
+        failed.push({
           code: (e as { code?: ErrorCode }).code ?? null,
-          reason: (e as Error).message,
+          reason: this.#named(i, (e as Error).message),
+        });
+        continue;
+      }
+      if (this.#stopped) {
+        await link.close();
+        break;
+      }
+      this.#link = link;
+      this.#backoff.reset();
+      this.#authBackoff.reset();
+      this.#watching.clear();
+      this.#set("online");
+      this.#arm(link, this.#o.watchList());
+      const closed = await link.closed();
+      this.#link = undefined;
+      return { online: { code: closed.code, reason: this.#named(i, closed.reason) } };
+    }
+    return { failed };
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      const r = await this.#pass();
+      if (this.#stopped) break;
+      let wait: number;
+      let info: { code: ErrorCode | null; reason: string };
+      if ("online" in r) {
+        info = r.online;
+        wait = this.#backoff.next();
+        // A replaced session means another daemon runs with this identity: back off fully.
+        if (info.code === "replaced") this.#backoff.max();
+      } else {
+        // Refused at login by every relay (a wrong key will not fix itself in a second): the
+        // long backoff; else the short one.
+        const refused = r.failed.every((f) => f.code === "auth_failed");
+        wait = refused ? this.#authBackoff.next() : this.#backoff.next();
+        info = {
+          code: r.failed[r.failed.length - 1]!.code,
+          reason: r.failed.map((f) => f.reason).join("; "),
         };
       }
-      if (this.#stopped) break;
-      // Refused at login (never online this round): the long backoff; else the short one.
-      const refused = closedInfo.code === "auth_failed" && !loggedIn;
-      const wait = refused ? this.#authBackoff.next() : this.#backoff.next();
-      // A replaced session means another daemon runs with this identity: back off fully.
-      if (closedInfo.code === "replaced") this.#backoff.max();
-      this.#set("offline", { ...closedInfo, retryInMs: Math.round(wait) });
+      this.#set("offline", { ...info, retryInMs: Math.round(wait) });
       await new Promise<void>((r) => {
         this.#wake = r;
-        this.#timer = setTimeout(r, wait);
+        this.#timer = this.#timers.set(r, wait);
       });
     }
     this.#set("offline");
@@ -202,7 +338,7 @@ export class RelayClient {
   /** Stops for good. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#timers.clear(this.#timer);
     this.#wake?.(); // wake the loop if it is waiting out a backoff
     await this.#link?.close();
     await this.#loop?.catch(() => {});

@@ -85,6 +85,46 @@ Deno.test("launcher: a missing or relative state dir is granted as an absolute, 
   });
 });
 
+Deno.test("launcher: a daemon with several relays may connect to each of them, from any source", async () => {
+  await withHome(async (home, stateHome) => {
+    const net = async (args: string[], env: Record<string, string> = {}) => {
+      const r = await runScript(LAUNCHER, ["daemon", ...args], {
+        home,
+        stateHome,
+        env: { SCHIED_DRY_RUN: "1", ...env },
+      });
+      assertEquals(r.code, 0, r.stderr);
+      return r.stdout.split("\n").filter((a) => a.startsWith("--allow-net"));
+    };
+    const r1 = "ws://10.0.0.1:8765/#K1";
+    const r2 = "wss://relay.example/#K2";
+    const r3 = "ws://[::1]:9000/#K3";
+    const all = ["--allow-net=127.0.0.1:7777,10.0.0.1:8765,relay.example:443,[::1]:9000"];
+    assertEquals(await net(["--relay", r1, `--relay=${r2}`, "--relay", r3]), all);
+    assertEquals(await net(["--relay", `${r1}, ${r2},${r3}`]), all);
+    assertEquals(await net([], { SCHIED_RELAY: `${r1},${r2},${r3}` }), all);
+    // A flag wins over the variable, as in schied; repeated flags are one list.
+    assertEquals(await net(["--relay", r2], { SCHIED_RELAY: r1 }), [
+      "--allow-net=127.0.0.1:7777,relay.example:443",
+    ]);
+    // The config file's comma-separated string, and the list the daemon remembered.
+    await Deno.mkdir(`${home}/.config/schied`, { recursive: true });
+    await Deno.writeTextFile(
+      `${home}/.config/schied/config.json`,
+      JSON.stringify({ version: 1, relay: `${r1},${r2},${r3}` }),
+    );
+    assertEquals(await net([]), all);
+    await Deno.remove(`${home}/.config/schied/config.json`);
+    await Deno.mkdir(`${stateHome}/schied`, { recursive: true });
+    await Deno.writeTextFile(`${stateHome}/schied/relay-address`, `${r1},${r2},${r3}\n`);
+    assertEquals(await net([]), all);
+    // A stray comma is left to schied to report (a usage error), not to Deno.
+    assertEquals(await net(["--relay", `${r1},,${r2}`]), [
+      "--allow-net=127.0.0.1:7777,10.0.0.1:8765,relay.example:443",
+    ]);
+  });
+});
+
 Deno.test("launcher: a symlink to it in a bin dir on PATH runs schied; a copy says what is missing", async () => {
   await withHome(async (home) => {
     await Deno.mkdir(`${home}/bin`);
