@@ -28,27 +28,17 @@ import {
   parsePresence,
 } from "./_codec.ts";
 import { Liveness, PRESENCE_TTL_MS } from "./_liveness.ts";
+import { presenceKey, RemoteIds } from "./_remote.ts";
 import { RELEASE } from "./_scripts.ts";
 import { bounded, buf, openRedis, type RedisPair } from "./redis.ts";
 
 /** A cross-node route without an answer from Redis within this is refused `recipient_busy`. */
 export const ROUTE_TIMEOUT_MS = 1500;
-/** Ids online elsewhere remembered at once (~150 bytes each); past it the map starts over. */
-export const MAX_REMOTE_IDS = 200_000;
 
 /** The presence channel every node subscribes to. */
 export const PRESENCE_CHANNEL = "schied:presence";
 /** A node's inbox channel. */
 export const inboxChannel = (node: string) => `schied:inbox:${node}`;
-/** An id's presence key. */
-export const presenceKey = (key: string) => `schied:presence:${key}`;
-
-/** Where an id is online, elsewhere. */
-interface Owner {
-  node: string;
-  session: string;
-  id: Uint8Array;
-}
 
 /** How to join a cluster. */
 export interface ClusterOptions {
@@ -74,7 +64,9 @@ export class ClusterRouter implements Router {
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #tokens = new WeakMap<SessionHandle, string>();
-  readonly #remote = new Map<string, Owner>();
+  /** Sessions whose presence key is claimed (only those are refreshed). */
+  readonly #claimed = new WeakSet<SessionHandle>();
+  readonly #remote: RemoteIds;
   readonly #live: Liveness;
 
   private constructor(redis: RedisPair, o: ClusterOptions) {
@@ -82,16 +74,24 @@ export class ClusterRouter implements Router {
     this.redis = redis;
     this.#log = o.log;
     this.#metrics = o.metrics;
+    this.#remote = new RemoteIds(redis, this.node, () => this.#live.alive);
     this.#hub = new Hub({
-      onlineElsewhere: (key) => this.#elsewhere(key) !== undefined,
+      onlineElsewhere: (key) => this.#remote.elsewhere(key) !== undefined,
       watched: (id, key) =>
-        void this.#lookup(id, key).then((w) => w && this.#hub.remoteChange(id, true), () => {}),
+        void this.#remote.lookup(id, key).then(
+          (w) => w && this.#hub.remoteChange(id, true),
+          () => {},
+        ),
     });
     this.#live = new Liveness(this, {
       subscribe: () => this.#subscribe(),
       nodeDied: (node) => this.#nodeDied(node),
       resync: () => this.#resync(),
-      sessions: () => this.#hub.all().map((s) => [s, this.#value(s)] as const),
+      // A session still claiming its key is not refreshed: the key may hold its predecessor's.
+      sessions: () =>
+        this.#hub.all().filter((s) => this.#claimed.has(s)).map((s) =>
+          [s, this.#value(s)] as const
+        ),
       log: o.log,
       metrics: o.metrics,
     });
@@ -161,7 +161,7 @@ export class ClusterRouter implements Router {
 
   attach(s: SessionHandle): SessionHandle | undefined {
     const old = this.#hub.attach(s);
-    this.#remote.delete(s.key);
+    this.#remote.forget(s.key);
     void this.#claim(s).catch((e) => this.#live.redisError("claim", e));
     return old;
   }
@@ -182,6 +182,7 @@ export class ClusterRouter implements Router {
         "claim",
       ),
     );
+    this.#claimed.add(s);
     const [, session] = value.split(" ");
     // Online first, then the kick: the old node's watchers never see the id go offline.
     await this.#publishPresence(true, s, session!);
@@ -232,7 +233,7 @@ export class ClusterRouter implements Router {
     key: string,
     envelope: Uint8Array,
   ): Promise<RouteResult> {
-    const owner = this.#elsewhere(key) ?? await this.#lookup(to, key);
+    const owner = this.#remote.elsewhere(key) ?? await this.#remote.lookup(to, key);
     if (!owner) return "offline";
     const n = await bounded(
       this.#send(owner.node, { t: "deliver", to, from: from.id, envelope }),
@@ -241,31 +242,11 @@ export class ClusterRouter implements Router {
     );
     if (n === 0) {
       // Nobody reads that inbox: the node is gone (its presence will expire).
-      if (this.#remote.get(key) === owner) this.#remote.delete(key);
+      this.#remote.forget(key, owner);
       return "offline";
     }
     this.#metrics.inc("cluster_frames_sent_total");
     return "delivered";
-  }
-
-  /** Where `key` is online elsewhere, if on a live node. */
-  #elsewhere(key: string): Owner | undefined {
-    const o = this.#remote.get(key);
-    return o && this.#live.alive.has(o.node) ? o : undefined;
-  }
-
-  async #lookup(id: Uint8Array, key: string): Promise<Owner | undefined> {
-    const v = parseOwner(
-      await bounded(this.redis.cmd.get(presenceKey(key)), ROUTE_TIMEOUT_MS, "lookup"),
-    );
-    if (!v || v.node === this.node || !this.#live.alive.has(v.node)) return undefined;
-    return this.#remember({ ...v, id });
-  }
-
-  #remember(o: Owner): Owner {
-    if (this.#remote.size >= MAX_REMOTE_IDS) this.#remote.clear();
-    this.#remote.set(idKey(o.id), o);
-    return o;
   }
 
   watch(s: SessionHandle, ids: Uint8Array[], max: number): boolean {
@@ -297,23 +278,11 @@ export class ClusterRouter implements Router {
 
   #onPresence(line: string): void {
     const e = parsePresence(line);
-    if (!e || e.node === this.node) return;
-    const key = idKey(e.id);
-    if (e.online) {
-      this.#remember({ node: e.node, session: e.session, id: e.id });
-      this.#hub.remoteChange(e.id, true);
-    } else if (this.#remote.get(key)?.session === e.session) {
-      this.#remote.delete(key);
-      this.#hub.remoteChange(e.id, false);
-    }
+    if (e && this.#remote.apply(e)) this.#hub.remoteChange(e.id, e.online);
   }
 
   #nodeDied(node: string): void {
-    for (const [key, o] of this.#remote) {
-      if (o.node !== node) continue;
-      this.#remote.delete(key);
-      this.#hub.remoteChange(o.id, false);
-    }
+    for (const id of this.#remote.nodeDied(node)) this.#hub.remoteChange(id, false);
   }
 
   /** After a gap in the subscription: forget what may be stale, and ask again for watched ids. */
@@ -323,7 +292,7 @@ export class ClusterRouter implements Router {
       this.#hub.watchedIds().map(async (id) => {
         const key = idKey(id);
         if (this.#hub.get(key)) return;
-        const o = await this.#lookup(id, key).catch(() => undefined);
+        const o = await this.#remote.lookup(id, key).catch(() => undefined);
         this.#hub.remoteChange(id, !!o);
       }),
     );
