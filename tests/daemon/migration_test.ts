@@ -146,7 +146,9 @@ Deno.test("migration: the previous release's state dirs open intact, the queued 
       await waitOnline(b);
       assertEquals(b.id, m.bob.id, "bob's id unchanged");
       assertEquals((await b.api.contacts()).map((c) => [c.id, c.name]), [[m.alice.id, "alice"]]);
-      assertEquals((await b.api.status()).sessions, 0);
+      // Bob's schied/1 session was dropped too; alice's queued message may have brought a new
+      // one already (her handshake runs as soon as bob is online), never the old one (below).
+      assertOk((await b.api.status()).sessions <= 1);
 
       // The queued message arrives, after the restart of all three.
       await waitFor(
