@@ -20,7 +20,7 @@ it (scrypt N=2^17 + AES-256-GCM). An existing identity is kept: init then only p
 Refused while a daemon uses the state dir.
 
 Flags:
-  --relay ADDRESS   remember this relay address (SCHIED_RELAY)
+  --relay ADDRESS   remember this relay address, or a comma-separated list (SCHIED_RELAY)
 ${passphraseHelp(20)}
 
 ${GLOBAL_HELP}`;

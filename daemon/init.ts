@@ -6,7 +6,8 @@
  * @module
  */
 import { ensurePrivateDir, ensurePrivateFile, writeFileAtomic } from "../lib/private_fs.ts";
-import { formatId, parseRelayAddress, utf8 } from "../protocol/mod.ts";
+import { formatId, utf8 } from "../protocol/mod.ts";
+import { parseRelayList } from "./relay_client.ts";
 import { DB_FILE, openDb, setSetting } from "./db.ts";
 import { Keystore } from "./keystore.ts";
 import { lockStateDir } from "./lock.ts";
@@ -48,21 +49,24 @@ export async function initStateDir(
   dir: string,
   o: { relay?: string; passphrase?: string } = {},
 ): Promise<InitResult> {
-  if (o.relay !== undefined) parseRelayAddress(o.relay);
+  // One address or a comma-separated list (as the daemon takes it), checked and normalised.
+  const relay = o.relay === undefined
+    ? undefined
+    : parseRelayList(o.relay).map((e) => e.text).join(",");
   await ensurePrivateDir(dir);
   const lock = lockStateDir(dir);
   try {
     const existed = await Keystore.exists(dir);
     const { keys } = await Keystore.open(dir, { passphrase: o.passphrase, create: true });
-    if (o.relay !== undefined) {
+    if (relay !== undefined) {
       await ensurePrivateFile(`${dir}/${DB_FILE}`);
       const db = openDb(dir, new Sealer(keys.dataKey));
       try {
-        setSetting(db, "relay", o.relay);
+        setSetting(db, "relay", relay);
       } finally {
         db.close();
       }
-      await writeRelayAddress(dir, o.relay);
+      await writeRelayAddress(dir, relay);
     }
     return { id: formatId(keys.current.id), existed };
   } finally {
