@@ -19,6 +19,7 @@ export const ROW_NAMES = [
   "overload_rss_growth",
   "python_seed_ratio",
   "send_wall_ms",
+  "cluster_cross_node",
   "relay_256b_window1000",
 ] as const;
 
@@ -52,6 +53,11 @@ export const ROW_SPECS: Readonly<Record<RowName, RowSpec>> = {
   overload_rss_growth: { unit: "MiB", target: "≤ 64 MiB growth, excess refused explicitly" },
   python_seed_ratio: { unit: "×", target: "≥ 2.5× at 10×16 and 100×2" },
   send_wall_ms: { unit: "ms", target: "≤ 150 ms", met: (v) => v <= 150 },
+  cluster_cross_node: {
+    unit: "env/s",
+    target: "≥ 20,000 env/s across two nodes (issue 11)",
+    met: (v) => v >= 20_000,
+  },
   relay_256b_window1000: { unit: "env/s", target: "none (extra row: not what daemons produce)" },
 };
 

@@ -25,6 +25,7 @@ import { relayLatencyRows } from "./rows_latency.ts";
 import { sessionRows } from "./rows_sessions.ts";
 import { e2eRows } from "./rows_e2e.ts";
 import { overloadRows } from "./rows_overload.ts";
+import { clusterRows } from "./rows_cluster.ts";
 
 /** The permissions the suite runs with (the deno.json task line), for a re-exec. */
 export const PERMISSIONS = [
@@ -55,6 +56,7 @@ const GROUPS: {
   { rows: ["logins_per_s", "idle_kib_5k"], limitS: [150, 80], run: sessionRows },
   { rows: ["e2e_throughput", "e2e_p99_500", "send_wall_ms"], limitS: [110, 60], run: e2eRows },
   { rows: ["overload_rss_growth"], limitS: [90, 70], run: overloadRows },
+  { rows: ["cluster_cross_node"], limitS: [90, 60], run: clusterRows },
 ];
 
 const RESULTS = new URL("./results/", import.meta.url).pathname;
