@@ -55,6 +55,9 @@ export class Liveness {
   #lastError = new Map<string, number>();
   #renewing = false;
   #stopped = false;
+  #started = false;
+  /** Since when heartbeats succeed without a failure (null: the last one failed). */
+  #healthySince: number | null = null;
 
   /** Liveness of `o`, the node. */
   constructor(o: Owner, hooks: LivenessHooks) {
@@ -65,6 +68,7 @@ export class Liveness {
   /** The first heartbeat (so that the alive set is known), then the timers. */
   async start(): Promise<void> {
     await this.#heartbeat();
+    this.#started = true;
     this.#lastPing = Date.now();
     this.#timers.push(setInterval(() => void this.#tick(), HEARTBEAT_MS));
     this.#timers.push(setInterval(() => void this.#refresh(), PRESENCE_REFRESH_MS));
@@ -113,8 +117,18 @@ export class Liveness {
     );
     this.rttMs = Math.round((performance.now() - t) * 100) / 100;
     const now = new Set(nodes.map(String));
+    // Right after Redis came back its heartbeats may be older than they are (AOF fsyncs once a
+    // second, and nobody could write during the outage): deaths count only once this node's
+    // own heartbeats have gone through for a whole NODE_TTL_MS.
+    const at = Date.now();
+    this.#healthySince ??= at;
+    if (at - this.#healthySince < NODE_TTL_MS) { for (const n of this.alive) now.add(n); }
     for (const n of this.alive) if (!now.has(n)) this.#h.nodeDied(n);
+    // A node back (after a stop, or a Redis restart that lost recent heartbeats): its ids were
+    // reported offline here; what its watchers should know is asked again.
+    const back = this.#started && [...now].some((n) => n !== this.#o.node && !this.alive.has(n));
     this.alive = now;
+    if (back) await this.#h.resync();
   }
 
   async #tick(): Promise<void> {
@@ -130,6 +144,7 @@ export class Liveness {
       );
       if (n === 0 || this.pingAge() > PING_DEAD_MS) await this.#renew();
     } catch (e) {
+      this.#healthySince = null;
       this.redisError("heartbeat", e);
     }
   }
