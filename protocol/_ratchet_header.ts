@@ -15,7 +15,7 @@
  * @module
  */
 import { concat, constantTimeEqual } from "./bytes.ts";
-import { hmacSha256 } from "./_crypto.ts";
+import { hmacSha256Keyed } from "./_crypto.ts";
 import { openSync, sealSync } from "./_aead.ts";
 import { headerSubkeys } from "./_ratchet_kdf.ts";
 import {
@@ -101,8 +101,13 @@ function decodeHeader(shape: number, b: Uint8Array): Header {
   };
 }
 
+/** The SIV key's keyed HMAC, by key object (sub-keys are cached, so the same objects recur). */
+const SIV_MACS = new WeakMap<Uint8Array, (data: Uint8Array) => Uint8Array>();
+
 function siv(key: Uint8Array, ad: Uint8Array, plain: Uint8Array): Uint8Array {
-  return hmacSha256(key, concat(ad, plain)).slice(0, SIV_LEN);
+  let mac = SIV_MACS.get(key);
+  if (!mac) SIV_MACS.set(key, mac = hmacSha256Keyed(key));
+  return mac(concat(ad, plain)).slice(0, SIV_LEN);
 }
 
 /** Encrypts a header under header key `hk`; `ad` is the header AD (section 13.3). */

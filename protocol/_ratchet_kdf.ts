@@ -9,7 +9,7 @@
  * @module
  */
 import { concat, utf8 } from "./bytes.ts";
-import { hmacSha256 } from "./_crypto.ts";
+import { hmacSha256, hmacSha256Keyed } from "./_crypto.ts";
 import {
   ID_LEN,
   KEY_LEN,
@@ -55,7 +55,10 @@ export function hkdfSha256(
   if (!Number.isInteger(length) || length < 1 || length > 255 * 32) {
     throw new TypeError(`HKDF length ${length} is out of range`);
   }
-  const prk = hmacSha256(salt, ikm);
+  return expand(hmacSha256(salt, ikm), info, length);
+}
+
+function expand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   const out = new Uint8Array(length);
   let t: Uint8Array = new Uint8Array();
   for (let i = 1, o = 0; o < length; i++, o += 32) {
@@ -64,6 +67,12 @@ export function hkdfSha256(
   }
   return out;
 }
+
+/**
+ * HKDF's extract under the all-zero salt of messageAead, keyed once (a long-lived key: its pad
+ * blocks are hashed once; for a key used once or twice copying the state costs more than it saves).
+ */
+const ZERO_SALT_MAC = hmacSha256Keyed(ZERO_SALT);
 
 /** The output of one root-chain step. */
 export interface RootStep {
@@ -115,7 +124,7 @@ export function kdfCk(ck: Uint8Array, meter?: KdfMeter): { mk: Uint8Array; ck: U
  */
 export function messageAead(mk: Uint8Array): { key: Uint8Array; iv: Uint8Array } {
   need(mk, KEY_LEN, "message key");
-  const okm = hkdfSha256(ZERO_SALT, mk, MK_INFO, 44);
+  const okm = expand(ZERO_SALT_MAC(mk), MK_INFO, 44); // = hkdfSha256(ZERO_SALT, mk, MK_INFO, 44)
   return { key: okm.slice(0, 32), iv: okm.slice(32, 44) };
 }
 
