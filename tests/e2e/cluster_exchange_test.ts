@@ -2,10 +2,10 @@
  * Issue 11, end to end with processes: three relay nodes on one Redis, daemons on different
  * nodes. 2,000 messages each way between a daemon on n1 and one on n2 arrive in order, once
  * each; a daemon that moves from n2 to n3 takes its messages with it, and its contact's watch
- * sees it online again.
+ * sees it online again; a login on n3 of an id still on n2 closes the n2 session as `replaced`.
  */
 import { assertEquals, assertOk } from "../_assert.ts";
-import { waitFor } from "../harness.ts";
+import { connectClient, newKeys, waitFor } from "../harness.ts";
 import { collectEvents } from "../daemon_harness.ts";
 import {
   assertExactlyOnce,
@@ -95,6 +95,12 @@ Deno.test("cluster e2e: B moves from n2 to n3: messages follow B, A's watch sees
     await assertExactlyOnce(b, a, back);
     // n3 carried the later frames.
     assertOk(await metric(c.nodes[2]!, "schied_cluster_frames_received_total") >= 40, "via n3");
+    // A login on n3 while the same id is still on n2 takes it over: n2's session is `replaced`.
+    const keys = await newKeys();
+    const x2 = await connectClient(c.address(1), keys);
+    const x3 = await connectClient(c.address(2), keys);
+    assertEquals((await x2.closed()).code, "replaced", "the session on n2");
+    await x3.close();
     ev.stop();
   } finally {
     await Promise.allSettled(ds.map((d) => d.stop()));
