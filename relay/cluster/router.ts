@@ -7,7 +7,8 @@
  *   while still ours, released by compare-and-delete (_scripts.ts). Changes are published on
  *   `schied:presence`; every node keeps a map of ids online elsewhere from them (and from lookups).
  * - **Routing**: a frame for an id online here goes to its session at once; otherwise to the
- *   owner node's inbox channel `schied:inbox:<node>` (PUBLISH's receiver count 0: offline).
+ *   owner node's inbox channel `schied:inbox:<node>` (PUBLISH's receiver count 0: offline if
+ *   that node is dead, retried if it is alive and renewing its subscription).
  * - **Liveness** (_liveness.ts): heartbeats with expiry; a node that stops answering is dead
  *   within NODE_TTL_MS and its presence is ignored; each node pings its own inbox and
  *   subscribes again when the ping does not come back.
@@ -34,6 +35,9 @@ import { bounded, buf, openRedis, type RedisPair } from "./redis.ts";
 
 /** A cross-node route without an answer from Redis within this is refused `recipient_busy`. */
 export const ROUTE_TIMEOUT_MS = 1500;
+
+/** A live node whose inbox has no subscriber is tried again after this (within ROUTE_TIMEOUT_MS). */
+export const RESUBSCRIBE_RETRY_MS = 150;
 
 /** The presence channel every node subscribes to. */
 export const PRESENCE_CHANNEL = "schied:presence";
@@ -235,15 +239,21 @@ export class ClusterRouter implements Router {
   ): Promise<RouteResult> {
     const owner = this.#remote.elsewhere(key) ?? await this.#remote.lookup(to, key);
     if (!owner) return "offline";
-    const n = await bounded(
-      this.#send(owner.node, { t: "deliver", to, from: from.id, envelope }),
-      ROUTE_TIMEOUT_MS,
-      "route",
-    );
-    if (n === 0) {
-      // Nobody reads that inbox: the node is gone (its presence will expire).
-      this.#remote.forget(key, owner);
-      return "offline";
+    const msg = { t: "deliver", to, from: from.id, envelope } as const;
+    const end = Date.now() + ROUTE_TIMEOUT_MS;
+    for (;;) {
+      const n = await bounded(this.#send(owner.node, msg), ROUTE_TIMEOUT_MS, "route");
+      if (n > 0) break;
+      // Nobody reads that inbox. A node that stopped heartbeating is gone (its presence will
+      // expire): offline. A live one is renewing its subscription (right after Redis came
+      // back): tried again shortly, then refused as busy (the daemon retries), never "offline",
+      // which would make the sender wait for a presence change that is not coming.
+      if (!this.#live.alive.has(owner.node)) {
+        this.#remote.forget(key, owner);
+        return "offline";
+      }
+      if (Date.now() + RESUBSCRIBE_RETRY_MS > end) return "busy";
+      await new Promise((r) => setTimeout(r, RESUBSCRIBE_RETRY_MS));
     }
     this.#metrics.inc("cluster_frames_sent_total");
     return "delivered";
