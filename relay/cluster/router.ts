@@ -19,30 +19,24 @@ import { Hub, idKey, type SessionHandle } from "../hub.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Router, RouteResult } from "../router.ts";
+import { ownerValue, parseInbox, parsePresence } from "./_codec.ts";
+import { Liveness } from "./_liveness.ts";
 import {
-  encodeInbox,
-  encodePresence,
-  type InboxMessage,
-  ownerValue,
-  parseInbox,
-  parseOwner,
-  parsePresence,
-} from "./_codec.ts";
-import { Liveness, PRESENCE_TTL_MS } from "./_liveness.ts";
-import { presenceKey, RemoteIds } from "./_remote.ts";
-import { RELEASE } from "./_scripts.ts";
-import { bounded, buf, openRedis, type RedisPair } from "./redis.ts";
+  claimPresence,
+  inboxChannel,
+  PRESENCE_CHANNEL,
+  publishPresence,
+  releasePresence,
+  sendInbox,
+} from "./_presence.ts";
+import { RemoteIds } from "./_remote.ts";
+import { bounded, openRedis, type RedisPair } from "./redis.ts";
 
 /** A cross-node route without an answer from Redis within this is refused `recipient_busy`. */
 export const ROUTE_TIMEOUT_MS = 1500;
 
 /** A live node whose inbox has no subscriber is tried again after this (within ROUTE_TIMEOUT_MS). */
 export const RESUBSCRIBE_RETRY_MS = 150;
-
-/** The presence channel every node subscribes to. */
-export const PRESENCE_CHANNEL = "schied:presence";
-/** A node's inbox channel. */
-export const inboxChannel = (node: string) => `schied:inbox:${node}`;
 
 /** How to join a cluster. */
 export interface ClusterOptions {
@@ -172,26 +166,13 @@ export class ClusterRouter implements Router {
 
   async #claim(s: SessionHandle): Promise<void> {
     const value = this.#value(s);
-    const prev = parseOwner(
-      await bounded(
-        this.redis.cmd.sendCommand([
-          "SET",
-          presenceKey(s.key),
-          value,
-          "PX",
-          String(PRESENCE_TTL_MS),
-          "GET",
-        ]) as Promise<string | null>,
-        ROUTE_TIMEOUT_MS,
-        "claim",
-      ),
-    );
+    const prev = await claimPresence(this.redis, s.key, value);
     this.#claimed.add(s);
-    const [, session] = value.split(" ");
+    const session = value.split(" ")[1]!;
     // Online first, then the kick: the old node's watchers never see the id go offline.
-    await this.#publishPresence(true, s, session!);
+    await publishPresence(this.redis, true, s.id, this.node, session);
     if (prev && prev.node !== this.node) {
-      await this.#send(prev.node, { t: "kick", id: s.id, session: prev.session });
+      await sendInbox(this.redis, prev.node, { t: "kick", id: s.id, session: prev.session });
     }
   }
 
@@ -201,24 +182,10 @@ export class ClusterRouter implements Router {
     if (!current) return;
     const value = this.#value(s);
     void (async () => {
-      const n = await bounded(
-        this.redis.cmd.eval(RELEASE, { keys: [presenceKey(s.key)], arguments: [value] }),
-        ROUTE_TIMEOUT_MS,
-        "release",
-      );
-      if (n === 1) await this.#publishPresence(false, s, value.split(" ")[1]!);
+      if (await releasePresence(this.redis, s.key, value)) {
+        await publishPresence(this.redis, false, s.id, this.node, value.split(" ")[1]!);
+      }
     })().catch((e) => this.#live.redisError("release", e));
-  }
-
-  async #publishPresence(online: boolean, s: SessionHandle, session: string): Promise<void> {
-    await this.redis.cmd.publish(
-      PRESENCE_CHANNEL,
-      encodePresence({ online, id: s.id, node: this.node, session }),
-    );
-  }
-
-  async #send(node: string, m: InboxMessage): Promise<number> {
-    return Number(await this.redis.cmd.publish(inboxChannel(node), buf(encodeInbox(m))));
   }
 
   route(
@@ -242,7 +209,7 @@ export class ClusterRouter implements Router {
     const msg = { t: "deliver", to, from: from.id, envelope } as const;
     const end = Date.now() + ROUTE_TIMEOUT_MS;
     for (;;) {
-      const n = await bounded(this.#send(owner.node, msg), ROUTE_TIMEOUT_MS, "route");
+      const n = await bounded(sendInbox(this.redis, owner.node, msg), ROUTE_TIMEOUT_MS, "route");
       if (n > 0) break;
       // Nobody reads that inbox. A node that stopped heartbeating is gone (its presence will
       // expire): offline. A live one is renewing its subscription (right after Redis came
@@ -312,11 +279,7 @@ export class ClusterRouter implements Router {
     this.#live.stop();
     await Promise.allSettled(
       this.#hub.all().map((s) =>
-        bounded(
-          this.redis.cmd.eval(RELEASE, { keys: [presenceKey(s.key)], arguments: [this.#value(s)] }),
-          500,
-          "release",
-        )
+        bounded(releasePresence(this.redis, s.key, this.#value(s)), 500, "release")
       ),
     );
     await this.redis.close();
