@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { scrypt } from "node:crypto";
 import {
   dhFromSecret,
   type DhKeyPair,
@@ -23,40 +22,24 @@ import {
   signingKeyFromSeed,
   type SigningKeyPair,
 } from "../protocol/_crypto.ts";
-import { fromBase64Url, toBase64Url, utf8 } from "../protocol/bytes.ts";
+import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
 import { clientIdFromPublicKey, formatId } from "../protocol/identity.ts";
 import { signStatic } from "../protocol/e2e_handshake.ts";
 import { assertPrivateFile, readTextIfExists, writeFileAtomic } from "../lib/private_fs.ts";
+import {
+  decodeKeyFile,
+  encodeKeyFile,
+  KEYSTORE_VERSION,
+  KeystoreError,
+  type Plain,
+  SCRYPT,
+  type StoredIdentity,
+} from "./_keystore_file.ts";
+
+export { KEYSTORE_VERSION, KeystoreError, SCRYPT };
 
 /** File name of the keys inside the state dir. */
 export const IDENTITY_FILE = "identity.json";
-
-/** The scrypt cost of new seals (RFC 7914 parameters). */
-export const SCRYPT = { N: 2 ** 17, r: 8, p: 1, dkLen: 32 };
-
-/** The current file version. */
-export const KEYSTORE_VERSION = 2;
-
-/** One identity's secrets, as stored. */
-interface StoredIdentity {
-  seed: string;
-  link: string;
-  e2e: string;
-  created: string;
-}
-
-interface Plain {
-  version: 1 | 2;
-  current: StoredIdentity;
-  retired: StoredIdentity[];
-  /** The data key (version 2). */
-  dataKey?: string;
-}
-
-interface Sealed {
-  version: 1 | 2;
-  sealed: { kdf: "scrypt"; N: number; r: number; p: number; salt: string; iv: string; ct: string };
-}
 
 /** A loaded identity with its keys ready for use. */
 export interface Identity {
@@ -103,56 +86,6 @@ async function load(s: StoredIdentity): Promise<Identity> {
     vouch: await signStatic(signing, e2eKey.publicKey),
     created: s.created,
   };
-}
-
-/** Largest scrypt cost accepted from a file (a forged file must not make us use gigabytes). */
-const MAX_N = 2 ** 20;
-
-async function kek(passphrase: string, salt: Uint8Array, p = SCRYPT): Promise<CryptoKey> {
-  if (
-    !Number.isInteger(p.N) || p.N < 2 || p.N > MAX_N || (p.N & (p.N - 1)) !== 0 || p.r !== 8 ||
-    p.p !== 1
-  ) {
-    throw new KeystoreError("corrupt", `Unsupported scrypt parameters N=${p.N} r=${p.r} p=${p.p}`);
-  }
-  const k = await new Promise<Uint8Array>((resolve, reject) =>
-    scrypt(
-      utf8.encode(passphrase.normalize("NFC")),
-      salt,
-      32,
-      { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r + (1 << 20) },
-      (e, key) => (e ? reject(e) : resolve(new Uint8Array(key))),
-    )
-  );
-  return crypto.subtle.importKey("raw", k as BufferSource, "AES-GCM", false, [
-    "encrypt",
-    "decrypt",
-  ]);
-}
-
-function checkPlain(p: Plain, path: string): Plain {
-  if (typeof p?.version === "number" && p.version > KEYSTORE_VERSION) {
-    throw new KeystoreError("corrupt", `${path} is version ${p.version}, newer than this release`);
-  }
-  if ((p?.version !== 1 && p?.version !== 2) || !p.current?.seed || !Array.isArray(p.retired)) {
-    throw new KeystoreError("corrupt", `${path} is malformed`);
-  }
-  if (p.dataKey !== undefined && fromBase64Url(p.dataKey).length !== 32) {
-    throw new KeystoreError("corrupt", `${path} has a malformed data key`);
-  }
-  return p;
-}
-
-/** Errors of the keystore. */
-export class KeystoreError extends Error {
-  /** `locked`: a passphrase is needed; `bad_passphrase`; `corrupt`; `insecure`: others can read it. */
-  constructor(
-    readonly code: "locked" | "bad_passphrase" | "corrupt" | "insecure",
-    message: string,
-  ) {
-    super(message);
-    this.name = "KeystoreError";
-  }
 }
 
 /** The keystore of one state dir. */
@@ -215,68 +148,12 @@ export class Keystore {
     return this.passphrase !== undefined;
   }
 
-  async #decode(text: string): Promise<{ plain: Plain; sealedN: number | null }> {
-    let j: Plain | Sealed;
-    try {
-      j = JSON.parse(text);
-    } catch {
-      throw new KeystoreError("corrupt", `${this.path} is not valid JSON`);
-    }
-    if ("sealed" in j) {
-      if (!this.passphrase) {
-        throw new KeystoreError(
-          "locked",
-          "The identity is sealed with a passphrase; set SCHIED_PASSPHRASE",
-        );
-      }
-      const s = j.sealed;
-      const key = await kek(this.passphrase, fromBase64Url(s.salt), {
-        N: s.N,
-        r: s.r,
-        p: s.p,
-        dkLen: 32,
-      });
-      try {
-        const pt = await crypto.subtle.decrypt(
-          { name: "AES-GCM", iv: fromBase64Url(s.iv) as BufferSource },
-          key,
-          fromBase64Url(s.ct) as BufferSource,
-        );
-        const plain = JSON.parse(new TextDecoder().decode(pt)) as Plain;
-        return { plain: checkPlain(plain, this.path), sealedN: s.N };
-      } catch (e) {
-        if (e instanceof KeystoreError) throw e;
-        throw new KeystoreError("bad_passphrase", "Wrong passphrase for the identity");
-      }
-    }
-    return { plain: checkPlain(j, this.path), sealedN: null };
+  #decode(text: string): Promise<{ plain: Plain; sealedN: number | null }> {
+    return decodeKeyFile(text, this.path, this.passphrase);
   }
 
   async #save(): Promise<void> {
-    const plain = utf8.encode(JSON.stringify(this.#plain));
-    let out: Uint8Array = plain;
-    if (this.passphrase) {
-      const salt = crypto.getRandomValues(new Uint8Array(16));
-      const iv = crypto.getRandomValues(new Uint8Array(12));
-      const key = await kek(this.passphrase, salt);
-      const ct = new Uint8Array(
-        await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, plain as BufferSource),
-      );
-      const sealed: Sealed = {
-        version: KEYSTORE_VERSION,
-        sealed: {
-          kdf: "scrypt",
-          N: SCRYPT.N,
-          r: SCRYPT.r,
-          p: SCRYPT.p,
-          salt: toBase64Url(salt),
-          iv: toBase64Url(iv),
-          ct: toBase64Url(ct),
-        },
-      };
-      out = utf8.encode(JSON.stringify(sealed, null, 1));
-    }
-    await writeFileAtomic(this.path, out, 0o600);
+    await writeFileAtomic(this.path, await encodeKeyFile(this.#plain!, this.passphrase), 0o600);
   }
 
   /** The loaded identities. */
