@@ -13,6 +13,8 @@ import { ApiFailure } from "./errors.ts";
 import { type ApiEnv, errorResponse, guard } from "./guard.ts";
 import { openApiDocument } from "./openapi.ts";
 import { routes } from "./routes.ts";
+import { fileRoutes } from "./routes_files.ts";
+import { downloadFile, uploadFile } from "./_files_http.ts";
 import { eventsHandler } from "./sse.ts";
 
 /** Options of the API. */
@@ -135,6 +137,28 @@ export function createApi(opts: ApiOptions): OpenAPIHono<ApiEnv> {
     const id = c.req.valid("param").id;
     return reply(await service.acceptRequest(name === undefined ? { id } : { id, name }), 200);
   });
+  const f = fileRoutes;
+  mount(app, f.putFile, async (c) => reply(await uploadFile(c, service), 202));
+  mount(app, f.postFile, async (c) => reply(await uploadFile(c, service), 202));
+  mount(app, f.files, (c) => {
+    const { with: peer, limit } = c.req.valid("query");
+    const q = {
+      ...(peer === undefined ? {} : { with: peer }),
+      ...(limit === undefined ? {} : { limit }),
+    };
+    return reply({ files: service.files(q) }, 200);
+  });
+  mount(app, f.fileContent, (c) => downloadFile(c, service, c.req.valid("param").id) as never);
+  mount(
+    app,
+    f.acceptFile,
+    async (c) => reply(await service.acceptFile(c.req.valid("param").id), 200),
+  );
+  mount(
+    app,
+    f.deleteFile,
+    async (c) => reply(await service.deleteFile(c.req.valid("param").id), 200),
+  );
 
   let known: { re: RegExp; method: string }[] | undefined;
   app.notFound((c) => {

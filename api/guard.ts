@@ -211,10 +211,14 @@ export function guard(opts: GuardOptions): MiddlewareHandler<ApiEnv> {
         // Its connection now belongs to the token's holder: never evicted at the cap.
         trustConnection(c.req.raw);
       }
-      // A too-large /send names the limit its sender can act on: the text's.
+      // A too-large /send names the limit its sender can act on: the text's. An upload to
+      // /files is the route's to read, as a stream (its limit is max-file-bytes).
+      const upload = c.req.path === "/files" && (c.req.method === "PUT" || c.req.method === "POST");
       c.set(
         "body",
-        c.req.path === "/send"
+        upload
+          ? new Uint8Array(0)
+          : c.req.path === "/send"
           ? await readBodyLimited(c.req.raw, SEND_BODY_LIMIT, SEND_TOO_LARGE)
           : await readBodyLimited(c.req.raw, DEFAULT_BODY_LIMIT),
       );

@@ -19,14 +19,16 @@ export const ErrorBody = z.object({
   }),
 }).openapi("Error");
 
-const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema } });
-const ok = <T extends z.ZodType>(description: string, schema: T) => ({
+/** A JSON body or answer of `schema`. */
+export const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema } });
+/** A JSON answer. */
+export const ok = <T extends z.ZodType>(description: string, schema: T) => ({
   description,
   content: json(schema),
 });
 
 /** Error answers of `codes` and the guard's, grouped by status (the codes in the description). */
-function errors(...codes: ApiErrorCode[]) {
+export function errors(...codes: ApiErrorCode[]) {
   const all: ApiErrorCode[] = ["unauthorized", "forbidden_origin", "misdirected_host", "internal"];
   const byStatus = new Map<number, ApiErrorCode[]>();
   for (const code of [...codes, ...all]) {
@@ -48,7 +50,7 @@ const JSON_BODY: ApiErrorCode[] = [...BODY, "unsupported_media_type"];
  * A decimal integer parameter in `[min, max]` (no sign, exponent or fraction). A header's value
  * is trimmed first, and a blank one is as if absent.
  */
-function intParam(name: string, min: number, max?: number, header = false) {
+export function intParam(name: string, min: number, max?: number, header = false) {
   const range = max === undefined ? `from ${min}` : `from ${min} to ${max}`;
   const message = `${name} must be an integer ${range}`;
   return z.string().transform((raw, ctx) => {

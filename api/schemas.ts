@@ -38,6 +38,28 @@ export const MessageRecord = z.object({
   reason: z.string().optional().openapi({ description: "Why it failed (failed messages)" }),
 }).openapi("MessageRecord");
 
+/** Where a file stands (protocol/README.md, section 11.10). */
+export const FileState = z.enum(["offered", "held", "sending", "receiving", "complete", "failed"]);
+
+/** One file, sent or received. */
+export const FileRecord = z.object({
+  id: z.string().openapi({ description: "The file id (32 hex digits), the same on both sides" }),
+  direction: z.enum(["in", "out"]),
+  peer: id,
+  peer_name: z.string().nullable().openapi({ description: "The peer's contact name, if any" }),
+  name: z.string().openapi({ description: "The sender's file name (no directory)" }),
+  size: z.number().int().openapi({ description: "Bytes" }),
+  type: z.string().openapi({ description: "Media type, as the sender announced it" }),
+  sha256: z.string().openapi({ description: "SHA-256 of the whole file, hex" }),
+  state: FileState.openapi({
+    description: "out: offered (waiting for the peer to accept) → sending → complete; in: " +
+      "held (from a non-contact: accept it to receive) → receiving → complete; or failed",
+  }),
+  bytes: z.number().int().openapi({ description: "Bytes acknowledged (out) or stored (in)" }),
+  reason: z.string().optional().openapi({ description: "Why it failed (failed files)" }),
+  created_at: ms,
+}).openapi("FileRecord");
+
 /** One safety number per pair: contacts and requests show it, /me has none (a fingerprint). */
 const pairSafetyNumber = z.string().nullable().openapi({
   description: "The safety number of this pair (your key and theirs): the same 40 digits on " +
@@ -158,6 +180,15 @@ export const EVENT_DATA = {
     text: z.string().openapi({ description: "What to tell the user" }),
     ts: ms,
   }).openapi("RotationEventData"),
+  /**
+   * A file's transfer moved on: `offered` (a file announced, either way), `accepted` (the peer
+   * accepted ours, or we accepted theirs), `progress` (at most twice a second per file),
+   * `complete` (received and verified, or acknowledged whole by the peer), `failed`.
+   */
+  file: z.object({
+    phase: z.enum(["offered", "accepted", "progress", "complete", "failed"]),
+    file: FileRecord,
+  }).openapi("FileEventData"),
   /** Something failed in the background (a delivery, a handshake). */
   error: z.object({
     code: z.string(),

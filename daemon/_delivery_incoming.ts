@@ -21,6 +21,7 @@ import type { DeliveryDeps } from "./delivery.ts";
 import type { PendingMessage } from "./messages.ts";
 import type { Outgoing } from "./_delivery_outgoing.ts";
 import { receiveMessage } from "./_payload_in.ts";
+import { isFilePayload, noEffects } from "./files_flow.ts";
 
 /** The incoming side of the delivery engine. */
 export class Incoming {
@@ -81,8 +82,14 @@ export class Incoming {
     // Acknowledgements are sealed inside the write that stores the messages: a pending DH step
     // (the turn changed) is done now, as it cannot run inside a transaction.
     const deps = this.#out.deps();
-    for (const o of opened) if (o.p.t === "m") await d.sessions.current(o.peer)?.prepare(deps);
-    if (opened.length > 0) this.#store(opened, kick);
+    for (const o of opened) {
+      if (o.p.t !== "a" && o.p.t !== "unknown") await d.sessions.current(o.peer)?.prepare(deps);
+    }
+    // A file's chunks are opened and written (synced) before the write that counts them.
+    const checks = d.files && opened.some((o) => o.p.t === "fc")
+      ? await d.files.prepare(opened)
+      : new Map();
+    if (opened.length > 0) this.#store(opened, kick, checks);
     else for (const peer of kick) await this.#out.pump(peer);
   }
 
@@ -146,11 +153,16 @@ export class Incoming {
   }
 
   /** Stores what the batch opened, and the acknowledgements, in one write; then acts on it. */
-  #store(opened: { peer: string; session: E2ESession; p: Payload }[], kick: Set<string>): void {
+  #store(
+    opened: { peer: string; session: E2ESession; p: Payload }[],
+    kick: Set<string>,
+    checks: Map<Payload, "ok" | "bad" | "skip">,
+  ): void {
     const d = this.#d;
     const now = d.now();
     d.store.write(() => {
       const needAck = new Set<string>();
+      const fx = noEffects();
       const acks: { peer: string; upto: number; covered: PendingMessage[] }[] = [];
       // Each session advanced by the batch is stored once, at the end (its state is sealed
       // whole: per message, that was an eighth of a busy receiver's time).
@@ -164,7 +176,14 @@ export class Incoming {
         } else if (p.t === "a") {
           const covered = d.outbox.upTo(peer, p.upto);
           d.messages.markDelivered(peer, covered);
+          d.files?.delivered(covered);
           acks.push({ peer, upto: p.upto, covered });
+        } else if (isFilePayload(p) && d.files) {
+          const stranger = d.contacts.kindOf(peer) !== "contact";
+          if (stranger && d.contacts.kindOf(peer) === undefined && p.t === "fo") {
+            d.requests.admit(peer); // a stranger's file: a message request, held
+          }
+          if (d.files.receive(fx, peer, p, stranger, checks)) needAck.add(peer);
         }
       }
       // Acknowledge only what this write makes durable: one cumulative ack per peer, sealed
@@ -184,8 +203,9 @@ export class Incoming {
         out.push({ peer, envelope });
       }
       for (const [session, peer] of dirty) d.sessions.save(peer, session);
-      return { acks, out, later };
-    }).then(({ acks, out, later }) => {
+      return { acks, out, later, fx };
+    }).then(({ acks, out, later, fx }) => {
+      d.files?.apply(fx);
       for (const peer of later) this.#out.ack(peer);
       for (const { peer, upto, covered } of acks) this.#acknowledged(peer, upto, covered, now);
       for (const a of acks) kick.add(a.peer);

@@ -15,6 +15,13 @@ import { messagePayload } from "./_payload_out.ts";
 
 /** Most unacknowledged messages in flight per peer. */
 export const WINDOW = 256;
+/**
+ * Most unacknowledged payloads in flight per peer while a file's chunks are among them. Why 64:
+ * 64 chunk envelopes (63 KB each) are 4 MB, half the relay's default queue per recipient
+ * (`maxQueueBytes`, 8 MiB), so a transfer never fills it (`recipient_busy`) and the relay's
+ * byte rate (64 MiB/s) is far above what one window per round trip sends.
+ */
+export const FILE_WINDOW = 64;
 /** Resend from the first unacknowledged message after this long without progress. */
 export const RETRY_MS = 3000;
 /** A peer reported offline is tried again after this long even without a presence event. */
@@ -140,15 +147,19 @@ export class Outgoing {
       if (window > 0) this.#waitingRoom.add(peer);
       return;
     }
-    const batch = d.outbox.pending(peer, s.sent, room);
+    let batch = d.outbox.pending(peer, s.sent, room);
+    const chunkRoom = FILE_WINDOW - (s.sent - s.acked);
+    if (chunkRoom < batch.length && batch.some((m) => (m.part ?? -1) >= 0)) {
+      batch = batch.slice(0, Math.max(0, chunkRoom)); // chunks: a narrower window (FILE_WINDOW)
+    }
     if (batch.length === 0) return;
     const deps = this.deps();
     await session.prepare(deps); // a DH step if the turn changed (nothing runs in between)
     // Everything below the oldest undelivered message was delivered or given up.
     const floor = d.outbox.first(peer)!.seq;
-    const envs = batch.map((m) =>
-      session.sealSync(pad(encodePayload(messagePayload(m, floor))), deps)
-    );
+    // Every payload is made (a chunk read from the store) before any key is spent on one.
+    const plains = batch.map((m) => pad(encodePayload(this.#payload(m, floor))));
+    const envs = plains.map((plain) => session.sealSync(plain, deps));
     // The advanced chain is on disk before any of these envelopes leaves (no key reuse on crash).
     s.sealing = true;
     this.#reserved += batch.length;
@@ -181,7 +192,7 @@ export class Outgoing {
   sealAccepted(m: PendingMessage): { go(): void; cancel(): void } | undefined {
     const d = this.#d;
     const rc = d.relay();
-    if (rc?.state !== "online" || rc.room - this.#reserved < 1) return undefined;
+    if (rc?.state !== "online" || rc.room - this.#reserved < 1 || m.file) return undefined;
     const s = this.state(m.peer);
     if (s.online === false || s.probe || s.sealing || s.sent !== m.seq - 1) return undefined;
     if (m.seq - s.acked > WINDOW) return undefined;
@@ -208,6 +219,13 @@ export class Outgoing {
       },
       cancel: () => void take(),
     };
+  }
+
+  /** The payload of an outbox entry: a message's, or a file's (read from the file store). */
+  #payload(m: PendingMessage, floor: number) {
+    if (m.file === undefined) return messagePayload(m, floor);
+    if (!this.#d.files) throw new Error("A file's payload with no file store");
+    return this.#d.files.payload(m, floor);
   }
 
   /** Hands an envelope to the relay and acts on its answer (`hs1`: a first handshake message). */

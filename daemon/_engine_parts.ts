@@ -8,6 +8,8 @@ import { parseId } from "../protocol/identity.ts";
 import { WorkBudget } from "./budget.ts";
 import { Contacts } from "./contacts.ts";
 import { Delivery } from "./delivery.ts";
+import { Files } from "./files.ts";
+import { FileFlow } from "./files_flow.ts";
 import type { EngineOptions } from "./engine.ts";
 import { Journal } from "./journal.ts";
 import { Messages } from "./messages.ts";
@@ -34,6 +36,8 @@ export interface EngineParts {
   requests: Requests;
   delivery: Delivery;
   recipients: Recipients;
+  /** Files sent and received; undefined without a file store (EngineOptions.files). */
+  files: FileFlow | undefined;
   now: () => number;
   /** The relay connection, once start() made it. */
   relay: () => RelayClient | undefined;
@@ -68,7 +72,17 @@ export function wireParts(
     outbox,
     myKey: () => self.identity.signing.publicKey,
   });
+  const files = o.files
+    ? new FileFlow(
+      new Files(store, journal, self, contacts, now, o.files),
+      messages,
+      outbox,
+      store,
+      now,
+    )
+    : undefined;
   const delivery = new Delivery({
+    files,
     store,
     self,
     messages,
@@ -84,6 +98,10 @@ export function wireParts(
     now,
     onError: (peer, e) => error(peer, e),
   });
+  if (files) {
+    files.kick = (peer) => delivery.kick(peer);
+    files.onError = (e) => error(null, e);
+  }
   const recipients = new Recipients({
     store,
     contacts,
@@ -109,6 +127,7 @@ export function wireParts(
     requests,
     delivery,
     recipients,
+    files,
     now,
     relay,
     relayAddress,

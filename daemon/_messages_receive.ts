@@ -19,6 +19,31 @@ export type ReceiveOutcome = "stored" | "duplicate" | "gap" | "held";
  */
 export const MAX_REQUEST_MESSAGES = 64;
 
+/**
+ * Where a sequenced payload (a message, a file's payload) stands: `next` when it is the one
+ * expected (the caller stores it and calls `advance`), else a duplicate or a gap. A `floor` above
+ * the expected number moves it up first (the sender gave up on what is below).
+ */
+export function inSequence(
+  messages: Messages,
+  peer: string,
+  seq: number,
+  floor: number | undefined,
+): "next" | "duplicate" | "gap" {
+  let next = messages.nextRecvSeq(peer);
+  if (floor !== undefined && floor > next) {
+    next = floor;
+    advance(messages, peer, floor - 1);
+  }
+  return seq < next ? "duplicate" : seq > next ? "gap" : "next";
+}
+
+/** The payload `seq` from `peer` is stored: the next expected is `seq + 1`. */
+export function advance(messages: Messages, peer: string, seq: number): void {
+  messages.store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
+    .run(seq + 1, messages.self.idText, peer);
+}
+
 /** Messages.receive: stores an incoming message if it is the next in sequence. */
 export function receive(
   messages: Messages,

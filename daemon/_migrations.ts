@@ -24,6 +24,13 @@
  *    signatures; so in clear), NULL for most; `messages.carrier` is 1 for a message with no text
  *    that only carries a statement to a contact (it is delivered like any message but is no
  *    part of the history). Columns are added; no row changes.
+ * 6. Files (protocol/README.md, section 11.10): a `files` table (one row per file sent or
+ *    received: its peer, size, SHA-256, state and progress; `meta` is the sealed JSON of its
+ *    name, media type and key); `messages.file` and `messages.part` mark the outgoing rows of a
+ *    file's payloads (offer −1, acceptance −2, end −3, chunk i ≥ 0), which take sequence numbers
+ *    like messages but are no part of the history. The files' bytes live under `files/` in the
+ *    state dir, sealed chunk by chunk under each file's key. Tables and columns are added; no row
+ *    changes.
  *
  * @module
  */
@@ -38,7 +45,19 @@ export const SEALED = {
   event: "events.data",
   session: "sessions.state",
   name: "contacts.name",
+  file: "files.meta",
 } as const;
+
+const V6 = `
+CREATE TABLE files (
+  id TEXT NOT NULL, me TEXT NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL,
+  meta BLOB NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL, state TEXT NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0, reason TEXT, created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL, PRIMARY KEY (me, id));
+CREATE INDEX files_peer ON files(me, peer, direction, state);
+ALTER TABLE messages ADD COLUMN file TEXT;
+ALTER TABLE messages ADD COLUMN part INTEGER;
+`;
 
 const V1 = `
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -224,7 +243,8 @@ function caselessNames(db: DatabaseSync, s: Sealer, renamed: Renamed[]): void {
 
 /**
  * The migrations of daemon.db; version 2 seals what version 1 kept in clear, version 3 makes
- * names caseless, version 4 drops `schied/1` sessions, version 5 adds the columns of rotation statements.
+ * names caseless, version 4 drops `schied/1` sessions, version 5 adds the columns of rotation
+ * statements, version 6 the table of files.
  * Contacts renamed by version 3 are pushed onto `renamed` (report them once the migration has
  * committed).
  */
@@ -249,5 +269,6 @@ export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migra
         db.exec(`ALTER TABLE messages ADD COLUMN rot BLOB;
           ALTER TABLE messages ADD COLUMN carrier INTEGER NOT NULL DEFAULT 0;`),
     },
+    { version: 6, name: "files sent and received", up: (db) => db.exec(V6) },
   ];
 }

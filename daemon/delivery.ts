@@ -16,6 +16,7 @@
  */
 import { formatId } from "../protocol/identity.ts";
 import type { Contacts } from "./contacts.ts";
+import type { FileFlow } from "./files_flow.ts";
 import type { WorkBudget } from "./budget.ts";
 import type { Messages, PendingMessage } from "./messages.ts";
 import type { Outbox } from "./outbox.ts";
@@ -28,7 +29,7 @@ import type { RelayState } from "./service.ts";
 import { Incoming } from "./_delivery_incoming.ts";
 import { OFFLINE_RETRY_MS, Outgoing, RETRY_MS } from "./_delivery_outgoing.ts";
 
-export { OFFLINE_RETRY_MS, RETRY_MS, WINDOW } from "./_delivery_outgoing.ts";
+export { FILE_WINDOW, OFFLINE_RETRY_MS, RETRY_MS, WINDOW } from "./_delivery_outgoing.ts";
 
 /** The relay's answer to one SEND, as delivery reads it. */
 export interface SendOutcome {
@@ -60,6 +61,8 @@ export interface DeliveryDeps {
   serial: Serial;
   relay: () => RelayPort | undefined;
   now: () => number;
+  /** Files (their payloads share the outbox and the sequence numbers); none in some tests. */
+  files?: FileFlow;
   /** Records a failure worth an `error` event (a key mismatch, an internal error). */
   onError: (peer: string | null, e: unknown) => void;
 }

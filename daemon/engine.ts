@@ -11,6 +11,8 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Contacts } from "./contacts.ts";
 import { checkpoint, getSetting, setSetting } from "./db.ts";
 import type { Delivery } from "./delivery.ts";
+import type { FilesOptions } from "./files.ts";
+import * as F from "./_engine_files.ts";
 import type { Journal } from "./journal.ts";
 import type { KeyFile, Keystore } from "./keystore.ts";
 import type { Messages } from "./messages.ts";
@@ -48,6 +50,7 @@ import {
   type Contact,
   type DaemonService,
   type DaemonStatus,
+  type FileRecord,
   type JournalEvent,
   type Me,
   type MessageRecord,
@@ -83,6 +86,8 @@ export interface EngineOptions {
   giveUpMs?: number;
   journalRetention?: number;
   initialBackoffMs?: number;
+  /** The file store (its directory and limits); without it, files are neither sent nor taken. */
+  files?: FilesOptions;
 }
 
 /** The daemon. */
@@ -135,6 +140,7 @@ export class Engine implements DaemonService {
     this.#delivery = this.#parts.delivery;
     this.#recipients = this.#parts.recipients;
     this.#outbox.load(this.#messages.allPending());
+    this.#parts.files?.resume();
     const relay = o.relay ?? getSetting(o.db, "relay");
     if (relay !== undefined) {
       // One address or a list (comma-separated); throws a TypeError that says what is wrong.
@@ -289,6 +295,16 @@ export class Engine implements DaemonService {
   lastEventId(): number {
     return this.#journal.lastId();
   }
+
+  // Files (_engine_files.ts).
+  sendFile = (req: F.FileUpload): Promise<FileRecord> => F.sendFile(this.#parts, req);
+  fileLimits = () => ({ maxFileBytes: this.#parts.files?.files.opts.maxFileBytes ?? 0 });
+  files = (q: { with?: string; limit?: number }): FileRecord[] => F.listFiles(this.#parts, q);
+  file = (id: string): FileRecord => this.#parts.files!.files.record(F.fileRow(this.#parts, id));
+  acceptFile = (id: string): Promise<FileRecord> => F.acceptFile(this.#parts, id);
+  deleteFile = (id: string): Promise<FileRecord> => F.deleteFile(this.#parts, id);
+  fileContent = (id: string, range?: { start: number; end: number }) =>
+    F.fileContent(this.#parts, id, range);
 
   subscribe(fn: (e: JournalEvent) => void): () => void {
     return this.#journal.subscribe(fn);

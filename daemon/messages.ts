@@ -32,6 +32,18 @@ export interface PendingMessage {
   rot?: string;
   /** A carrier: no text, only `rot`; no part of the history and no status events. */
   carrier?: boolean;
+  /**
+   * A file's payload rather than a message (files.ts): the file id; no part of the history and
+   * no status events (the file has its own).
+   */
+  file?: string;
+  /** Which payload of the file: −1 the offer, −2 the acceptance, −3 the end, i ≥ 0 chunk i. */
+  part?: number;
+}
+
+/** True for what has no status events of its own (a carrier, a file's payload). */
+export function silent(m: { carrier?: boolean; file?: string }): boolean {
+  return m.carrier === true || m.file !== undefined;
 }
 
 const SELECT = `SELECT m.*, c.name FROM messages m
@@ -50,6 +62,10 @@ export function pendingOf(r: Record<string, unknown>, text: string): PendingMess
   };
   if (r.rot) m.rot = toBase64Url(r.rot as Uint8Array);
   if (Number(r.carrier) === 1) m.carrier = true;
+  if (typeof r.file === "string") {
+    m.file = r.file;
+    m.part = Number(r.part);
+  }
   return m;
 }
 
@@ -162,7 +178,8 @@ export class Messages {
     desc: boolean;
   }): MessageRecord[] {
     const order = q.desc ? "DESC" : "ASC";
-    const where = `m.me = ? AND m.carrier = 0 AND m.event_id > ? AND m.created_at >= ?`;
+    const where =
+      `m.me = ? AND m.carrier = 0 AND m.file IS NULL AND m.event_id > ? AND m.created_at >= ?`;
     const rows = q.peer
       ? this.store.stmt(
         `${SELECT} WHERE ${where} AND m.peer = ? ORDER BY m.event_id ${order} LIMIT ?`,
@@ -175,30 +192,43 @@ export class Messages {
   /** Every outgoing message not yet delivered, by peer and sequence (the outbox at start). */
   allPending(): PendingMessage[] {
     return this.store.stmt(
-      `SELECT id, peer, seq, body, ts, created_at, status, rot, carrier FROM messages WHERE me = ?
-       AND direction = 'out' AND status IN ('queued', 'sent') ORDER BY peer, seq`,
-    ).all(this.#me).map((r) => pendingOf(r, this.#open(r.body as Uint8Array, r.id as string)));
+      `SELECT id, peer, seq, body, ts, created_at, status, rot, carrier, file, part FROM messages
+       WHERE me = ? AND direction = 'out' AND status IN ('queued', 'sent') ORDER BY peer, seq`,
+    ).all(this.#me).map((r) =>
+      pendingOf(
+        r,
+        // A file's payload has no secret text: at most an end's reason code, in clear.
+        typeof r.file === "string"
+          ? new TextDecoder().decode(r.body as Uint8Array)
+          : this.#open(r.body as Uint8Array, r.id as string),
+      )
+    );
   }
 
   /** Marks `queued` messages `sent` (the relay handed them to the peer's session). */
-  markSent(ms: { id: string; peer: string; seq: number; carrier?: boolean }[]): void {
+  markSent(
+    ms: { id: string; peer: string; seq: number; carrier?: boolean; file?: string }[],
+  ): void {
     const upd = this.store.stmt(
       "UPDATE messages SET status = 'sent' WHERE id = ? AND status = 'queued'",
     );
     for (const m of ms) {
-      if (Number(upd.run(m.id).changes) === 1 && !m.carrier) {
+      if (Number(upd.run(m.id).changes) === 1 && !silent(m)) {
         this.journal.append("status", { id: m.id, to: m.peer, status: "sent", seq: m.seq });
       }
     }
   }
 
   /** Marks the given messages to `peer` delivered (an end-to-end ack covered them). */
-  markDelivered(peer: string, ms: { id: string; seq: number; carrier?: boolean }[]): void {
+  markDelivered(
+    peer: string,
+    ms: { id: string; seq: number; carrier?: boolean; file?: string }[],
+  ): void {
     const upd = this.store.stmt(
       "UPDATE messages SET status = 'delivered' WHERE id = ? AND status IN ('queued', 'sent')",
     );
     for (const m of ms) {
-      if (Number(upd.run(m.id).changes) === 1 && !m.carrier) {
+      if (Number(upd.run(m.id).changes) === 1 && !silent(m)) {
         this.journal.append("status", { id: m.id, to: peer, status: "delivered", seq: m.seq });
       }
     }
@@ -209,7 +239,7 @@ export class Messages {
    * failed meanwhile: then nothing changes and false is returned).
    */
   markFailed(
-    m: { id: string; peer: string; seq: number; carrier?: boolean },
+    m: { id: string; peer: string; seq: number; carrier?: boolean; file?: string },
     reason: string,
   ): boolean {
     const r = this.store.stmt(
@@ -217,7 +247,7 @@ export class Messages {
        AND status IN ('queued', 'sent')`,
     ).run(reason, m.id);
     if (Number(r.changes) !== 1) return false;
-    if (m.carrier) return true;
+    if (silent(m)) return true;
     this.journal.append("status", { id: m.id, to: m.peer, status: "failed", seq: m.seq, reason });
     return true;
   }

@@ -21,6 +21,7 @@ import type { Renamed } from "./_migrations.ts";
 import { DB_FILE, openDb, walSync } from "./db.ts";
 import { writeRelayAddress } from "./init.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
+import { DEFAULT_FILE_QUOTA_BYTES, DEFAULT_MAX_FILE_BYTES } from "./files.ts";
 import { type KeyFile, Keystore } from "./keystore.ts";
 import { lockStateDir } from "./lock.ts";
 import { Sealer } from "./sealer.ts";
@@ -50,6 +51,8 @@ export interface DaemonOptions {
   originAllowlist?: string[];
   /** Where lifecycle lines go (connecting, online, offline, counts); none by default. */
   log?: { write: (line: string) => void; format: LogFormat };
+  /** Largest file sent or taken, and each peer's quota on this disk (defaults in files.ts). */
+  files?: { maxFileBytes?: number; quotaBytes?: number };
   /** Engine knobs (tests). */
   engine?: Partial<Pick<EngineOptions, "giveUpMs" | "journalRetention" | "initialBackoffMs">>;
 }
@@ -90,6 +93,11 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       keystore: opened.store,
       keys,
       relay: o.relay,
+      files: {
+        dir: `${o.stateDir}/files`,
+        maxFileBytes: o.files?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+        quotaBytes: o.files?.quotaBytes ?? DEFAULT_FILE_QUOTA_BYTES,
+      },
       ...o.engine,
     });
     // Every relay of the list, for the launcher's permissions (scripts/schied).
@@ -106,6 +114,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       allowNonLoopback: o.apiNonLoopback ?? false,
       originAllowlist: o.originAllowlist ?? [],
       onServerEvent: apiWarnings(),
+      // Uploads are streamed to the file store: the route counts them against max-file-bytes.
+      limits: { maxBodyBytes: (o.files?.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES) + (1 << 20) },
     });
     await writeFileAtomic(
       `${o.stateDir}/${API_ADDRESS_FILE}`,

@@ -28,6 +28,9 @@ export type ServiceErrorCode =
   | "idempotency_conflict"
   | "already_delivered"
   | "busy"
+  | "file_too_large"
+  | "file_not_ready"
+  | "range_not_satisfiable"
   | "internal";
 
 /** What a client is told to wait (seconds) when the daemon answers `busy`. */
@@ -53,6 +56,9 @@ export type RelayState = z.infer<typeof S.RelayState>;
 
 /** One message, incoming or outgoing, as the API shows it (api/schemas.ts describes it). */
 export type MessageRecord = z.infer<typeof S.MessageRecord>;
+
+/** One file, sent or received (api/schemas.ts describes it). */
+export type FileRecord = z.infer<typeof S.FileRecord>;
 
 /** A contact. */
 export type Contact = z.infer<typeof S.Contact>;
@@ -126,6 +132,33 @@ export interface DaemonService {
   lastEventId(): number;
   /** The id of the last event before time `ts` (ms), 0 if none: `since` for "from `ts` on". */
   eventBefore(ts: number): number;
+  /**
+   * Accepts a file to send: sealed into the daemon's file store and offered, durable before it
+   * resolves. `size` (a declared length) over the maximum is refused before any byte is read
+   * (file_too_large), as is a body that turns out longer (its partial copy deleted).
+   */
+  sendFile(req: {
+    to: string;
+    name: string;
+    type?: string;
+    size?: number;
+    body: ReadableStream<Uint8Array>;
+  }): Promise<FileRecord>;
+  /** The largest file this daemon sends or takes. */
+  fileLimits(): { maxFileBytes: number };
+  /** Files, newest first, optionally with one peer. */
+  files(q: { with?: string; limit?: number }): FileRecord[];
+  /** A file by id; not_found. */
+  file(id: string): FileRecord;
+  /** Accepts a file held from a non-contact: it is received. */
+  acceptFile(id: string): Promise<FileRecord>;
+  /** Cancels, declines or deletes a file (its bytes leave the disk). */
+  deleteFile(id: string): Promise<FileRecord>;
+  /** Bytes `[start, end]` (all by default) of a received file; file_not_ready before. */
+  fileContent(
+    id: string,
+    range?: { start: number; end: number },
+  ): { file: FileRecord; body: ReadableStream<Uint8Array> };
   /** Calls `fn` for each new event; returns an unsubscribe function. */
   subscribe(fn: (e: JournalEvent) => void): () => void;
 }

@@ -7,7 +7,9 @@
  * chat message, is a chain of identity rotation statements (protocol/README.md, section 3.1)
  * in base64url: the sender moved to this id from the ones the statements name; an `m` with
  * `rot` and an empty `text` is a _carrier_, which takes its sequence number but is no message
- * to show. Unknown fields are ignored; an unknown `t` is skipped (a newer peer's feature).
+ * to show. `fo`, `fc`, `fa` and `fx` are a file's offer, chunks, acceptance and end
+ * (_payload_file.ts, section 11.10); they are numbered like `m`. Unknown fields are ignored; an
+ * unknown `t` is skipped (a newer peer's feature).
  *
  * @module
  */
@@ -15,11 +17,15 @@ import { fromBase64Url, utf8, utf8Strict } from "./bytes.ts";
 import { MAX_TEXT_BYTES } from "./constants.ts";
 import { ProtocolError } from "./errors.ts";
 import { ROTATION_CHAIN_MAX, ROTATION_LEN } from "./rotation.ts";
+import { type FilePayload, parseFilePayload, type Sequenced } from "./_payload_file.ts";
+
+export { FILE_END_REASONS, type FilePayload } from "./_payload_file.ts";
 
 /** A decoded payload. */
 export type Payload =
   | { t: "m"; id: string; seq: number; ts: number; text: string; floor?: number; rot?: string }
   | { t: "a"; upto: number }
+  | FilePayload
   | { t: "unknown" };
 
 function fail(msg: string): never {
@@ -88,6 +94,17 @@ export function parsePayload(bytes: Uint8Array): Payload {
     if (j.floor !== undefined) m.floor = j.floor as number;
     if (j.rot !== undefined) m.rot = j.rot as string;
     return m;
+  }
+  if (j.t === "fo" || j.t === "fc" || j.t === "fa" || j.t === "fx") {
+    if (typeof j.id !== "string" || !ID_RE.test(j.id)) fail("id is not a message id");
+    if (!isSeq(j.seq) || j.seq === 0) fail("seq is not a positive integer");
+    if (!isSeq(j.ts)) fail("ts is not a timestamp");
+    if (j.floor !== undefined && (!isSeq(j.floor) || j.floor === 0 || j.floor > j.seq)) {
+      fail("floor is not a sequence number at most seq");
+    }
+    const base: Sequenced = { id: j.id, seq: j.seq, ts: j.ts };
+    if (j.floor !== undefined) base.floor = j.floor as number;
+    return parseFilePayload(j, base, fail);
   }
   if (j.t === "a") {
     if (!isSeq(j.upto)) fail("upto is not a non-negative integer");

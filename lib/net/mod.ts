@@ -23,6 +23,7 @@
  */
 export {
   DEFAULT_SERVER_LIMITS,
+  extendRequest,
   type RequestInfo,
   serve,
   type ServeOptions,

@@ -153,6 +153,16 @@ export function trustConnection(req: Request): void {
 }
 
 /**
+ * Gives the request `req` another `ms` before its deadline (requestTimeoutMs, from its head):
+ * for a long upload, called as its body makes progress, so that a slow but live transfer is not
+ * cut off while a stalled one still is.
+ */
+export function extendRequest(req: Request, ms: number): void {
+  const c = connections.get(req);
+  if (c && c.phase === "request") c.deadline("request", ms);
+}
+
+/**
  * Starts serving; resolves once listening.
  *
  * @example

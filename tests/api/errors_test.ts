@@ -17,6 +17,9 @@ const SERVICE_CODES: Record<ServiceErrorCode, true> = {
   idempotency_conflict: true,
   already_delivered: true,
   busy: true,
+  file_too_large: true,
+  file_not_ready: true,
+  range_not_satisfiable: true,
   internal: true,
 };
 const HTTP_CODES: Record<HttpErrorCode, true> = {

@@ -9,6 +9,8 @@ import { WorkBudget } from "../../daemon/budget.ts";
 import { Contacts } from "../../daemon/contacts.ts";
 import { openDb } from "../../daemon/db.ts";
 import { Delivery, type RelayPort, type SendOutcome } from "../../daemon/delivery.ts";
+import { Files, type FilesOptions } from "../../daemon/files.ts";
+import { FileFlow } from "../../daemon/files_flow.ts";
 import { Journal } from "../../daemon/journal.ts";
 import type { Identity } from "../../daemon/keystore.ts";
 import { Messages } from "../../daemon/messages.ts";
@@ -47,6 +49,8 @@ export interface Side {
   contacts: Contacts;
   sessions: SessionManager;
   delivery: Delivery;
+  /** Files (a store under the side's temp dir). */
+  files: FileFlow;
   events: JournalEvent[];
   errors: unknown[];
   /** Accepts an outgoing message as the engine does (commit, then index, then kick). */
@@ -123,7 +127,11 @@ export class FakeRelay {
 }
 
 /** Makes a side in a temp dir, wired to `relay` and `clock`. */
-export async function makeSide(relay: FakeRelay, clock: Clock): Promise<Side> {
+export async function makeSide(
+  relay: FakeRelay,
+  clock: Clock,
+  limits: Partial<FilesOptions> = {},
+): Promise<Side> {
   const dir = await Deno.makeTempDir({ prefix: "schied-delivery-" });
   const sealer = new Sealer(randomSecret());
   const store = new Store(openDb(dir, sealer), sealer);
@@ -143,6 +151,14 @@ export async function makeSide(relay: FakeRelay, clock: Clock): Promise<Side> {
   const events: JournalEvent[] = [];
   const errors: unknown[] = [];
   journal.subscribe((e) => events.push(e));
+  const fileOpts = { dir: `${dir}/files`, maxFileBytes: 1 << 30, quotaBytes: 1 << 30, ...limits };
+  const files = new FileFlow(
+    new Files(store, journal, self, contacts, clock.now, fileOpts),
+    messages,
+    outbox,
+    store,
+    clock.now,
+  );
   const side = {
     id: self.id,
     idText: self.idText,
@@ -151,6 +167,7 @@ export async function makeSide(relay: FakeRelay, clock: Clock): Promise<Side> {
     outbox,
     contacts,
     sessions,
+    files,
     events,
     errors,
   } as Partial<Side> as Side;
@@ -166,8 +183,11 @@ export async function makeSide(relay: FakeRelay, clock: Clock): Promise<Side> {
     serial: new Serial(),
     relay: () => relay.port(side),
     now: clock.now,
+    files,
     onError: (_peer, e) => errors.push(e),
   });
+  files.kick = (peer) => side.delivery.kick(peer);
+  files.onError = (e) => errors.push(e);
   side.send = async (peer, text) => {
     const { m } = await store.write(() => {
       contacts.ensure(peer.idText);
@@ -182,11 +202,13 @@ export async function makeSide(relay: FakeRelay, clock: Clock): Promise<Side> {
 }
 
 /** Two sides, each the other's contact. */
-export async function pair(): Promise<{ a: Side; b: Side; relay: FakeRelay; clock: Clock }> {
+export async function pair(
+  limits: Partial<FilesOptions> = {},
+): Promise<{ a: Side; b: Side; relay: FakeRelay; clock: Clock }> {
   const relay = new FakeRelay();
   const clock = new Clock();
-  const a = await makeSide(relay, clock);
-  const b = await makeSide(relay, clock);
+  const a = await makeSide(relay, clock, limits);
+  const b = await makeSide(relay, clock, limits);
   await a.store.write(() => a.contacts.add(b.idText, null));
   await b.store.write(() => b.contacts.add(a.idText, null));
   return { a, b, relay, clock };
