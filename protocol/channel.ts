@@ -22,13 +22,13 @@
 import {
   LINK_REKEY_AFTER,
   LINK_REKEY_AFTER_BYTES,
-  MAX_RECORD,
   MAX_WIRE_MESSAGE,
   TAG_LEN,
 } from "./constants.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import { type Frame, parseFrames, type Sender } from "./frames.ts";
-import { aesGcmNonce, openSync, RecordKey, sealSync, SYNC_RECORD_MAX } from "./_aead.ts";
+import { openSync, RecordKey, sealSync, SYNC_RECORD_MAX } from "./_aead.ts";
+import { FrameQueue, RecordCounters } from "./_channel_records.ts";
 import type { CipherState } from "./noise.ts";
 
 export { SYNC_RECORD_MAX } from "./_aead.ts";
@@ -72,14 +72,8 @@ export class Channel {
   readonly #send: RecordKey;
   readonly #recv: RecordKey;
   readonly #version: number;
-  readonly #rekeyAfter: number;
-  readonly #rekeyAfterBytes: number;
-  #sentBytes = 0;
-  #openedBytes = 0;
-  #sendN: number;
-  #recvN: number;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
+  readonly #counters: RecordCounters;
+  readonly #pending = new FrameQueue();
   #sealing = false;
   #scheduled = false;
   #inflightBytes = 0;
@@ -97,16 +91,18 @@ export class Channel {
     this.#o = o;
     this.#send = new RecordKey(o.send.rawKey());
     this.#recv = new RecordKey(o.recv.rawKey());
-    this.#sendN = o.send.n;
-    this.#recvN = o.recv.n;
     this.#version = o.version ?? 1;
-    this.#rekeyAfter = o.rekeyAfter ?? LINK_REKEY_AFTER;
-    this.#rekeyAfterBytes = o.rekeyAfterBytes ?? LINK_REKEY_AFTER_BYTES;
+    this.#counters = new RecordCounters(
+      o.send.n,
+      o.recv.n,
+      o.rekeyAfter ?? LINK_REKEY_AFTER,
+      o.rekeyAfterBytes ?? LINK_REKEY_AFTER_BYTES,
+    );
   }
 
   /** Plaintext bytes queued or being sealed (for slow-reader checks). */
   get queuedBytes(): number {
-    return this.#pendingBytes + this.#inflightBytes;
+    return this.#pending.bytes + this.#inflightBytes;
   }
 
   /**
@@ -132,7 +128,6 @@ export class Channel {
   push(frame: Uint8Array): void {
     if (this.#failed) return;
     this.#pending.push(frame);
-    this.#pendingBytes += frame.length;
     this.kick();
   }
 
@@ -146,50 +141,25 @@ export class Channel {
   #fail(e: ProtocolError): void {
     if (this.#failed) return;
     this.#failed = true;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#pending.clear();
     this.#wakeDrained();
     this.#o.onError(e);
-  }
-
-  #takeRecord(): Uint8Array {
-    let n = 0;
-    let count = 0;
-    for (const f of this.#pending) {
-      if (count > 0 && n + f.length > MAX_RECORD) break;
-      n += f.length;
-      count++;
-    }
-    const parts = count === this.#pending.length ? this.#pending : this.#pending.slice(0, count);
-    this.#pending = count === this.#pending.length ? [] : this.#pending.slice(count);
-    this.#pendingBytes -= n;
-    if (count === 1) return parts[0]!;
-    const out = new Uint8Array(n);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
   }
 
   async #flush(): Promise<void> {
     this.#scheduled = false;
     if (this.#sealing || this.#failed) return;
     const trailer = this.#o.trailer?.();
-    if (trailer) {
-      this.#pending.push(trailer);
-      this.#pendingBytes += trailer.length;
-    }
+    if (trailer) this.#pending.push(trailer);
     this.#sealing = true;
     try {
       while (this.#pending.length > 0 && !this.#failed) {
-        if (this.#sendN >= this.#rekeyAfter || this.#sentBytes >= this.#rekeyAfterBytes) {
+        if (this.#counters.sendDue) {
           this.#fail(new ProtocolError("rekey", "Link key due for renewal"));
           return;
         }
-        const record = this.#takeRecord();
-        const iv = aesGcmNonce(this.#sendN++);
+        const record = this.#pending.take();
+        const iv = this.#counters.nextSendNonce();
         let sealed: Uint8Array;
         if (record.length <= SYNC_RECORD_MAX) sealed = sealSync(this.#send.raw, iv, record);
         else {
@@ -199,7 +169,7 @@ export class Channel {
         }
         if (this.#failed) return;
         this.#recordsSent++;
-        this.#sentBytes += sealed.length;
+        this.#counters.sent(sealed.length);
         this.#o.write(sealed);
       }
     } catch (e) {
@@ -243,17 +213,12 @@ export class Channel {
       );
       return;
     }
-    // The peer may be a little behind in noticing its limit: allow 1024 records (or 256 MiB)
-    // of slack, then give up on it.
-    this.#openedBytes += wire.length;
-    if (
-      this.#recvN >= this.#rekeyAfter + 1024 ||
-      this.#openedBytes > this.#rekeyAfterBytes + 1024 * MAX_WIRE_MESSAGE
-    ) {
+    // The peer may be a little behind in noticing its limit: some slack (RecordCounters).
+    if (this.#counters.receiveOverdue(wire.length)) {
       this.#fail(new ProtocolError("rekey", "Peer did not renew the link key"));
       return;
     }
-    const iv = aesGcmNonce(this.#recvN++);
+    const iv = this.#counters.nextRecvNonce();
     if (wire.length <= SYNC_RECORD_MAX + TAG_LEN) {
       let plain: Uint8Array | undefined;
       try {
@@ -317,8 +282,7 @@ export class Channel {
   /** Stops the channel without reporting an error (orderly close). */
   close(): void {
     this.#failed = true;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#pending.clear();
     this.#wakeDrained();
   }
 }
