@@ -60,7 +60,7 @@ export async function uploadFile(c: Context, service: DaemonService): Promise<Fi
   const q = { to: c.req.query("to"), name: c.req.query("name"), type: c.req.query("type") };
   if (!q.to) throw new ApiFailure("bad_request", "to is required: ?to=ID-OR-NAME");
   const header = c.req.header("content-type");
-  const declared = c.req.header("content-length");
+  const declared = c.req.header("content-length") ?? c.req.query("size");
   const length = declared === undefined ? undefined : Number(declared);
   const max = service.fileLimits().maxFileBytes;
   if (header?.toLowerCase().startsWith("multipart/form-data")) {

@@ -79,6 +79,9 @@ type Query = Record<string, string | number | undefined>;
 interface Call {
   query?: Query;
   json?: unknown;
+  /** A raw body (a file's bytes), instead of `json`. */
+  body?: BodyInit;
+  headers?: Record<string, string>;
   signal?: AbortSignal;
 }
 
@@ -107,14 +110,17 @@ export class ApiClient {
     for (const [k, v] of Object.entries(call.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
-    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    const headers: Record<string, string> = {
+      ...call.headers,
+      authorization: `Bearer ${this.#token}`,
+    };
     if (call.json !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {
       res = await fetch(url, {
         method,
         headers,
-        body: call.json === undefined ? undefined : JSON.stringify(call.json),
+        body: call.json === undefined ? call.body : JSON.stringify(call.json),
         signal: call.signal,
       });
     } catch (e) {
@@ -145,6 +151,14 @@ export class ApiClient {
     } catch {
       throw new ApiError("bad_response", res.status, `Not JSON: ${text.slice(0, 200)}`);
     }
+  }
+
+  /**
+   * Any route, answered 2xx (else an ApiError as for every call): for what has no method here,
+   * such as the file routes (client_files.ts).
+   */
+  request(method: string, path: string, call: Call = {}): Promise<Response> {
+    return this.#fetch(method, path, call);
   }
 
   /** `POST /send`: sends `text` to a client id or contact name; `id` is an idempotency key. */

@@ -19,6 +19,10 @@ const uploadQuery = z.object({
   type: z.string().optional().openapi({
     description: "Media type (default: the body's Content-Type, else by the name's extension)",
   }),
+  size: intParam("size", 0).optional().openapi({
+    description: "The file's size, for a body sent without Content-Length (chunked): a file " +
+      "over max-file-bytes is then refused before any byte, as with Content-Length",
+  }),
 });
 const upload = (method: "put" | "post") =>
   createRoute({

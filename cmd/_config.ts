@@ -33,6 +33,8 @@ export const SETTINGS: Readonly<Record<string, SettingKind>> = {
   "log-format": "string",
   "give-up": "int",
   "journal-retention": "int",
+  "max-file-bytes": "int",
+  "file-quota": "int",
   "allow-origin": "list",
   "api-non-loopback": "bool",
   host: "string",

@@ -63,6 +63,7 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
   daemon: {
     about: "run the daemon (your keys, the relay session, the local API)",
     flags: "--relay= --api-non-loopback --allow-origin= --give-up= --journal-retention= " +
+      "--max-file-bytes= --file-quota= " +
       "--log-format=text|json " +
       "--passphrase-file=file",
   },
@@ -71,11 +72,11 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
     about: "print your client_id",
     flags: "--rotate --remove= --json --passphrase-file=file",
   },
-  send: { about: "send a message", flags: "--whole --id= --wait --timeout=" },
+  send: { about: "send a message", flags: "--whole --id= --wait --timeout= --file=file" },
   cancel: { about: "cancel a message not yet delivered", flags: "--json" },
   listen: {
     about: "print incoming messages as they arrive",
-    flags: "--json --all --since= --exec=cmd",
+    flags: "--json --all --since= --exec=cmd --save-dir=dir",
   },
   chat: { about: "chat interactively with one peer", flags: "--history= --wait=" },
   history: {
@@ -91,6 +92,11 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
     about: "message requests from ids that are not contacts",
     subcommands: ["ls", "accept", "decline"],
     flags: "--json",
+  },
+  files: {
+    about: "files sent and received",
+    subcommands: ["ls", "get", "accept", "rm"],
+    flags: "--json -o=file --output=file",
   },
   status: { about: "the daemon's relay state and outbox", flags: "--json" },
   config: { about: "where settings come from", flags: "--json" },

@@ -31,6 +31,9 @@ Flags (each also as an environment variable, e.g. --relay ↔ SCHIED_RELAY):
   --allow-origin ORIGIN     an Origin allowed to call the API (repeatable; default none)
   --give-up SECONDS         undelivered messages fail after this long (default 604800, 7 days)
   --journal-retention N     events kept for resuming /events (default 100000)
+  --max-file-bytes BYTES    the largest file sent or received (default 268435456, 256 MiB)
+  --file-quota BYTES        bytes of files each peer may have on this disk (default
+                            1073741824, 1 GiB); an offer beyond it is refused
   --log-format text|json    lifecycle lines on stderr (connecting, online, offline with the
                             reason, counts of messages) as text (default) or JSON Lines
   --state-dir DIR           the state dir (default $XDG_STATE_HOME/schied)
@@ -66,6 +69,8 @@ export async function run(args: string[], env: (k: string) => string | undefined
     "allow-origin": { type: "string", multiple: true },
     "give-up": { type: "string" },
     "journal-retention": { type: "string" },
+    "max-file-bytes": { type: "string" },
+    "file-quota": { type: "string" },
     "api-non-loopback": { type: "boolean" },
     "passphrase-file": { type: "string" },
     "log-format": { type: "string" },
@@ -99,6 +104,8 @@ export async function run(args: string[], env: (k: string) => string | undefined
     100,
     100_000_000,
   );
+  const maxFile = intFlag("max-file-bytes", flagOrEnv(values, "max-file-bytes", env), 0, 2 ** 40);
+  const quota = intFlag("file-quota", flagOrEnv(values, "file-quota", env), 0, 2 ** 50);
   const logFormat = flagOrEnv(values, "log-format", env) ?? "text";
   if (logFormat !== "text" && logFormat !== "json") {
     throw usage(`--log-format must be text or json, got "${logFormat}"`);
@@ -117,6 +124,10 @@ export async function run(args: string[], env: (k: string) => string | undefined
         passphrase: given ?? (attempt > 0 ? await readPassphrase() : undefined),
         originAllowlist: (values["allow-origin"] as string[] | undefined) ?? [],
         log: { write: (line) => console.error(line), format: logFormat },
+        files: {
+          ...(maxFile === undefined ? {} : { maxFileBytes: maxFile }),
+          ...(quota === undefined ? {} : { quotaBytes: quota }),
+        },
         engine: {
           ...(giveUp === undefined ? {} : { giveUpMs: giveUp * 1000 }),
           ...(retention === undefined ? {} : { journalRetention: retention }),

@@ -11,9 +11,11 @@ import { messageLine, useColor } from "./_format.ts";
 import { escapeText, EXIT, printError, usage } from "./_output.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { DaemonLink } from "./_reconnect.ts";
+import { saveInto } from "./_save_dir.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied listen [--json] [--all] [--since ID|DURATION] [--exec CMD]
+                     [--save-dir DIR]
 
 Prints incoming messages to stdout as they arrive, one per line ("12:00:01 alice: hi", with the
 date for a message not from today; control characters escaped). Reconnects to the daemon by
@@ -30,6 +32,9 @@ itself and resumes where it left off. To see what you missed and exit: 'schied h
                 SCHIED_FROM_LABEL (the name, else the id's first 8 characters), SCHIED_TEXT,
                 SCHIED_MESSAGE_ID, SCHIED_TS, SCHIED_EVENT_ID; its output (stdout too) goes to
                 stderr, so stdout carries only messages
+  --save-dir DIR  write each file received whole into DIR (its sender's name for it, made
+                safe, never over an existing file: "name (2).ext"); a notice on stderr; a
+                file offered by a non-contact is a notice too ('schied files accept ID')
 
 ${GLOBAL_HELP}`;
 
@@ -40,6 +45,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     all: { type: "boolean" },
     since: { type: "string" },
     exec: { type: "string" },
+    "save-dir": { type: "string" },
   });
   if (values.help) return printHelp(HELP);
   if (positionals.length > 0) {
@@ -92,11 +98,28 @@ export async function run(args: string[], env: (k: string) => string | undefined
       console.error(`schied: ${escapeText(e.data.text)}`);
       return;
     }
+    if (e.type === "file") await onFile(e.data);
     if (e.type !== "message" && !values.all) return;
     if (values.json) console.log(JSON.stringify({ id: e.id, event: e.type, data: e.data }));
     else if (e.type === "message") console.log(messageLine(e.data, color));
     else console.log(`${e.type} ${JSON.stringify(e.data)}`);
     if (values.exec && e.type === "message") await runExec(values.exec, e.id, e.data);
+  };
+  const saveDir = values["save-dir"];
+  if (saveDir !== undefined) {
+    const st = await Deno.stat(saveDir).catch(() => undefined);
+    if (!st?.isDirectory) throw usage(`--save-dir ${saveDir} is not a directory`);
+  }
+  const onFile = async (d: EventData<"file">) => {
+    const f = d.file;
+    if (f.direction !== "in") return;
+    if (d.phase === "offered" && f.state === "held" && !values.json) {
+      console.error(
+        `schied: ${f.peer} (not a contact) offers ${escapeText(f.name)}, ${f.size} bytes: ` +
+          `'schied files accept ${f.id}' to receive it`,
+      );
+    }
+    if (d.phase === "complete" && saveDir !== undefined) await saveInto(link.api, saveDir, f);
   };
   const backoff = new Backoff(RECONNECT);
   try {

@@ -9,9 +9,11 @@ import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_conte
 import { intFlag } from "./_flags.ts";
 import { CliError, EXIT, printError, usage } from "./_output.ts";
 import { DeliveryWaiter } from "./_wait.ts";
+import { followFile, sendFileAt } from "./_files_send.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied send <id|name> [text…] [--wait [--timeout S]]
+       schied send <id|name> --file PATH [--wait [--timeout S]]
 
 Sends a message end-to-end encrypted. The text is the remaining arguments joined by spaces; with
 none, each line of stdin is one message (empty lines are skipped), or all of stdin is one with
@@ -19,6 +21,10 @@ none, each line of stdin is one message (empty lines are skipped), or all of std
 listen' or GET /messages/ID show when it is delivered.
 
   --whole       send all of stdin as one message
+  --file PATH   send a file instead (up to the daemon's max-file-bytes, 256 MiB by default):
+                copied into the daemon's store before its id is printed, then sent in
+                encrypted chunks; a progress bar on stderr when it is a terminal; with
+                --wait, returns once the peer has the whole file, verified
   --id KEY      an idempotency key: sending again with the same key does not send twice
   --wait        return once every message sent is delivered (stored by the peer's daemon);
                 exit code 5 if one is not by --timeout, 1 if one failed
@@ -29,6 +35,7 @@ ${GLOBAL_HELP}
 Examples:
   schied send alice "see you at 6"
   schied send alice --wait --timeout 10 "deploy done"
+  schied send ops --file backup.log --wait
   echo hi | schied send 3f0c1d2e-…
   make 2>&1 | schied send bob --whole`;
 
@@ -39,6 +46,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
     id: { type: "string" },
     wait: { type: "boolean" },
     timeout: { type: "string" },
+    file: { type: "string" },
   });
   if (values.help) return printHelp(HELP);
   const [to, ...words] = positionals;
@@ -46,6 +54,16 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (values.timeout !== undefined && !values.wait) throw usage("--timeout goes with --wait");
   const timeoutMs = (intFlag("timeout", values.timeout, 1, 86_400) ?? 30) * 1000;
   const api = await connectApi(values, env);
+  if (values.file !== undefined) {
+    if (words.length > 0 || values.whole || values.id) {
+      throw usage("--file sends a file: no text, --whole or --id with it");
+    }
+    const since = values.wait ? (await withApi(() => api.status())).last_event_id : 0;
+    const bar = Deno.stderr.isTerminal();
+    const f = await sendFileAt(api, to, values.file, bar);
+    console.log(f.id);
+    return values.wait ? await followFile(api, f, since, timeoutMs, bar) : EXIT.ok;
+  }
   // The journal position before the first send: every status of what follows comes after it.
   const waiter = values.wait
     ? new DeliveryWaiter(api, (await withApi(() => api.status())).last_event_id)

@@ -29,6 +29,7 @@ const VERBS = [
   "chat",
   "history",
   "contacts",
+  "files",
   "status",
   "config",
 ];

@@ -202,3 +202,35 @@ Deno.test("scripts/install without --prefix links ~/.local/bin/schied", async ()
     assertEquals(await listTree(home), [".local", ".local/bin"]);
   });
 });
+
+Deno.test("launcher: files — send --file reads that file, files get -o writes that file, listen --save-dir that dir; a comma is refused", async () => {
+  await withHome(async (home, stateHome) => {
+    const perms = async (args: string[]) => {
+      const r = await runScript(LAUNCHER, args, { home, stateHome, env: { SCHIED_DRY_RUN: "1" } });
+      assertEquals(r.code, 0, r.stderr);
+      return r.stdout.split("\n").filter((a) =>
+        a.startsWith("--allow-read") || a.startsWith("--allow-write")
+      );
+    };
+    const state = `${stateHome}/schied`, conf = `${home}/.config/schied/config.json`;
+    assertEquals(await perms(["send", "bob", "--file", "x/../report.pdf"]), [
+      `--allow-read=${state},${home}/report.pdf,${conf}`,
+      `--allow-write=${state}`,
+    ]);
+    assertEquals(await perms(["files", "get", "ID", "-o", "/tmp/out.bin"]), [
+      `--allow-read=${state},${conf}`,
+      `--allow-write=${state},/tmp/out.bin`,
+    ]);
+    assertEquals(await perms(["listen", "--save-dir=dl"]), [
+      `--allow-read=${state},${home}/dl,${conf}`,
+      `--allow-write=${state},${home}/dl`,
+    ]);
+    const r = await runScript(LAUNCHER, ["send", "bob", "--file", "a,b"], {
+      home,
+      stateHome,
+      env: { SCHIED_DRY_RUN: "1" },
+    });
+    assertEquals(r.code, 2);
+    assertOk(/^schied: error: .*comma.*\nschied: hint: /.test(r.stderr), r.stderr);
+  });
+});
