@@ -20,6 +20,7 @@ export const ROW_NAMES = [
   "python_seed_ratio",
   "send_wall_ms",
   "cluster_cross_node",
+  "file_throughput",
   "relay_256b_window1000",
 ] as const;
 
@@ -57,6 +58,10 @@ export const ROW_SPECS: Readonly<Record<RowName, RowSpec>> = {
     unit: "env/s",
     target: "≥ 20,000 env/s across two nodes (issue 11)",
     met: (v) => v >= 20_000,
+  },
+  file_throughput: {
+    unit: "MiB/s",
+    target: "none set (issue 12: against curl uploading the same file to a bare HTTP server)",
   },
   relay_256b_window1000: { unit: "env/s", target: "none (extra row: not what daemons produce)" },
 };

@@ -6,6 +6,9 @@
  *   journal would (`id`, `from`, `from_name`, `text`, `ts`, `seq`), writes it as one SSE
  *   message to every open `/events` stream, and answers `202 {"id","status":"queued"}`.
  * - `GET /events` is a `text/event-stream` that starts with `retry:` as the daemon's does.
+ * - `PUT /files` reads the body to its end, counting its bytes, and answers
+ *   `202 {"size": N}` (the reference of the `file_throughput` row: the same upload, nothing
+ *   stored, sealed or sent on).
  *
  * No auth, no storage, no crypto, no relay. Run as its own process:
  * `deno run --allow-net=127.0.0.1 scripts/bench/bare_http.ts`. Prints `{"port":N}` once
@@ -33,6 +36,14 @@ export function startBareHttp(port = 0): Deno.HttpServer<Deno.NetAddr> {
       const bytes = enc.encode(`id: ${++seq}\nevent: message\ndata: ${JSON.stringify(data)}\n\n`);
       for (const c of streams) c.enqueue(bytes);
       return new Response(JSON.stringify({ id, status: "queued" }) + "\n", {
+        status: 202,
+        headers: { "content-type": "application/json" },
+      });
+    }
+    if (req.method === "PUT" && path === "/files") {
+      let size = 0;
+      for await (const piece of req.body ?? new ReadableStream()) size += piece.length;
+      return new Response(JSON.stringify({ size }) + "\n", {
         status: 202,
         headers: { "content-type": "application/json" },
       });

@@ -26,6 +26,7 @@ import { sessionRows } from "./rows_sessions.ts";
 import { e2eRows } from "./rows_e2e.ts";
 import { overloadRows } from "./rows_overload.ts";
 import { clusterRows } from "./rows_cluster.ts";
+import { fileRows } from "./rows_files.ts";
 
 /** The permissions the suite runs with (the deno.json task line), for a re-exec. */
 export const PERMISSIONS = [
@@ -57,6 +58,7 @@ const GROUPS: {
   { rows: ["e2e_throughput", "e2e_p99_500", "send_wall_ms"], limitS: [110, 60], run: e2eRows },
   { rows: ["overload_rss_growth"], limitS: [90, 70], run: overloadRows },
   { rows: ["cluster_cross_node"], limitS: [90, 60], run: clusterRows },
+  { rows: ["file_throughput"], limitS: [150, 60], run: fileRows },
 ];
 
 const RESULTS = new URL("./results/", import.meta.url).pathname;
