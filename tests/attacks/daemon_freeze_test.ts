@@ -23,17 +23,11 @@
  * release 44d41ba the schied/1 flood gave: 6 /health answers in 33 s (p99 11.5 s), the contact's
  * message not there after 30 s, 45 s of victim CPU.
  */
+import { e2eParty } from "../_e2e_party.ts";
 import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
-import { generateDh, randomSecret, signingKeyFromSeed } from "../../protocol/_crypto.ts";
 import { RATCHET_MAX_SKIP } from "../../protocol/constants.ts";
-import {
-  E2EInitiator,
-  type E2EKeys,
-  E2EResponder,
-  signStatic,
-} from "../../protocol/e2e_handshake.ts";
+import { E2EInitiator, E2EResponder } from "../../protocol/e2e_handshake.ts";
 import { pad, parseEnvelope } from "../../protocol/envelope.ts";
-import { clientIdFromPublicKey } from "../../protocol/identity.ts";
 import { encodePayload } from "../../protocol/payload.ts";
 import type { RatchetDeps } from "../../protocol/ratchet.ts";
 import type { E2ESession } from "../../protocol/session.ts";
@@ -57,19 +51,9 @@ function garbageMsg(shape: 0 | 3): Uint8Array {
   return env;
 }
 
-async function e2eKeys(): Promise<E2EKeys> {
-  const identity = await signingKeyFromSeed(randomSecret());
-  const staticKey = await generateDh();
-  return {
-    id: clientIdFromPublicKey(identity.publicKey),
-    staticKey,
-    vouch: await signStatic(identity, staticKey.publicKey),
-  };
-}
-
 /** A finished handshake between two fresh identities: the initiator's and responder's sessions. */
 async function sessionPair(): Promise<[E2ESession, E2ESession]> {
-  const [a, b] = [await e2eKeys(), await e2eKeys()];
+  const [a, b] = [await e2eParty(), await e2eParty()];
   const i = new E2EInitiator(a, b.id, crypto.getRandomValues(new Uint8Array(8)));
   const hs1 = parseEnvelope(await i.start());
   const r = new E2EResponder(b, a.id, hs1.id);

@@ -5,18 +5,12 @@
  *
  * @module
  */
+import { e2eParty } from "../_e2e_party.ts";
 import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
 import { waitFor } from "../harness.ts";
-import { generateDh, randomSecret, signingKeyFromSeed } from "../../protocol/_crypto.ts";
-import {
-  E2EInitiator,
-  type E2EKeys,
-  E2EResponder,
-  signStatic,
-} from "../../protocol/e2e_handshake.ts";
+import { E2EInitiator, E2EResponder } from "../../protocol/e2e_handshake.ts";
 import { parseEnvelope } from "../../protocol/envelope.ts";
 import { ProtocolError } from "../../protocol/errors.ts";
-import { clientIdFromPublicKey } from "../../protocol/identity.ts";
 import { HS1, HS2, HS3, MSG, type Peer, received, startWorld } from "./_world.ts";
 
 Deno.test("relay routes A's handshake for B to C: both abort, nothing reaches C", async () => {
@@ -61,22 +55,12 @@ Deno.test("relay routes A's handshake for B to C: both abort, nothing reaches C"
   }
 });
 
-async function keys(): Promise<E2EKeys> {
-  const identity = await signingKeyFromSeed(randomSecret());
-  const staticKey = await generateDh();
-  return {
-    id: clientIdFromPublicKey(identity.publicKey),
-    staticKey,
-    vouch: await signStatic(identity, staticKey.publicKey),
-  };
-}
-
 const authFailed = (e: Error) => e instanceof ProtocolError && e.code === "auth_failed";
 const hid = () => crypto.getRandomValues(new Uint8Array(8));
 const body = (env: Uint8Array) => parseEnvelope(env).body;
 
 Deno.test("misrouted handshake messages fail at both ends (prologue binds both ids)", async () => {
-  const [a, b, c] = [await keys(), await keys(), await keys()];
+  const [a, b, c] = [await e2eParty(), await e2eParty(), await e2eParty()];
   // C gets A's HS1 for B: C's answer does not open at A.
   const i1 = new E2EInitiator(a, b.id, hid());
   const hs1 = await i1.start();

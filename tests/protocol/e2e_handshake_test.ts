@@ -1,9 +1,9 @@
+import { e2eParty, type Party } from "../_e2e_party.ts";
 import { assertEquals, assertOk, assertRejects } from "../_assert.ts";
 import { concat, toHex, utf8 } from "../../protocol/bytes.ts";
 import { generateDh, randomSecret, signingKeyFromSeed, verify } from "../../protocol/_crypto.ts";
 import {
   E2EInitiator,
-  type E2EKeys,
   e2ePrologue,
   E2EResponder,
   PeerVersionError,
@@ -15,22 +15,7 @@ import { parseEnvelope } from "../../protocol/envelope.ts";
 import { ProtocolError } from "../../protocol/errors.ts";
 import { clientIdFromPublicKey } from "../../protocol/identity.ts";
 
-interface Party extends E2EKeys {
-  identityKey: Uint8Array;
-}
-
-async function party(): Promise<Party> {
-  const identity = await signingKeyFromSeed(randomSecret());
-  const staticKey = await generateDh();
-  return {
-    id: clientIdFromPublicKey(identity.publicKey),
-    staticKey,
-    vouch: await signStatic(identity, staticKey.publicKey),
-    identityKey: identity.publicKey,
-  };
-}
-
-const [alice, bob, carol] = [await party(), await party(), await party()];
+const [alice, bob, carol] = [await e2eParty(), await e2eParty(), await e2eParty()];
 const hid = () => crypto.getRandomValues(new Uint8Array(8));
 const code = (c: string) => (e: Error) => e instanceof ProtocolError && e.code === c;
 const body = (envelope: Uint8Array) => parseEnvelope(envelope).body;
