@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import type { DaemonService, FileRecord } from "../daemon/service.ts";
 import { ApiFailure } from "./errors.ts";
 import { errorResponse } from "./guard.ts";
-import { extendRequest } from "../lib/net/mod.ts";
+import { extendRequest, streamed } from "../lib/net/mod.ts";
 
 /** A live upload gets this long again after every piece of its body (see extendRequest). */
 const UPLOAD_IDLE_MS = 30_000;
@@ -147,7 +147,8 @@ export function downloadFile(c: Context, service: DaemonService, id: string): Re
     "accept-ranges": "bytes",
     "content-length": String(range ? range.end - range.start + 1 : file.size),
   };
-  if (!range) return new Response(body, { status: 200, headers });
+  // Streamed as it is opened (chunked): never held whole in memory.
+  if (!range) return streamed(new Response(body, { status: 200, headers }));
   headers["content-range"] = `bytes ${range.start}-${range.end}/${file.size}`;
-  return new Response(body, { status: 206, headers });
+  return streamed(new Response(body, { status: 206, headers }));
 }

@@ -173,6 +173,7 @@ export function receiveRotation(
   store.stmt("DELETE FROM peers WHERE me = ? AND peer = ?").run(me, newId);
   store.stmt("UPDATE peers SET peer = ? WHERE me = ? AND peer = ?").run(newId, me, oldId);
   store.stmt("UPDATE messages SET peer = ? WHERE me = ? AND peer = ?").run(newId, me, oldId);
+  store.stmt("UPDATE files SET peer = ? WHERE me = ? AND peer = ?").run(newId, me, oldId);
   d.sessions.forget(oldId);
   const label = o.name ?? oldId;
   const text = `${label} now uses id ${newId}, signed by their old key` +

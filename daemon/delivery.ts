@@ -169,6 +169,11 @@ export class Delivery {
     if (expired.length === 0) return;
     void d.store.write(() => {
       for (const m of expired) d.messages.markFailed(m, reason);
-    }).then(() => d.outbox.remove(expired), (e) => d.onError(null, e));
+      // A file whose payloads are given up on fails with them (reason `expired`).
+      return d.files?.gaveUp(expired);
+    }).then((fx) => {
+      d.outbox.remove(expired);
+      if (fx) d.files?.apply(fx);
+    }, (e) => d.onError(null, e));
   }
 }

@@ -240,45 +240,20 @@ export class Engine implements DaemonService {
     return this.#journal.before(ts);
   }
 
-  contacts(): Contact[] {
-    return contacts(this.#parts);
-  }
-
-  addContact(req: { id: string; name?: string }): Promise<Contact> {
-    return addContact(this.#parts, req);
-  }
-
-  removeContact(idOrName: string): Promise<void> {
-    return removeContact(this.#parts, idOrName);
-  }
-
-  verifyContact(idOrName: string, verified: boolean): Promise<Contact> {
-    return verifyContact(this.#parts, idOrName, verified);
-  }
-
-  requests(): MessageRequest[] {
-    return requests(this.#parts);
-  }
-
-  acceptRequest(req: { id: string; name?: string }): Promise<Contact> {
-    return acceptRequest(this.#parts, req);
-  }
-
-  declineRequest(id: string): Promise<void> {
-    return declineRequest(this.#parts, id);
-  }
-
-  block(idOrName: string): Promise<{ id: string }> {
-    return block(this.#parts, idOrName);
-  }
-
-  unblock(id: string): Promise<void> {
-    return unblock(this.#parts, id);
-  }
-
-  blocked(): string[] {
-    return blocked(this.#parts);
-  }
+  // Contacts, requests, blocks (_engine_contacts.ts).
+  contacts = (): Contact[] => contacts(this.#parts);
+  addContact = (req: { id: string; name?: string }): Promise<Contact> =>
+    addContact(this.#parts, req);
+  removeContact = (idOrName: string): Promise<void> => removeContact(this.#parts, idOrName);
+  verifyContact = (idOrName: string, verified: boolean): Promise<Contact> =>
+    verifyContact(this.#parts, idOrName, verified);
+  requests = (): MessageRequest[] => requests(this.#parts);
+  acceptRequest = (req: { id: string; name?: string }): Promise<Contact> =>
+    acceptRequest(this.#parts, req);
+  declineRequest = (id: string): Promise<void> => declineRequest(this.#parts, id);
+  block = (idOrName: string): Promise<{ id: string }> => block(this.#parts, idOrName);
+  unblock = (id: string): Promise<void> => unblock(this.#parts, id);
+  blocked = (): string[] => blocked(this.#parts);
 
   rotateIdentity(): Promise<Me> {
     return rotateIdentity(this.#parts, this.#identity);

@@ -108,6 +108,16 @@ export class FileFlow {
     onDelivered(this.ctx, covered);
   }
 
+  /** Inside the write that gives up on `expired` outbox entries: their files fail, quietly. */
+  gaveUp(expired: PendingMessage[]): Effects {
+    const e = noEffects();
+    for (const id of new Set(expired.flatMap((m) => m.file === undefined ? [] : [m.file]))) {
+      const row = this.files.get(id);
+      if (row) failFile(this.ctx, e, row, "expired", true);
+    }
+    return e;
+  }
+
   /** After the write committed: the outbox, the peers to send to, verification, deletions. */
   apply(e: Effects): void {
     for (const m of e.add) this.outbox.add(m);

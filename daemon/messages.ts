@@ -9,65 +9,20 @@
  *
  * @module
  */
-import { fromBase64Url, toBase64Url } from "../protocol/bytes.ts";
+import { fromBase64Url } from "../protocol/bytes.ts";
 import { SEALED } from "./_migrations.ts";
 import { receive, type ReceiveOutcome } from "./_messages_receive.ts";
+import { type PendingMessage, pendingOf, silent } from "./_messages_pending.ts";
 import type { Journal } from "./journal.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
 import { type MessageRecord, type MessageStatus, ServiceError } from "./service.ts";
 
 export { MAX_REQUEST_MESSAGES, type ReceiveOutcome } from "./_messages_receive.ts";
-
-/** An outgoing message not yet delivered, as the outbox keeps it. */
-export interface PendingMessage {
-  id: string;
-  peer: string;
-  seq: number;
-  text: string;
-  ts: number;
-  createdAt: number;
-  status: "queued" | "sent";
-  /** The rotation statement it carries (base64url; protocol/README.md, section 3.1). */
-  rot?: string;
-  /** A carrier: no text, only `rot`; no part of the history and no status events. */
-  carrier?: boolean;
-  /**
-   * A file's payload rather than a message (files.ts): the file id; no part of the history and
-   * no status events (the file has its own).
-   */
-  file?: string;
-  /** Which payload of the file: −1 the offer, −2 the acceptance, −3 the end, i ≥ 0 chunk i. */
-  part?: number;
-}
-
-/** True for what has no status events of its own (a carrier, a file's payload). */
-export function silent(m: { carrier?: boolean; file?: string }): boolean {
-  return m.carrier === true || m.file !== undefined;
-}
+export { type PendingMessage, pendingOf, silent } from "./_messages_pending.ts";
 
 const SELECT = `SELECT m.*, c.name FROM messages m
   LEFT JOIN contacts c ON c.me = m.me AND c.id = m.peer`;
-
-/** A pending message as allPending reads it. */
-export function pendingOf(r: Record<string, unknown>, text: string): PendingMessage {
-  const m: PendingMessage = {
-    id: r.id as string,
-    peer: r.peer as string,
-    seq: Number(r.seq),
-    text,
-    ts: Number(r.ts),
-    createdAt: Number(r.created_at),
-    status: r.status as "queued" | "sent",
-  };
-  if (r.rot) m.rot = toBase64Url(r.rot as Uint8Array);
-  if (Number(r.carrier) === 1) m.carrier = true;
-  if (typeof r.file === "string") {
-    m.file = r.file;
-    m.part = Number(r.part);
-  }
-  return m;
-}
 
 /** The message store of the current identity. */
 export class Messages {

@@ -76,6 +76,13 @@ export function moveIdentity(
   }
   db.prepare("UPDATE messages SET me = ? WHERE me = ?").run(newMe, oldMe);
   db.prepare("UPDATE peers SET me = ? WHERE me = ?").run(newMe, oldMe);
+  // Files follow, their sealed metadata sealed again for the new identity (it is bound to me/id).
+  const moveFile = db.prepare("UPDATE files SET me = ?, meta = ? WHERE me = ? AND id = ?");
+  for (const f of db.prepare("SELECT id, meta FROM files WHERE me = ?").all(oldMe)) {
+    const id = f.id as string;
+    const meta = sealer.openText(f.meta as Uint8Array, SEALED.file, `${oldMe}/${id}`);
+    moveFile.run(newMe, sealer.sealText(meta, SEALED.file, `${newMe}/${id}`), oldMe, id);
+  }
   const contacts = (db.prepare(
     "SELECT id FROM contacts WHERE me = ? AND kind = 'contact' AND id NOT IN (?, ?) ORDER BY id",
   ).all(newMe, oldMe, newMe) as { id: string }[]).map((r) => r.id);

@@ -35,6 +35,17 @@ export interface ExchangeHost {
 
 /** Responses of these types are streamed chunk by chunk; others are sent whole. */
 const STREAMING = /^(text\/event-stream|application\/x-ndjson)\b/i;
+/** Responses marked to be streamed whatever their type (a large download). */
+const STREAMED = new WeakSet<Response>();
+
+/**
+ * Marks `res` to be streamed chunk by chunk (chunked, no Content-Length) rather than read whole
+ * and sent: for a body too large to hold in memory, such as a file download.
+ */
+export function streamed(res: Response): Response {
+  STREAMED.add(res);
+  return res;
+}
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 const enc = new TextEncoder();
 
@@ -160,7 +171,8 @@ export async function respond(
 ): Promise<boolean> {
   const { io, limits: l } = h;
   const isHead = head.method === "HEAD";
-  const streaming = res.body !== null && STREAMING.test(res.headers.get("content-type") ?? "");
+  const streaming = res.body !== null &&
+    (STREAMED.has(res) || STREAMING.test(res.headers.get("content-type") ?? ""));
   if (!streaming) {
     // HEAD: the length GET would have (RFC 9110 8.6), without the body.
     const body = res.body ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array();

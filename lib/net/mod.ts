@@ -34,5 +34,6 @@ export {
   upgradeWebSocket,
 } from "./server.ts";
 export { HttpError } from "./http1.ts";
+export { streamed } from "./_exchange.ts";
 export { ServerWebSocket, WS_CLOSE, type WsCloseCause, type WsOptions } from "./websocket.ts";
 export { connectionBudget, descriptorLimit, sourceKey } from "./limits.ts";
