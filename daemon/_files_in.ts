@@ -24,9 +24,11 @@ type Chunk = Extract<FilePayload, { t: "fc" }>;
 export type ChunkCheck = "ok" | "bad" | "skip";
 
 function heldFrom(c: FileCtx, peer: string): number {
-  return c.files.list(peer, MAX_HELD_FILES + 1).filter((r) =>
-    r.direction === "in" && r.state === "held"
-  ).length;
+  return Number(
+    (c.files.store.stmt(
+      "SELECT count(*) AS n FROM files WHERE me = ? AND peer = ? AND direction = 'in' AND state = 'held'",
+    ).get(c.files.self.idText, peer) as { n: number }).n,
+  );
 }
 
 /**

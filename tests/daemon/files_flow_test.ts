@@ -100,6 +100,19 @@ Deno.test("a non-contact's file is held, nothing on disk, until accepted", async
   assertEquals(sha256Hex(await contentAt(b, f.id)), sha256Hex(bytes));
 });
 
+Deno.test("a non-contact holds at most 16 files here: the 17th waits at its sender, unacknowledged", async () => {
+  const relay = new FakeRelay(), clock = new Clock();
+  const a = await makeSide(relay, clock), b = await makeSide(relay, clock);
+  await a.store.write(() => a.contacts.add(b.idText, null));
+  const ids: string[] = [];
+  for (let i = 0; i < 17; i++) ids.push((await offer(a, b, clock, testBytes(10, i + 1))).id);
+  await until(b, ids[15]!, "held");
+  // Acknowledged up to the 16th offer: the 17th is the oldest still pending at A.
+  await waitFor(() => a.outbox.first(b.idText)?.file === ids[16], "the 17th waits at A");
+  assertEquals(ids.map((id) => state(b, id) ?? "-"), [...Array(16).fill("held"), "-"]);
+  assertEquals(state(a, ids[16]!), "offered");
+});
+
 Deno.test("the size limit and the per-peer quota refuse an offer, on both sides", async () => {
   const { a, b, clock } = await pair({ maxFileBytes: 300_000 });
   const big = await offer(a, b, clock, testBytes(300_001)).catch((e) => e as Error);
