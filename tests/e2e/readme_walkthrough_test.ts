@@ -152,6 +152,8 @@ Deno.test("README walkthrough: every command runs as written and does what its c
     for (const t of said) {
       assertOk(bobOut.includes(`alice: ${t}`), `history shows "${t}":\n${bobOut}`);
     }
+    // send --file --wait returned once Alice had the file: files ls shows it complete.
+    assertOk(/complete .* to alice {2}bob-notes\.txt/.test(bobOut), `files ls:\n${bobOut}`);
 
     const file = (i: number) => Deno.readTextFile(`${background}/${i}.out`).catch(() => "");
     // listen --json --since 0 has all three; listen --since 10m ran notify-send for each.
