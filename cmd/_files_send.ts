@@ -46,13 +46,8 @@ export class ProgressBar {
   }
 }
 
-/** Sends the file at `path` to `to`; returns its record as accepted. */
-export async function sendFileAt(
-  api: ApiClient,
-  to: string,
-  path: string,
-  progress: boolean,
-): Promise<FileRecord> {
+/** The file at `path`, opened, with its size; a CliError (before any daemon is asked) if not. */
+export async function openFile(path: string): Promise<{ file: Deno.FsFile; size: number }> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });
@@ -68,6 +63,18 @@ export async function sendFileAt(
     file.close();
     throw new CliError(`${path} is not a regular file`, EXIT.usage, "send one file at a time");
   }
+  return { file, size: st.size };
+}
+
+/** Sends the file at `path` (opened by openFile) to `to`; returns its record as accepted. */
+export async function sendFileAt(
+  api: ApiClient,
+  to: string,
+  path: string,
+  opened: { file: Deno.FsFile; size: number },
+  progress: boolean,
+): Promise<FileRecord> {
+  const { file } = opened, st = { size: opened.size };
   const name = path.slice(path.lastIndexOf("/") + 1);
   const bar = new ProgressBar(`${name}: upload`, st.size, progress);
   let sent = 0;

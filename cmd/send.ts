@@ -9,7 +9,7 @@ import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_conte
 import { intFlag } from "./_flags.ts";
 import { CliError, EXIT, printError, usage } from "./_output.ts";
 import { DeliveryWaiter } from "./_wait.ts";
-import { followFile, sendFileAt } from "./_files_send.ts";
+import { followFile, openFile, sendFileAt } from "./_files_send.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied send <id|name> [text…] [--wait [--timeout S]]
@@ -53,17 +53,19 @@ export async function run(args: string[], env: (k: string) => string | undefined
   if (!to) throw usage("schied send needs a recipient: schied send <id|name> [text…]");
   if (values.timeout !== undefined && !values.wait) throw usage("--timeout goes with --wait");
   const timeoutMs = (intFlag("timeout", values.timeout, 1, 86_400) ?? 30) * 1000;
-  const api = await connectApi(values, env);
   if (values.file !== undefined) {
     if (words.length > 0 || values.whole || values.id) {
       throw usage("--file sends a file: no text, --whole or --id with it");
     }
+    const opened = await openFile(values.file);
+    const api = await connectApi(values, env);
     const since = values.wait ? (await withApi(() => api.status())).last_event_id : 0;
     const bar = Deno.stderr.isTerminal();
-    const f = await sendFileAt(api, to, values.file, bar);
+    const f = await sendFileAt(api, to, values.file, opened, bar);
     console.log(f.id);
     return values.wait ? await followFile(api, f, since, timeoutMs, bar) : EXIT.ok;
   }
+  const api = await connectApi(values, env);
   // The journal position before the first send: every status of what follows comes after it.
   const waiter = values.wait
     ? new DeliveryWaiter(api, (await withApi(() => api.status())).last_event_id)
