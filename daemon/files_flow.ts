@@ -157,8 +157,16 @@ export class FileFlow {
     this.apply(e);
   }
 
-  /** At start: files left between their last chunk and their verification are verified. */
+  /**
+   * At start: files left between their last chunk and their verification are verified, and
+   * uploads cut off by a crash (their temp copies, never offered) are deleted.
+   */
   resume(): void {
+    void (async () => {
+      for await (const e of Deno.readDir(`${this.files.opts.dir}/out`)) {
+        if (e.name.endsWith(".tmp")) await Deno.remove(`${this.files.opts.dir}/out/${e.name}`);
+      }
+    })().catch(() => {}); // no store yet, or nothing to delete
     for (const row of this.files.inState("receiving")) {
       void this.finish(row.id).catch((err) => this.onError(err));
     }
