@@ -14,6 +14,7 @@ import { type ApiEnv, errorResponse, guard } from "./guard.ts";
 import { openApiDocument } from "./openapi.ts";
 import { routes } from "./routes.ts";
 import { fileRoutes } from "./routes_files.ts";
+import { mountGroups } from "./routes_groups.ts";
 import { downloadFile, uploadFile } from "./_files_http.ts";
 import { eventsHandler } from "./sse.ts";
 
@@ -159,6 +160,7 @@ export function createApi(opts: ApiOptions): OpenAPIHono<ApiEnv> {
     f.deleteFile,
     async (c) => reply(await service.deleteFile(c.req.valid("param").id), 200),
   );
+  mountGroups(app, service);
 
   let known: { re: RegExp; method: string }[] | undefined;
   app.notFound((c) => {

@@ -44,7 +44,8 @@ export function errors(...codes: ApiErrorCode[]) {
 }
 
 const BODY: ApiErrorCode[] = ["bad_request", "invalid_json", "body_too_large"];
-const JSON_BODY: ApiErrorCode[] = [...BODY, "unsupported_media_type"];
+/** The errors of a route with a JSON body. */
+export const JSON_BODY: ApiErrorCode[] = [...BODY, "unsupported_media_type"];
 
 /**
  * A decimal integer parameter in `[min, max]` (no sign, exponent or fraction). A header's value

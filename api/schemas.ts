@@ -36,7 +36,42 @@ export const MessageRecord = z.object({
   status: MessageStatus.openapi({ description: "Incoming messages are `delivered`" }),
   event_id: z.number().int().openapi({ description: "Journal position: pass as `since` to page" }),
   reason: z.string().optional().openapi({ description: "Why it failed (failed messages)" }),
+  group: z.string().optional().openapi({
+    description: "A group message: the group id (for one you sent, `peer` is the group id too)",
+  }),
+  members: z.array(z.object({ id, status: MessageStatus })).optional().openapi({
+    description: "A group message you sent: each member's copy (delivered: its daemon " +
+      "acknowledged it); the message is delivered when every copy is",
+  }),
 }).openapi("MessageRecord");
+
+/** A group (protocol/README.md, section 11.11). */
+export const Group = z.object({
+  id: z.string().openapi({ description: "The group id (32 hex digits), the same for everyone" }),
+  name: z.string().nullable().openapi({ description: "Your local name for it" }),
+  epoch: z.number().int().openapi({ description: "The last membership change applied" }),
+  members: z.array(id),
+  admins: z.array(id),
+  state: z.enum(["member", "removed", "left"]).openapi({
+    description: "member; removed (an admin removed you); left (you left)",
+  }),
+}).openapi("Group");
+
+/** `POST /groups`'s body. */
+export const GroupCreate = z.object({
+  name: z.string().openapi({ description: "A local name, like a contact name" }),
+  members: z.array(z.string().max(MAX_TO_LEN)).max(99).openapi({
+    description: "Client ids or contact names (you are a member and the admin)",
+  }),
+}).openapi("GroupCreate");
+
+/** `POST /groups/{id}/members`'s body. */
+export const GroupAdd = z.object({
+  members: z.array(z.string().max(MAX_TO_LEN)).min(1).max(99).openapi({
+    description: "Client ids or contact names to add (members already: made admins with admin)",
+  }),
+  admin: z.boolean().default(false).openapi({ description: "Make them admins" }),
+}).openapi("GroupAdd");
 
 /** Where a file stands (protocol/README.md, section 11.10). */
 export const FileState = z.enum(["offered", "held", "sending", "receiving", "complete", "failed"]);
@@ -136,6 +171,8 @@ const incoming = z.object({
   text: z.string(),
   ts: ms,
   seq: z.number().int(),
+  group: z.string().optional().openapi({ description: "A group message: the group id" }),
+  group_name: z.string().nullable().optional().openapi({ description: "Your name for the group" }),
 });
 
 /** The `data` of each event type of the journal (`GET /events`), exactly as the daemon writes it. */
@@ -151,6 +188,11 @@ export const EVENT_DATA = {
     status: MessageStatus,
     seq: z.number().int(),
     reason: z.string().optional().openapi({ description: "Why it failed (`failed` only)" }),
+    group: z.string().optional().openapi({
+      description: "A group message (`to` is the group id): delivered when every member's " +
+        "daemon acknowledged it; failed when a copy failed (`missing` says whose)",
+    }),
+    missing: z.array(id).optional(),
   }).openapi("StatusEventData"),
   /** A contact came online or went offline. */
   presence: z.object({ id, online: z.boolean() }).openapi("PresenceEventData"),
@@ -189,6 +231,17 @@ export const EVENT_DATA = {
     phase: z.enum(["offered", "accepted", "progress", "complete", "failed"]),
     file: FileRecord,
   }).openapi("FileEventData"),
+  /**
+   * A group's membership changed (a signed change applied, section 11.11): `created` (by you),
+   * `joined` (you were added), `changed`, `removed` (you were), `left` (you left).
+   */
+  group: z.object({
+    change: z.enum(["created", "joined", "changed", "removed", "left"]),
+    by: id.openapi({ description: "Who signed the change" }),
+    added: z.array(id),
+    removed: z.array(id),
+    group: Group,
+  }).openapi("GroupEventData"),
   /** Something failed in the background (a delivery, a handshake). */
   error: z.object({
     code: z.string(),
@@ -224,7 +277,9 @@ export const StreamedEvent = z.discriminatedUnion(
 
 /** `POST /send`'s body (a raw-text body is read as `{to: ?to, text: body, id: ?id}`). */
 export const SendRequest = z.object({
-  to: z.string().min(1).max(MAX_TO_LEN).openapi({ description: "A client id or a contact name" }),
+  to: z.string().min(1).max(MAX_TO_LEN).openapi({
+    description: "A client id, a contact name, or a group's name or id",
+  }),
   text: z.string().openapi({ description: "Not empty or only white space" }),
   id: z.string().optional().openapi({
     description: "Idempotency key: 1-128 printable ASCII; the same key and message is one send",

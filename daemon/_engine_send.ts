@@ -8,6 +8,7 @@ import { parseId } from "../protocol/identity.ts";
 import type { Delivery } from "./delivery.ts";
 import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
 import type { EngineParts } from "./_engine_parts.ts";
+import { groupTo, sendGroup } from "./_engine_groups.ts";
 import { BUSY_RETRY_AFTER_S, type MessageRecord, ServiceError } from "./service.ts";
 
 /** Accepts a message to send (Engine.send). */
@@ -17,6 +18,8 @@ export async function send(
 ): Promise<MessageRecord> {
   const key = req.idempotencyKey;
   checkOutgoing(req.text, key);
+  const group = groupTo(p, req.to); // a group's name or id: one copy per member
+  if (group) return await sendGroup(p, group, req);
   const peer = p.contacts.resolve(req.to);
   if (peer === p.self.idText) {
     throw new ServiceError("bad_request", "Cannot send a message to yourself");

@@ -6,6 +6,9 @@
  */
 import { toBase64Url } from "../protocol/bytes.ts";
 
+/** Settles group messages whose copies were marked (for messages.ts; _groups_status.ts). */
+export { settleGroups } from "./_groups_status.ts";
+
 /** An outgoing message not yet delivered, as the outbox keeps it. */
 export interface PendingMessage {
   id: string;
@@ -26,11 +29,22 @@ export interface PendingMessage {
   file?: string;
   /** Which payload of the file: −1 the offer, −2 the acceptance, −3 the end, i ≥ 0 chunk i. */
   part?: number;
+  /** A copy of a group message (section 11.11): the group, the epoch, the group message id. */
+  g?: string;
+  ge?: number;
+  gm?: string;
+  /** A group change carrier: the statements it sends (base64url, oldest first). */
+  gc?: string[];
 }
 
-/** True for what has no status events of its own (a carrier, a file's payload). */
-export function silent(m: { carrier?: boolean; file?: string }): boolean {
-  return m.carrier === true || m.file !== undefined;
+/**
+ * True for what has no status events of its own (a carrier, a file's payload, a group change, a
+ * copy of a group message: the group message has its own, daemon/_groups_status.ts).
+ */
+export function silent(
+  m: { carrier?: boolean; file?: string; gm?: string; gc?: string[] },
+): boolean {
+  return m.carrier === true || m.file !== undefined || m.gm !== undefined || m.gc !== undefined;
 }
 
 /** A pending message as allPending reads it. */
@@ -46,6 +60,12 @@ export function pendingOf(r: Record<string, unknown>, text: string): PendingMess
   };
   if (r.rot) m.rot = toBase64Url(r.rot as Uint8Array);
   if (Number(r.carrier) === 1) m.carrier = true;
+  if (typeof r.grp === "string" && typeof r.gmsg === "string") {
+    m.g = r.grp;
+    m.ge = Number(r.gep);
+    m.gm = r.gmsg;
+  }
+  if (typeof r.gc === "string") m.gc = JSON.parse(r.gc);
   if (typeof r.file === "string") {
     m.file = r.file;
     m.part = Number(r.part);

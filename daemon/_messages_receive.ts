@@ -44,11 +44,23 @@ export function advance(messages: Messages, peer: string, seq: number): void {
     .run(seq + 1, messages.self.idText, peer);
 }
 
+/** An incoming message, with its group (id, group message id, local name) if it is a group's. */
+export interface GroupReceived {
+  id: string;
+  seq: number;
+  ts: number;
+  text: string;
+  floor?: number;
+  g?: string;
+  gm?: string;
+  gname?: string | null;
+}
+
 /** Messages.receive: stores an incoming message if it is the next in sequence. */
 export function receive(
   messages: Messages,
   peer: string,
-  m: { id: string; seq: number; ts: number; text: string; floor?: number },
+  m: GroupReceived,
   now: number,
   request: boolean,
   carrier = false,
@@ -74,20 +86,24 @@ export function receive(
     .get(me, peer) as { name: Uint8Array | null } | undefined)?.name ?? null;
   const name = sealedName ? store.sealer.openText(sealedName, SEALED.name, `${me}/${peer}`) : null;
   // The message id must be unique here; a sender reusing an id gets a fresh local one.
-  const taken = store.stmt("SELECT 1 AS x FROM messages WHERE id = ?").get(m.id);
-  const id = taken ? crypto.randomUUID() : m.id;
+  // A group message's id is the group message's (the same at every member) when it is free.
+  const want = m.gm ?? m.id;
+  const taken = store.stmt("SELECT 1 AS x FROM messages WHERE id = ?").get(want);
+  const id = taken ? crypto.randomUUID() : want;
   // From a requester the event is a `request`: consumers of `message` see contacts only.
-  const eventId = messages.journal.append(request ? "request" : "message", {
+  const data: Parameters<typeof messages.journal.append<"message">>[1] = {
     id,
     from: peer,
     from_name: name,
     text: m.text,
     ts: m.ts,
     seq: m.seq,
-  });
+  };
+  if (m.g !== undefined) Object.assign(data, { group: m.g, group_name: m.gname ?? null });
+  const eventId = messages.journal.append(request ? "request" : "message", data);
   store.stmt(
-    `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, event_id, created_at)
-     VALUES (?, ?, 'in', ?, ?, ?, ?, 'delivered', ?, ?)`,
+    `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, event_id, created_at,
+     grp, gmsg) VALUES (?, ?, 'in', ?, ?, ?, ?, 'delivered', ?, ?, ?, ?)`,
   ).run(
     id,
     me,
@@ -97,6 +113,8 @@ export function receive(
     m.ts,
     eventId,
     now,
+    m.g ?? null,
+    m.gm ?? null,
   );
   store.stmt("UPDATE peers SET next_recv_seq = ? WHERE me = ? AND peer = ?")
     .run(m.seq + 1, me, peer);

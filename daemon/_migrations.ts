@@ -46,6 +46,7 @@ export const SEALED = {
   session: "sessions.state",
   name: "contacts.name",
   file: "files.meta",
+  group: "groups.name",
 } as const;
 
 const V6 = `
@@ -242,9 +243,37 @@ function caselessNames(db: DatabaseSync, s: Sealer, renamed: Renamed[]): void {
 }
 
 /**
+ * Version 7: groups (daemon/groups.ts). `groups` holds each group's last applied statement (its
+ * epoch, hash, members and admins), the epoch at which this identity last joined and whether it
+ * is still a member; `group_changes` every statement applied (the chain a change carrier sends);
+ * `group_msgs` each group message sent (the copies, one per member, are rows of `messages` with
+ * `gmsg`); `messages.gc` the statements a change carrier sends.
+ */
+const V7 = `
+CREATE TABLE groups (
+  me TEXT NOT NULL, id TEXT NOT NULL, name BLOB, name_idx BLOB, epoch INTEGER NOT NULL,
+  hash BLOB NOT NULL, members TEXT NOT NULL, admins TEXT NOT NULL, joined INTEGER NOT NULL,
+  state TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (me, id));
+CREATE UNIQUE INDEX groups_name ON groups(me, name_idx) WHERE name_idx IS NOT NULL;
+CREATE TABLE group_changes (
+  me TEXT NOT NULL, grp TEXT NOT NULL, epoch INTEGER NOT NULL, statement BLOB NOT NULL,
+  PRIMARY KEY (me, grp, epoch));
+CREATE TABLE group_msgs (
+  id TEXT PRIMARY KEY, me TEXT NOT NULL, grp TEXT NOT NULL, epoch INTEGER NOT NULL,
+  body BLOB NOT NULL, ts INTEGER NOT NULL, status TEXT NOT NULL, idem_key TEXT,
+  event_id INTEGER NOT NULL);
+CREATE UNIQUE INDEX group_msgs_idem ON group_msgs(me, idem_key) WHERE idem_key IS NOT NULL;
+ALTER TABLE messages ADD COLUMN grp TEXT;
+ALTER TABLE messages ADD COLUMN gmsg TEXT;
+ALTER TABLE messages ADD COLUMN gep INTEGER;
+ALTER TABLE messages ADD COLUMN gc TEXT;
+CREATE INDEX messages_gmsg ON messages(gmsg) WHERE gmsg IS NOT NULL;
+`;
+
+/**
  * The migrations of daemon.db; version 2 seals what version 1 kept in clear, version 3 makes
  * names caseless, version 4 drops `schied/1` sessions, version 5 adds the columns of rotation
- * statements, version 6 the table of files.
+ * statements, version 6 the table of files, version 7 groups.
  * Contacts renamed by version 3 are pushed onto `renamed` (report them once the migration has
  * committed).
  */
@@ -270,5 +299,6 @@ export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migra
           ALTER TABLE messages ADD COLUMN carrier INTEGER NOT NULL DEFAULT 0;`),
     },
     { version: 6, name: "files sent and received", up: (db) => db.exec(V6) },
+    { version: 7, name: "groups", up: (db) => db.exec(V7) },
   ];
 }

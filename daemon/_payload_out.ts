@@ -29,6 +29,8 @@ export function messagePayload(
     text: m.text,
     floor,
   };
+  if (m.gm !== undefined) Object.assign(p, { g: m.g, ge: m.ge, gm: m.gm });
+  if (m.gc !== undefined) p.gc = m.gc;
   if (m.rot === undefined) return p;
   const withRot = { ...p, rot: m.rot };
   if (m.carrier || encodePayload(withRot).length <= MAX_PAYLOAD) return withRot;

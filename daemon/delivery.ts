@@ -27,6 +27,7 @@ import type { Serial } from "./_serial.ts";
 import type { Store } from "./store.ts";
 import type { RelayState } from "./service.ts";
 import { Incoming } from "./_delivery_incoming.ts";
+import { settleGroups } from "./_groups_status.ts";
 import { OFFLINE_RETRY_MS, Outgoing, RETRY_MS } from "./_delivery_outgoing.ts";
 
 export { FILE_WINDOW, OFFLINE_RETRY_MS, RETRY_MS, WINDOW } from "./_delivery_outgoing.ts";
@@ -169,6 +170,7 @@ export class Delivery {
     if (expired.length === 0) return;
     void d.store.write(() => {
       for (const m of expired) d.messages.markFailed(m, reason);
+      settleGroups(d.messages, expired); // a group message with a copy given up on fails
       // A file whose payloads are given up on fails with them (reason `expired`).
       return d.files?.gaveUp(expired);
     }).then((fx) => {

@@ -13,6 +13,7 @@ import { checkpoint, getSetting, setSetting } from "./db.ts";
 import type { Delivery } from "./delivery.ts";
 import type { FilesOptions } from "./files.ts";
 import * as F from "./_engine_files.ts";
+import * as G from "./_engine_groups.ts";
 import type { Journal } from "./journal.ts";
 import type { KeyFile, Keystore } from "./keystore.ts";
 import type { Messages } from "./messages.ts";
@@ -217,7 +218,7 @@ export class Engine implements DaemonService {
   }
 
   message(id: string): MessageRecord {
-    return this.#messages.get(id);
+    return G.groupMessage(this.#messages, id) ?? this.#messages.get(id);
   }
 
   async cancelMessage(id: string): Promise<MessageRecord> {
@@ -280,6 +281,17 @@ export class Engine implements DaemonService {
   deleteFile = (id: string): Promise<FileRecord> => F.deleteFile(this.#parts, id);
   fileContent = (id: string, range?: { start: number; end: number }) =>
     F.fileContent(this.#parts, id, range);
+
+  // Groups (_engine_groups.ts).
+  createGroup = (req: { name: string; members: string[] }) => G.createGroup(this.#parts, req);
+  groups = () => G.groupsOf(this.#parts).list().map((g) => G.groupsOf(this.#parts).record(g));
+  group = (idOrName: string) =>
+    G.groupsOf(this.#parts).record(G.groupsOf(this.#parts).resolve(idOrName));
+  addGroupMembers = (idOrName: string, req: { members: string[]; admin?: boolean }) =>
+    G.addGroupMembers(this.#parts, idOrName, req);
+  removeGroupMember = (idOrName: string, member: string) =>
+    G.removeGroupMember(this.#parts, idOrName, member);
+  leaveGroup = (idOrName: string) => G.leaveGroup(this.#parts, idOrName);
 
   subscribe(fn: (e: JournalEvent) => void): () => void {
     return this.#journal.subscribe(fn);

@@ -14,7 +14,13 @@ import type { BatchHooks, Store } from "./store.ts";
 import type { EventData, EventType, JournalEvent } from "./service.ts";
 
 /** Event types whose data is sealed at rest (the others hold no text and no name). */
-const SECRET_EVENTS = new Set<JournalEvent["type"]>(["message", "request", "rotation", "file"]);
+const SECRET_EVENTS = new Set<JournalEvent["type"]>([
+  "message",
+  "request",
+  "rotation",
+  "file",
+  "group",
+]);
 const utf8d = new TextDecoder("utf-8", { fatal: true });
 
 /** Events kept by default (older ones are pruned). */

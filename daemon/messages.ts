@@ -11,8 +11,8 @@
  */
 import { fromBase64Url } from "../protocol/bytes.ts";
 import { SEALED } from "./_migrations.ts";
-import { receive, type ReceiveOutcome } from "./_messages_receive.ts";
-import { type PendingMessage, pendingOf, silent } from "./_messages_pending.ts";
+import { type GroupReceived, receive, type ReceiveOutcome } from "./_messages_receive.ts";
+import { type PendingMessage, pendingOf, settleGroups, silent } from "./_messages_pending.ts";
 import type { Journal } from "./journal.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
@@ -52,6 +52,7 @@ export class Messages {
       event_id: Number(r.event_id),
     };
     if (r.reason) m.reason = r.reason as string;
+    if (typeof r.grp === "string") m.group = r.grp;
     return m;
   }
 
@@ -133,8 +134,8 @@ export class Messages {
     desc: boolean;
   }): MessageRecord[] {
     const order = q.desc ? "DESC" : "ASC";
-    const where =
-      `m.me = ? AND m.carrier = 0 AND m.file IS NULL AND m.event_id > ? AND m.created_at >= ?`;
+    const where = `m.me = ? AND m.carrier = 0 AND m.file IS NULL AND m.gc IS NULL AND m.event_id > ?
+       AND m.created_at >= ? AND NOT (m.direction = 'out' AND m.gmsg IS NOT NULL)`;
     const rows = q.peer
       ? this.store.stmt(
         `${SELECT} WHERE ${where} AND m.peer = ? ORDER BY m.event_id ${order} LIMIT ?`,
@@ -147,7 +148,7 @@ export class Messages {
   /** Every outgoing message not yet delivered, by peer and sequence (the outbox at start). */
   allPending(): PendingMessage[] {
     return this.store.stmt(
-      `SELECT id, peer, seq, body, ts, created_at, status, rot, carrier, file, part FROM messages
+      `SELECT * FROM messages
        WHERE me = ? AND direction = 'out' AND status IN ('queued', 'sent') ORDER BY peer, seq`,
     ).all(this.#me).map((r) =>
       pendingOf(
@@ -177,7 +178,7 @@ export class Messages {
   /** Marks the given messages to `peer` delivered (an end-to-end ack covered them). */
   markDelivered(
     peer: string,
-    ms: { id: string; seq: number; carrier?: boolean; file?: string }[],
+    ms: { id: string; seq: number; carrier?: boolean; file?: string; gm?: string }[],
   ): void {
     const upd = this.store.stmt(
       "UPDATE messages SET status = 'delivered' WHERE id = ? AND status IN ('queued', 'sent')",
@@ -187,6 +188,7 @@ export class Messages {
         this.journal.append("status", { id: m.id, to: peer, status: "delivered", seq: m.seq });
       }
     }
+    settleGroups(this, ms);
   }
 
   /**
@@ -288,7 +290,7 @@ export class Messages {
    */
   receive(
     peer: string,
-    m: { id: string; seq: number; ts: number; text: string; floor?: number },
+    m: GroupReceived,
     now: number,
     request = false,
     carrier = false,

@@ -15,6 +15,7 @@
  * @module
  */
 import type { Contacts } from "./contacts.ts";
+import { settleGroups } from "./_groups_status.ts";
 import type { Messages, PendingMessage } from "./messages.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Store } from "./store.ts";
@@ -136,6 +137,7 @@ export class Recipients {
       // What the outbox holds now; it changes only after a commit, so a rerun sees the same.
       pending = d.outbox.pending(peer, 0, Number.MAX_SAFE_INTEGER);
       for (const m of pending) d.messages.markFailed(m, RECIPIENT_UNKNOWN);
+      settleGroups(d.messages, pending);
       const c = d.contacts.get(peer);
       if (!c || c.kind !== "contact" || c.name !== null || c.verified || c.identityKey) {
         return false;

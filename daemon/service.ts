@@ -60,6 +60,9 @@ export type MessageRecord = z.infer<typeof S.MessageRecord>;
 /** One file, sent or received (api/schemas.ts describes it). */
 export type FileRecord = z.infer<typeof S.FileRecord>;
 
+/** A group (api/schemas.ts describes it). */
+export type GroupRecord = z.infer<typeof S.Group>;
+
 /** A contact. */
 export type Contact = z.infer<typeof S.Contact>;
 
@@ -159,6 +162,23 @@ export interface DaemonService {
     id: string,
     range?: { start: number; end: number },
   ): { file: FileRecord; body: ReadableStream<Uint8Array> };
+  /**
+   * Creates a group with this identity as its admin and `members` (ids or contact names): its
+   * first change statement is signed and sent to each. `send` takes its name or id as `to`.
+   */
+  createGroup(req: { name: string; members: string[] }): Promise<GroupRecord>;
+  /** Every group known, those this identity left or was removed from included. */
+  groups(): GroupRecord[];
+  /** A group by name or id; not_found. */
+  group(idOrName: string): GroupRecord;
+  /** Adds members (or makes members admins, with `admin`): a signed change (admins only). */
+  addGroupMembers(idOrName: string, req: { members: string[]; admin?: boolean }): Promise<
+    GroupRecord
+  >;
+  /** Removes a member: a signed change (admins only); it receives nothing sent afterwards. */
+  removeGroupMember(idOrName: string, member: string): Promise<GroupRecord>;
+  /** Leaves a group: a change signed by this identity, which then receives nothing of it. */
+  leaveGroup(idOrName: string): Promise<GroupRecord>;
   /** Calls `fn` for each new event; returns an unsubscribe function. */
   subscribe(fn: (e: JournalEvent) => void): () => void;
 }

@@ -8,7 +8,8 @@
  * in base64url: the sender moved to this id from the ones the statements name; an `m` with
  * `rot` and an empty `text` is a _carrier_, which takes its sequence number but is no message
  * to show. `fo`, `fc`, `fa` and `fx` are a file's offer, chunks, acceptance and end
- * (_payload_file.ts, section 11.10); they are numbered like `m`. Unknown fields are ignored; an
+ * (_payload_file.ts, section 11.10); they are numbered like `m`. `g`, `ge`, `gm` and `gc` on an
+ * `m` are a group message's and a group change's (_payload_group.ts, section 11.11). Unknown fields are ignored; an
  * unknown `t` is skipped (a newer peer's feature).
  *
  * @module
@@ -18,12 +19,27 @@ import { MAX_TEXT_BYTES } from "./constants.ts";
 import { ProtocolError } from "./errors.ts";
 import { ROTATION_CHAIN_MAX, ROTATION_LEN } from "./rotation.ts";
 import { type FilePayload, parseFilePayload, type Sequenced } from "./_payload_file.ts";
+import { parseGroupFields } from "./_payload_group.ts";
 
 export { FILE_END_REASONS, type FilePayload } from "./_payload_file.ts";
 
 /** A decoded payload. */
 export type Payload =
-  | { t: "m"; id: string; seq: number; ts: number; text: string; floor?: number; rot?: string }
+  | {
+    t: "m";
+    id: string;
+    seq: number;
+    ts: number;
+    text: string;
+    floor?: number;
+    rot?: string;
+    /** A group message: its group, the sender's epoch, its id in every copy (section 11.11). */
+    g?: string;
+    ge?: number;
+    gm?: string;
+    /** A group change carrier: 1–4 change statements in base64url, oldest first. */
+    gc?: string[];
+  }
   | { t: "a"; upto: number }
   | FilePayload
   | { t: "unknown" };
@@ -93,6 +109,7 @@ export function parsePayload(bytes: Uint8Array): Payload {
     };
     if (j.floor !== undefined) m.floor = j.floor as number;
     if (j.rot !== undefined) m.rot = j.rot as string;
+    parseGroupFields(j, m, fail);
     return m;
   }
   if (j.t === "fo" || j.t === "fc" || j.t === "fa" || j.t === "fx") {

@@ -19,7 +19,7 @@ import {
   ServiceError,
 } from "../../daemon/service.ts";
 import { checkName } from "../../daemon/contacts.ts";
-import { FakeFiles } from "./_fake_files.ts";
+import { FakeGroups } from "./_fake_groups.ts";
 import { checkOutgoing } from "../../daemon/outgoing.ts";
 import { formatId, parseId } from "../../protocol/identity.ts";
 
@@ -33,7 +33,7 @@ export const ME_ID = "2d5a73e4-8b3f-8c6a-be3d-4f5a6b7c8d9e";
 export const FAKE_FINGERPRINT = "0a1b 2c3d 4e5f 6a7b 8c9d 0e1f 2a3b 4c5d";
 
 /** The fake. */
-export class FakeService extends FakeFiles implements DaemonService {
+export class FakeService extends FakeGroups implements DaemonService {
   /** Names of the methods called, in order. */
   readonly calls: string[] = [];
   /** Arguments of the `send` calls. */

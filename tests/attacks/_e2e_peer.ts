@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type DhKeyPair, generateDh } from "../../protocol/_crypto.ts";
+import { type DhKeyPair, generateDh, type SigningKeyPair } from "../../protocol/_crypto.ts";
 import { toBase64Url } from "../../protocol/bytes.ts";
 import {
   E2EInitiator,
@@ -22,7 +22,7 @@ import {
   unpad,
 } from "../../protocol/envelope.ts";
 import { clientIdFromPublicKey, formatId, parseId } from "../../protocol/identity.ts";
-import { encodePayload, parsePayload } from "../../protocol/payload.ts";
+import { encodePayload, parsePayload, type Payload } from "../../protocol/payload.ts";
 import { E2ESession } from "../../protocol/session.ts";
 import { LinkClient, type SendResult } from "../../daemon/link_client.ts";
 import type { JournalEvent } from "../../daemon/service.ts";
@@ -51,6 +51,8 @@ export interface Opened {
   from: string;
   seq: number;
   text: string;
+  /** A group change carrier's statements (protocol/README.md, section 11.11). */
+  gc?: string[];
 }
 
 interface PendingInitiator {
@@ -84,6 +86,9 @@ export class E2EPeer {
   #chain: Promise<void> = Promise.resolve();
   #link!: LinkClient;
 
+  /** This peer's identity key pair (to sign statements with, as a forger would). */
+  identity!: SigningKeyPair;
+
   private constructor(readonly keys: E2EKeys, readonly respond: boolean) {}
 
   /** Logs in to the relay at `address` (from `localAddress`) with a fresh identity. */
@@ -97,6 +102,7 @@ export class E2EPeer {
     // The id is filled in from the WELCOME (the relay derives it from the identity key).
     const keys: E2EKeys = { id: new Uint8Array(16), staticKey, vouch };
     const peer = new E2EPeer(keys, o.respond ?? false);
+    peer.identity = k.identity;
     peer.#link = await LinkClient.connect({
       address,
       ...k,
@@ -161,12 +167,17 @@ export class E2EPeer {
    * `giveUpEarlier`, its `floor` is its own number: the receiver waits for no earlier one (as a
    * daemon's sender says once it gave up on them).
    */
-  async sealText(peer: string, text: string, giveUpEarlier = false): Promise<Uint8Array> {
+  async sealText(
+    peer: string,
+    text: string,
+    giveUpEarlier = false,
+    extra: Partial<Extract<Payload, { t: "m" }>> = {},
+  ): Promise<Uint8Array> {
     const s = this.session(peer);
     if (!s) throw new Error(`No session with ${peer}`);
     const seq = (this.#sendSeq.get(peer) ?? 0) + 1;
     this.#sendSeq.set(peer, seq);
-    const m = { t: "m" as const, id: crypto.randomUUID(), seq, ts: Date.now(), text };
+    const m = { t: "m" as const, id: crypto.randomUUID(), seq, ts: Date.now(), text, ...extra };
     const p = encodePayload(giveUpEarlier ? { ...m, floor: seq } : m);
     // Serialised with the handling of received envelopes: both advance the session.
     return await this.#serial(() => s.seal(pad(p), { now: Date.now() }));
@@ -312,7 +323,12 @@ export class E2EPeer {
       const next = this.#recvNext.get(r.from) ?? 1;
       if (p.seq === next) {
         this.#recvNext.set(r.from, next + 1);
-        this.opened.push({ from: r.from, seq: p.seq, text: p.text });
+        this.opened.push({
+          from: r.from,
+          seq: p.seq,
+          text: p.text,
+          ...(p.gc ? { gc: p.gc } : {}),
+        });
       }
       if (this.respond) {
         const upto = (this.#recvNext.get(r.from) ?? 1) - 1;
