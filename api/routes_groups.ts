@@ -63,6 +63,16 @@ export const groupRoutes = {
     request: { params: member },
     responses: changed("Removed"),
   }),
+  rename: createRoute({
+    method: "put",
+    path: "/groups/{id}/name",
+    summary: "Names a group for you (names are local, like contact names; unique)",
+    request: { params: group, body: { required: true, content: json(S.GroupName) } },
+    responses: {
+      200: ok("The group", S.Group),
+      ...errors(...JSON_BODY, "not_found", "name_taken"),
+    },
+  }),
   leave: createRoute({
     method: "post",
     path: "/groups/{id}/leave",
@@ -89,6 +99,9 @@ export function mountGroups(app: OpenAPIHono<ApiEnv>, service: DaemonService): v
   mount(app, g.removeMember, async (c) => {
     const { id, member } = c.req.valid("param");
     return reply(await service.removeGroupMember(id, member), 200);
+  });
+  mount(app, g.rename, async (c) => {
+    return reply(await service.nameGroup(c.req.valid("param").id, c.req.valid("json").name), 200);
   });
   mount(app, g.leave, async (c) => reply(await service.leaveGroup(c.req.valid("param").id), 200));
 }

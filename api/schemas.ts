@@ -65,6 +65,11 @@ export const GroupCreate = z.object({
   }),
 }).openapi("GroupCreate");
 
+/** `PUT /groups/{id}/name`'s body. */
+export const GroupName = z.object({
+  name: z.string().nullable().openapi({ description: "Your name for it (null: none)" }),
+}).openapi("GroupName");
+
 /** `POST /groups/{id}/members`'s body. */
 export const GroupAdd = z.object({
   members: z.array(z.string().max(MAX_TO_LEN)).min(1).max(99).openapi({

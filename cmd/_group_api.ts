@@ -51,6 +51,11 @@ export function removeMember(api: ApiClient, idOrName: string, member: string) {
   return group(api.request("DELETE", `${path(idOrName)}/members/${encodeURIComponent(member)}`));
 }
 
+/** `PUT /groups/{id}/name`: names a group for you (null: no name). */
+export function nameGroup(api: ApiClient, idOrName: string, name: string | null) {
+  return group(api.request("PUT", `${path(idOrName)}/name`, { json: { name } }));
+}
+
 /** `POST /groups/{id}/leave`: leaves a group. */
 export function leaveGroup(api: ApiClient, idOrName: string): Promise<GroupRecord> {
   return group(api.request("POST", `${path(idOrName)}/leave`));

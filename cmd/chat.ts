@@ -12,6 +12,8 @@ import { MAX_TEXT_BYTES } from "../protocol/constants.ts";
 import { type ChatIo, openChatIo } from "./_chat_io.ts";
 import { Outbox } from "./_chat_outbox.ts";
 import { historyLine, lastMessages, resolvePeer } from "./_chat_peer.ts";
+import { groupLine } from "./_chat_group.ts";
+import { getGroup } from "./_group_api.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, RECONNECT, withApi } from "./_context.ts";
 import { intFlag } from "./_flags.ts";
 import { clock, paint, peerLabel, useColor } from "./_format.ts";
@@ -23,7 +25,8 @@ import { Backoff } from "../lib/backoff.ts";
 export const HELP = `Usage: schied chat <id|name> [--history N] [--wait SECONDS]
 
 Chats with one peer: shows the last messages with it, then type a line and press Enter to send
-it; incoming messages appear above the line you are typing. Your lines end in "·" once the
+it; incoming messages appear above the line you are typing. With a group (its name or id, see
+'schied group'), each line goes to every member and their lines show with their names. Your lines end in "·" once the
 daemon has accepted them; "✓✓ delivered #N" follows when the peer's daemon has stored message N.
 A message from someone else shows as a one-line notice. The peer must be a contact (name or id)
 or a well-formed id, else chat exits with code 4 before anything is sent.
@@ -56,11 +59,14 @@ export async function run(args: string[], env: (k: string) => string | undefined
   const waitMs = (intFlag("wait", values.wait, 0, 3600) ?? 10) * 1000;
   const historyN = intFlag("history", values.history, 0, 1000) ?? 10;
   const api = await connectApi(values, env);
-  const { id: peer, contact } = resolvePeer(target, await withApi(() => api.contacts()));
+  const group = await withApi(() => getGroup(api, target)).catch(() => null);
+  const { id: peer, contact } = group
+    ? { id: group.id, contact: { name: group.name, verified: false } }
+    : resolvePeer(target, await withApi(() => api.contacts()));
   const color = useColor(env);
   const since = (await withApi(() => api.status())).last_event_id;
   const label = peerLabel(peer, contact?.name);
-  const history = await lastMessages(api, peer, historyN, since).catch((e) => {
+  const history = group ? [] : await lastMessages(api, peer, historyN, since).catch((e) => {
     if (e instanceof CliError && e.exit === EXIT.recipient_unknown) return [];
     throw e;
   });
@@ -72,6 +78,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
   try {
     const chat = new Chat(io, new DaemonLink(api, values, env, (l) => io.note(l)), peer, color);
     chat.name = contact?.name ?? null;
+    chat.group = group !== null;
     return await chat.run(since, waitMs);
   } finally {
     io.close();
@@ -81,6 +88,8 @@ export async function run(args: string[], env: (k: string) => string | undefined
 /** One chat session: the event stream, the outbox, the input, and what they print. */
 class Chat {
   name: string | null = null;
+  /** A group's chat: `peer` is the group id (_chat_group.ts). */
+  group = false;
   readonly #status = new Map<string, { s: string; seq: number; reason?: string }>();
   readonly #mine = new Set<string>();
   readonly #stop = new AbortController();
@@ -146,7 +155,9 @@ class Chat {
 
   #handle(e: JournalEvent): void {
     const c = this.color;
-    if ((e.type === "message" || e.type === "request") && e.data.from === this.peer) {
+    const line = groupLine(e, this.peer, this.group, c, (ms) => this.#t(ms));
+    if (line !== undefined) this.#say(line);
+    else if ((e.type === "message" || e.type === "request") && e.data.from === this.peer) {
       if (e.type === "message" && e.data.from_name) this.#rename(e.data.from_name);
       this.#say(`${this.#t(e.data.ts)} ${paint(c, 36, this.#label)}: ${escapeText(e.data.text)}`);
     } else if (e.type === "message") {
@@ -193,7 +204,7 @@ class Chat {
   }
 
   async #refreshName(): Promise<void> {
-    if (this.link.down) return;
+    if (this.link.down || this.group) return;
     const contacts = await this.link.api.contacts().catch(() => undefined);
     const c = contacts?.find((x) => x.id === this.peer);
     if (contacts) this.#rename(c?.name ?? null);

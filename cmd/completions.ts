@@ -78,7 +78,7 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
     about: "print incoming messages as they arrive",
     flags: "--json --all --since= --exec=cmd --save-dir=dir",
   },
-  chat: { about: "chat interactively with one peer", flags: "--history= --wait=" },
+  chat: { about: "chat interactively with one peer or a group", flags: "--history= --wait=" },
   history: {
     about: "print the conversation with a peer and exit",
     flags: "--since= --limit= --json",
@@ -97,6 +97,11 @@ export const COMPLETION_TABLE: Record<string, VerbEntry> = {
     about: "files sent and received",
     subcommands: ["ls", "get", "accept", "rm"],
     flags: "--json -o=file --output=file",
+  },
+  group: {
+    about: "groups: create, add, rm, ls, name, leave",
+    subcommands: ["create", "add", "rm", "ls", "name", "leave"],
+    flags: "--json --admin",
   },
   status: { about: "the daemon's relay state and outbox", flags: "--json" },
   config: { about: "where settings come from", flags: "--json" },

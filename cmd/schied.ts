@@ -17,15 +17,16 @@ Verbs:
   daemon     run the daemon (your keys, the relay session, the local API on 127.0.0.1:7777)
   init       create the state dir and an identity
   id         print your client_id (--rotate: make a new identity)
-  send       send a message: schied send <id|name> [text…]   (no text: stdin lines;
+  send       send a message: schied send <id|name|group> [text…]   (no text: stdin lines;
              --file PATH: a file)
   cancel     cancel a message not yet delivered: schied cancel <message-id>
   listen     print incoming messages as they arrive (--json, --exec CMD)
-  chat       chat interactively with one peer
+  chat       chat interactively with one peer or a group
   history    the conversation with a peer, printed once (--since 10m, --limit N, --json)
   contacts   add, ls, rm, verify, block contacts
   requests   message requests from ids that are not contacts (accept, decline)
   files      files sent and received (ls, get, accept, rm)
+  group      groups: create, add, rm, ls, name, leave (send and chat take a group's name)
   status     the daemon's relay state and outbox
   config     where settings come from: SCHIED_* variables and the config file
   completions  print a shell completion script: schied completions bash|zsh|fish
@@ -53,6 +54,7 @@ const VERBS: Record<string, () => Promise<{ run: Verb }>> = {
   contacts: () => import("./contacts.ts"),
   requests: () => import("./requests.ts"),
   files: () => import("./files.ts"),
+  group: () => import("./group.ts"),
   status: () => import("./status.ts"),
   config: () => import("./config.ts"),
   completions: () => import("./completions.ts"),

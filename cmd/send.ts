@@ -18,7 +18,8 @@ export const HELP = `Usage: schied send <id|name> [text…] [--wait [--timeout S
 Sends a message end-to-end encrypted. The text is the remaining arguments joined by spaces; with
 none, each line of stdin is one message (empty lines are skipped), or all of stdin is one with
 --whole. Prints each accepted message's id. The message is durable once accepted; 'schied
-listen' or GET /messages/ID show when it is delivered.
+listen' or GET /messages/ID show when it is delivered. To a group (its name or id, see 'schied
+group'): one copy to each member; delivered once every member's daemon stored its copy.
 
   --whole       send all of stdin as one message
   --file PATH   send a file instead (up to the daemon's max-file-bytes, 256 MiB by default):

@@ -84,6 +84,7 @@ async function change(
     for (const m of to) p.contacts.ensure(m);
     const queued = queueChange(p.messages, to, groups.chain(id), p.now());
     const kind = !held ? "created" : s.members.includes(me) ? "changed" : "left";
+    if (kind === "left") groups.markLeft(id);
     const named = groups.get(id)!;
     groupEvent(p.journal, groups, named, kind, me, diff(held, s));
     return { row: named ?? row, queued };
@@ -161,6 +162,20 @@ export async function leaveGroup(p: EngineParts, idOrName: string): Promise<Grou
   return await change(p, g.group, g, {
     members: g.members.filter((m) => m !== me),
     admins: g.admins.filter((m) => m !== me),
+  });
+}
+
+/** Names a group for this identity (Engine.nameGroup). */
+export async function nameGroup(
+  p: EngineParts,
+  idOrName: string,
+  name: string | null,
+): Promise<GroupRecord> {
+  return await p.store.write(() => {
+    const groups = groupsOf(p);
+    const g = groups.resolve(idOrName);
+    groups.setName(g.group, name);
+    return groups.record(groups.get(g.group)!);
   });
 }
 

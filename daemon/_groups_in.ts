@@ -86,11 +86,11 @@ export function receiveGroupChange(d: DeliveryDeps, peer: string, gc: string[], 
   const last = changes.length - 1;
   for (let i = 0; i <= last; i++) {
     const { c, bytes } = changes[i]!;
-    if (c.epoch <= held.epoch && groups.holds(group, c.epoch, bytes)) {
-      // Held already: the statements before the new one in a carrier, or a statement that came
-      // from its signer after another admin's carrier had brought it. Anyone else's is a replay.
-      if (i < last || c.signer === peer) continue;
-    }
+    // Not after the epoch held: the statements before the new one in a carrier are context (a
+    // member that joined later never held them); the new one is held already when it came from
+    // its signer after another admin's carrier had brought it. Anything else is refused.
+    if (c.epoch <= held.epoch && i < last) continue;
+    if (c.epoch <= held.epoch && c.signer === peer && groups.holds(group, c.epoch, bytes)) continue;
     let s;
     try {
       s = applyChange(held, c);

@@ -292,6 +292,7 @@ export class Engine implements DaemonService {
   removeGroupMember = (idOrName: string, member: string) =>
     G.removeGroupMember(this.#parts, idOrName, member);
   leaveGroup = (idOrName: string) => G.leaveGroup(this.#parts, idOrName);
+  nameGroup = (idOrName: string, name: string | null) => G.nameGroup(this.#parts, idOrName, name);
 
   subscribe(fn: (e: JournalEvent) => void): () => void {
     return this.#journal.subscribe(fn);

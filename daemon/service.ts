@@ -177,6 +177,8 @@ export interface DaemonService {
   >;
   /** Removes a member: a signed change (admins only); it receives nothing sent afterwards. */
   removeGroupMember(idOrName: string, member: string): Promise<GroupRecord>;
+  /** Names a group for this identity (null: no name); name_taken, not_found. */
+  nameGroup(idOrName: string, name: string | null): Promise<GroupRecord>;
   /** Leaves a group: a change signed by this identity, which then receives nothing of it. */
   leaveGroup(idOrName: string): Promise<GroupRecord>;
   /** Calls `fn` for each new event; returns an unsubscribe function. */

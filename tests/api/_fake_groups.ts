@@ -60,6 +60,12 @@ export class FakeGroups extends FakeFiles {
     return Promise.resolve(g);
   }
 
+  nameGroup(idOrName: string, name: string | null): Promise<GroupRecord> {
+    const g = this.#find(idOrName);
+    g.name = name;
+    return Promise.resolve(g);
+  }
+
   leaveGroup(idOrName: string): Promise<GroupRecord> {
     const g = this.#find(idOrName);
     g.members = g.members.filter((m) => m !== ME);

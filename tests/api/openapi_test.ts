@@ -34,7 +34,7 @@ Deno.test("/openapi.json lists exactly the app's routes, each with responses", a
     .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
     .sort();
   assertEquals(inDoc, inApp);
-  assertEquals(inApp.length, 33);
+  assertEquals(inApp.length, 34);
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const params of path.matchAll(/\{(\w+)\}/g)) {
       for (const op of Object.values(ops)) {

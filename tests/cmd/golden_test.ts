@@ -30,6 +30,7 @@ const VERBS = [
   "history",
   "contacts",
   "files",
+  "group",
   "status",
   "config",
 ];

@@ -3,7 +3,8 @@
  * raw peer (mallory, an E2EPeer that is a member but no admin, for the forgeries). A group of four
  * daemons and mallory: a message reaches every member with a status per member; a removed member
  * receives nothing sent afterwards; an added member nothing sent before; a change signed by a
- * non-admin, a replayed one and one that skips an epoch are refused by every member.
+ * non-admin, a replayed one and one that skips an epoch are refused by every member; and a
+ * receiver drops a group copy when it was removed, or for an epoch it has not reached.
  *
  * @module
  */
@@ -153,6 +154,32 @@ Deno.test("groups e2e: fan-out, removal, addition, forged changes refused by eve
       assertEquals(held.epoch, 3);
       assertOk(held.members.includes(c.id) && held.admins.length === 1, JSON.stringify(held));
     }
+    // The receivers' own checks: mallory (who plays a sender that has not heard of the changes)
+    // sends group copies to d, removed; to c for an epoch c has not reached; and to c as it
+    // should. Only the last is kept. A one-to-one message after each is the barrier.
+    await mallory.handshake(d.id, 10_000);
+    const copy = (ge: number, text: string) => ({ g: g.id, ge, gm: crypto.randomUUID(), text });
+    const sendCopy = async (x: DaemonProcess, ge: number, text: string) => {
+      const extra = copy(ge, text);
+      await mallory.send(x.id, await mallory.sealText(x.id, text, false, extra));
+    };
+    await sendCopy(d, 2, "to d, removed");
+    await sendCopy(c, 9, "to c, epoch 9");
+    await sendCopy(c, 3, "to c, epoch 3");
+    for (const x of [c, d]) {
+      await mallory.send(x.id, await mallory.sealText(x.id, `barrier for ${x.id}`));
+      await waitFor(
+        async () =>
+          (await x.api.messages({ limit: 1000 })).some((m) => m.text.startsWith("barrier")),
+        `${x.id} took the barrier`,
+        20_000,
+      );
+    }
+    assertEquals(await groupTexts(d, g.id), ["one", "from b"]);
+    assertEquals((await groupTexts(c, g.id)).filter((t) => t.startsWith("to c")), [
+      "to c, epoch 3",
+    ]);
+
     // The group still works for everyone in it.
     const last = await c.api.send({ to: g.id, text: "still a team" });
     await delivered(c, last.id);
