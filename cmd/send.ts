@@ -10,6 +10,8 @@ import { intFlag } from "./_flags.ts";
 import { CliError, EXIT, printError, usage } from "./_output.ts";
 import { DeliveryWaiter } from "./_wait.ts";
 import { followFile, openFile, sendFileAt } from "./_files_send.ts";
+import { sendFileToGroup } from "./_files_group.ts";
+import { getGroup } from "./_group_api.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied send <id|name> [text…] [--wait [--timeout S]]
@@ -19,7 +21,8 @@ Sends a message end-to-end encrypted. The text is the remaining arguments joined
 none, each line of stdin is one message (empty lines are skipped), or all of stdin is one with
 --whole. Prints each accepted message's id. The message is durable once accepted; 'schied
 listen' or GET /messages/ID show when it is delivered. To a group (its name or id, see 'schied
-group'): one copy to each member; delivered once every member's daemon stored its copy.
+group'): one copy to each member; delivered once every member's daemon stored its copy (a
+file: one transfer per member, each id printed).
 
   --whole       send all of stdin as one message
   --file PATH   send a file instead (up to the daemon's max-file-bytes, 256 MiB by default):
@@ -62,6 +65,11 @@ export async function run(args: string[], env: (k: string) => string | undefined
     const api = await connectApi(values, env);
     const since = values.wait ? (await withApi(() => api.status())).last_event_id : 0;
     const bar = Deno.stderr.isTerminal();
+    const group = await withApi(() => getGroup(api, to)); // a group: one transfer per member
+    if (group) {
+      const o = { wait: values.wait === true, since, timeoutMs, bar };
+      return await sendFileToGroup(api, group, values.file, opened, o);
+    }
     const f = await sendFileAt(api, to, values.file, opened, bar);
     console.log(f.id);
     return values.wait ? await followFile(api, f, since, timeoutMs, bar) : EXIT.ok;

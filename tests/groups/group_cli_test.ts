@@ -1,6 +1,7 @@
 /**
  * `schied group …`, `schied send GROUP` and `schied chat GROUP` (issue 12, item 6) against real
- * daemons: create, name, ls, add, rm, leave, the errors with their hints, and a chat from a pipe.
+ * daemons: create, name, ls, add, rm, leave, the errors with their hints, a file to every member
+ * (`send GROUP --file`), and a chat from a pipe.
  *
  * @module
  */
@@ -8,12 +9,14 @@ import { assertEquals, assertOk } from "../_assert.ts";
 import { cli, type DaemonProcess } from "../daemon_harness.ts";
 import { waitFor } from "../harness.ts";
 import { getGroup } from "../../cmd/_group_api.ts";
+import { listFiles } from "../../api/client_files.ts";
+import { toHex } from "../../protocol/bytes.ts";
 import { groupTexts, party, waitEpoch } from "./_groups.ts";
 
 const run = (d: DaemonProcess, args: string[], stdin?: string) =>
   cli([...args, "--state-dir", d.stateDir], stdin === undefined ? {} : { stdin });
 
-Deno.test("cli: group create/name/ls/add/rm/leave, send and chat to a group", async () => {
+Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a group", async () => {
   const p = await party(4);
   const [a, b, c, d] = p.ds as [DaemonProcess, DaemonProcess, DaemonProcess, DaemonProcess];
   try {
@@ -49,6 +52,19 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send and chat to a group", as
 
     assertEquals((await run(a, ["group", "add", "team", "d"])).code, 0);
     await waitEpoch(d, id, 2);
+    // A file to the group of four: one transfer per member, each complete and verified.
+    const path = await Deno.makeTempFile({ prefix: "schied-group-file-" });
+    const bytes = crypto.getRandomValues(new Uint8Array(60_000));
+    await Deno.writeFile(path, bytes);
+    const filed = await run(a, ["send", "team", "--file", path, "--wait"]);
+    assertEquals(filed.code, 0, filed.stderr);
+    assertEquals(filed.stdout.trim().split("\n").length, 3, filed.stdout);
+    const sha = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+    for (const x of [b, c, d]) {
+      const fs = await listFiles(x.api);
+      assertEquals(fs.map((f) => [f.state, f.sha256, f.peer]), [["complete", sha, a.id]]);
+    }
+    await Deno.remove(path);
     assertEquals((await run(a, ["group", "rm", "team", "c"])).code, 0);
     for (const x of [b, c, d]) await waitEpoch(x, id, 3);
     const left = await run(d, ["group", "leave", id]);
