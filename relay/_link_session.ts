@@ -40,7 +40,8 @@ export class LinkSession {
   #ackOwed = false;
   #bucket: TokenBucket;
   #bytes: TokenBucket;
-  readonly #answers = new SendAnswers((a) => this.#answer(a));
+  /** Made at the first SEND: an idle session (most of them) holds none (idle_kib_5k). */
+  #answersOrNone: SendAnswers | undefined;
 
   /** The session of `link`, logged in with `login` at `now`. */
   constructor(
@@ -130,9 +131,13 @@ export class LinkSession {
   #onSend(seq: number, to: Uint8Array, envelope: Uint8Array): void {
     const ctx = this.#ctx;
     if (envelope.length > ctx.limits.maxEnvelope) {
-      return this.#answers.now({ seq, status: "rejected", code: "too_large", bytes: 0 });
+      return this.#answers().now({ seq, status: "rejected", code: "too_large", bytes: 0 });
     }
-    this.#answers.route(seq, ctx.hub.route(this.#link, to, envelope), envelope.length);
+    this.#answers().route(seq, ctx.hub.route(this.#link, to, envelope), envelope.length);
+  }
+
+  #answers(): SendAnswers {
+    return this.#answersOrNone ??= new SendAnswers((a) => this.#answer(a));
   }
 
   #answer(a: SendAnswer): void {

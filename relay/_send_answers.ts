@@ -33,7 +33,7 @@ function answerOf(seq: number, r: RouteResult, bytes: number): SendAnswer {
 /** Orders one session's answers. */
 export class SendAnswers {
   readonly #emit: (a: SendAnswer) => void;
-  readonly #open: ({ answer?: SendAnswer })[] = [];
+  #open: ({ answer?: SendAnswer })[] = [];
 
   /** `emit` sends one answer (called in SEND order). */
   constructor(emit: (a: SendAnswer) => void) {
