@@ -155,7 +155,9 @@ export const routes = {
     summary: "Messages, oldest first (or newest first with order=desc)",
     request: {
       query: z.object({
-        with: to.optional().openapi({ description: "Only with this peer (id or contact name)" }),
+        with: to.optional().openapi({
+          description: "Only with this peer (id or contact name) or group (name or id)",
+        }),
         since: intParam("since", 0).optional().openapi({ description: "After this position" }),
         since_ts: intParam("since_ts", 0).optional().openapi({
           description: "Stored at or after this time (ms since epoch, the daemon's clock)",

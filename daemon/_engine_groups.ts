@@ -7,6 +7,8 @@
  * @module
  */
 import { toHex } from "../protocol/bytes.ts";
+import { PAD_BUCKETS } from "../protocol/constants.ts";
+import { encodePayload } from "../protocol/payload.ts";
 import { makeGroupChange, parseGroupChange } from "../protocol/group.ts";
 import { parseId } from "../protocol/identity.ts";
 import { lookupKey } from "./_engine_send.ts";
@@ -14,13 +16,15 @@ import type { EngineParts } from "./_engine_parts.ts";
 import { groupEvent, queueChange, queueGroupMessage } from "./_groups_out.ts";
 import { applyChange, diff } from "./_groups_state.ts";
 import { groupMessage } from "./_groups_status.ts";
-import { type GroupRow, Groups } from "./groups.ts";
+import { groupHistory } from "./_groups_history.ts";
+import { type GroupRow, Groups, MAX_GROUPS } from "./groups.ts";
 import type { PendingMessage } from "./messages.ts";
 import { checkOutgoing } from "./outgoing.ts";
 import {
   BUSY_RETRY_AFTER_S,
   type GroupRecord,
   type MessageRecord,
+  type MessagesQuery,
   ServiceError,
 } from "./service.ts";
 
@@ -103,6 +107,9 @@ export async function createGroup(
   }
   const ids = await members(p, req.members);
   if (ids.length > 99) throw new ServiceError("bad_request", "A group has at most 100 members");
+  if (groupsOf(p).count() >= MAX_GROUPS) {
+    throw new ServiceError("bad_request", `You hold ${MAX_GROUPS} groups, the most there can be`);
+  }
   const id = toHex(crypto.getRandomValues(new Uint8Array(16)));
   const me = p.self.idText;
   return await change(p, id, undefined, { members: [me, ...ids], admins: [me] }, req.name);
@@ -179,6 +186,20 @@ export async function nameGroup(
   });
 }
 
+/** Messages (Engine.messages): with a peer, with a group (its name or id), or all. */
+export function listMessages(p: EngineParts, q: MessagesQuery): MessageRecord[] {
+  const base = {
+    since: q.since ?? 0,
+    sinceTs: q.sinceTs ?? 0,
+    limit: q.limit ?? 100,
+    desc: q.order === "desc",
+  };
+  const g = q.with !== undefined ? groupTo(p, q.with) : undefined;
+  if (g) return groupHistory(p.messages, g.group, base);
+  const peer = q.with !== undefined ? p.contacts.resolve(q.with) : undefined;
+  return p.messages.list({ peer, ...base });
+}
+
 /** The group `to` names (a name or an id), if any. */
 export function groupTo(p: EngineParts, to: string): GroupRow | undefined {
   const groups = groupsOf(p);
@@ -192,6 +213,12 @@ export async function sendGroup(
   req: { text: string; idempotencyKey?: string },
 ): Promise<MessageRecord> {
   checkOutgoing(req.text, req.idempotencyKey);
+  if (!fitsWithGroupFields(req.text)) {
+    throw new ServiceError(
+      "text_too_long",
+      "The text does not fit one group message once encoded (many quotes or control characters?)",
+    );
+  }
   if (g.state !== "member") {
     throw new ServiceError("bad_request", `You are no member of ${g.name ?? g.group}`);
   }
@@ -215,6 +242,23 @@ export async function sendGroup(
   });
   go(p, copies);
   return record;
+}
+
+/** True when a copy of `text` fits the largest padding class with the group fields at their longest. */
+function fitsWithGroupFields(text: string): boolean {
+  const big = Number.MAX_SAFE_INTEGER, uuid = "00000000-0000-0000-0000-000000000000";
+  const worst = encodePayload({
+    t: "m",
+    id: uuid,
+    seq: big,
+    ts: big,
+    text,
+    floor: big,
+    g: "0".repeat(32),
+    ge: big,
+    gm: uuid,
+  });
+  return 4 + worst.length <= PAD_BUCKETS[PAD_BUCKETS.length - 1]!;
 }
 
 function idem(p: EngineParts, key: string): MessageRecord | undefined {

@@ -18,7 +18,7 @@ import type { Payload } from "../protocol/payload.ts";
 import type { DeliveryDeps } from "./delivery.ts";
 import { groupEvent } from "./_groups_out.ts";
 import { applyChange, diff } from "./_groups_state.ts";
-import { type GroupRow, Groups } from "./groups.ts";
+import { type GroupRow, Groups, MAX_GROUPS } from "./groups.ts";
 
 type M = Extract<Payload, { t: "m" }>;
 
@@ -70,6 +70,9 @@ export function receiveGroupChange(d: DeliveryDeps, peer: string, gc: string[], 
     }
     if (d.contacts.kindOf(peer) !== "contact") {
       return refuse(d, peer, `an invitation to group ${group} from ${peer}, who is not a contact`);
+    }
+    if (!held && groups.count() >= MAX_GROUPS) {
+      return refuse(d, peer, `an invitation beyond the ${MAX_GROUPS} groups this daemon holds`);
     }
     if (!c.members.includes(d.self.idText)) {
       return refuse(d, peer, `group ${group} at epoch ${c.epoch} does not list this identity`);

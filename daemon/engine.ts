@@ -227,14 +227,7 @@ export class Engine implements DaemonService {
   }
 
   messages(q: MessagesQuery): MessageRecord[] {
-    const peer = q.with !== undefined ? this.#contacts.resolve(q.with) : undefined;
-    return this.#messages.list({
-      peer,
-      since: q.since ?? 0,
-      sinceTs: q.sinceTs ?? 0,
-      limit: q.limit ?? 100,
-      desc: q.order === "desc",
-    });
+    return G.listMessages(this.#parts, q); // with a peer, a group, or all
   }
 
   eventBefore(ts: number): number {

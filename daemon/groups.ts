@@ -20,6 +20,12 @@ import type { Self } from "./self.ts";
 import { type GroupRecord, ServiceError } from "./service.ts";
 import type { Store } from "./store.ts";
 
+/**
+ * Most groups one identity holds. Why 1,000: far more than anyone takes part in, and a bound on
+ * what contacts' invitations can make this daemon store.
+ */
+export const MAX_GROUPS = 1000;
+
 /** Whether this identity is in a group it knows. */
 export type Membership = "member" | "removed" | "left";
 
@@ -75,6 +81,14 @@ export class Groups {
     return g;
   }
 
+  /** How many groups this identity holds (left and removed ones included). */
+  count(): number {
+    return Number(
+      (this.store.stmt("SELECT count(*) AS n FROM groups WHERE me = ?")
+        .get(this.#me) as { n: number }).n,
+    );
+  }
+
   /** Every group, by name then id. */
   list(): GroupRow[] {
     return (this.store.stmt("SELECT * FROM groups WHERE me = ? ORDER BY created_at, id")
@@ -127,6 +141,9 @@ export class Groups {
     this.store.stmt(
       "INSERT OR REPLACE INTO group_changes (me, grp, epoch, statement) VALUES (?, ?, ?, ?)",
     ).run(me, s.group, s.epoch, statement);
+    // Only the statements a carrier sends are kept (a change's chain, see chain()).
+    this.store.stmt("DELETE FROM group_changes WHERE me = ? AND grp = ? AND epoch <= ?")
+      .run(me, s.group, s.epoch - GROUP_CHAIN_MAX);
     return this.get(s.group)!;
   }
 

@@ -77,7 +77,7 @@ export type Me = z.infer<typeof S.Me>;
 
 /** Which messages `messages` lists. */
 export interface MessagesQuery {
-  /** Only with this peer (id or contact name). */
+  /** Only with this peer (id or contact name), or this group (name or id). */
   with?: string;
   /** After this journal position. */
   since?: number;

@@ -34,6 +34,18 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
     assertEquals(sent.code, 0, sent.stderr);
     assertEquals((await a.api.message(sent.stdout.trim())).status, "delivered");
     assertEquals(await groupTexts(b, id), ["hello team"]);
+    // The group's history, either side: GET /messages?with=GROUP.
+    const mine = await run(a, ["history", "team"]);
+    assertEquals(mine.code, 0, mine.stderr);
+    assertOk(/ me: hello team ✓✓$/m.test(mine.stdout), mine.stdout);
+    const theirs = await run(b, ["history", "crew", "--json"]);
+    const got = theirs.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(got.map((m) => [m.direction, m.peer, m.text, m.group]), [[
+      "in",
+      a.id,
+      "hello team",
+      id,
+    ]]);
     const ls = await run(a, ["group", "ls", "team"]);
     assertEquals(ls.code, 0, ls.stderr);
     assertOk(/^\* \(you\) +/m.test(ls.stdout) && /^ {2}b +/m.test(ls.stdout), ls.stdout);
