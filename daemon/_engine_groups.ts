@@ -15,7 +15,7 @@ import { lookupKey } from "./_engine_send.ts";
 import type { EngineParts } from "./_engine_parts.ts";
 import { groupEvent, queueChange, queueGroupMessage } from "./_groups_out.ts";
 import { applyChange, diff } from "./_groups_state.ts";
-import { groupMessage } from "./_groups_status.ts";
+import { groupMessage, settleGroups } from "./_groups_status.ts";
 import { groupHistory } from "./_groups_history.ts";
 import { type GroupRow, Groups, MAX_GROUPS } from "./groups.ts";
 import type { PendingMessage } from "./messages.ts";
@@ -184,6 +184,28 @@ export async function nameGroup(
     groups.setName(g.group, name);
     return groups.record(groups.get(g.group)!);
   });
+}
+
+/**
+ * Cancels a group message (Engine.cancelMessage): every copy not yet delivered is cancelled
+ * (Delivery.cancel); already_delivered when every copy was. The message is then `failed` with
+ * the members whose copy was cancelled as `missing`.
+ */
+export async function cancelGroupMessage(p: EngineParts, id: string): Promise<MessageRecord> {
+  const copies = groupMessage(p.messages, id)!.members ?? [];
+  if (copies.every((c) => c.status === "delivered")) {
+    throw new ServiceError("already_delivered", `${id} was delivered to every member already`);
+  }
+  const rows = p.store.stmt(
+    "SELECT id FROM messages WHERE gmsg = ? AND me = ? AND status IN ('queued', 'sent')",
+  ).all(id, p.self.idText) as { id: string }[];
+  for (const r of rows) {
+    await p.delivery.cancel(r.id).catch((e) => {
+      if ((e as ServiceError).code !== "already_delivered") throw e;
+    });
+  }
+  await p.store.write(() => settleGroups(p.messages, [{ gm: id }]));
+  return groupMessage(p.messages, id)!;
 }
 
 /** Messages (Engine.messages): with a peer, with a group (its name or id), or all. */

@@ -222,6 +222,7 @@ export class Engine implements DaemonService {
   }
 
   async cancelMessage(id: string): Promise<MessageRecord> {
+    if (G.groupMessage(this.#messages, id)) return await G.cancelGroupMessage(this.#parts, id);
     await this.#delivery.cancel(id);
     return this.#messages.get(id);
   }

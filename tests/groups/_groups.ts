@@ -11,7 +11,7 @@ import { getGroup } from "../../cmd/_group_api.ts";
 
 /** N daemons and their relay. */
 export interface Party {
-  relay: { address: string };
+  relay: { address: string; stop(): Promise<number> };
   ds: DaemonProcess[];
   done(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 /**
  * The group change statement (protocol/group.ts) and the membership state machine
  * (daemon/_groups_state.ts): a round trip, every refusal of the codec, and the state machine's
- * replays, skipped epochs, forks, non-admin signers and self-removal.
+ * replays, skipped epochs, forks, non-admin signers and self-removal; the group fields of an `m`
+ * payload (protocol/_payload_group.ts).
  *
  * @module
  */
@@ -17,6 +18,8 @@ import {
   parseGroupChange,
 } from "../../protocol/group.ts";
 import { applyChange, diff, type GroupState } from "../../daemon/_groups_state.ts";
+import { toBase64Url, utf8 } from "../../protocol/bytes.ts";
+import { parsePayload } from "../../protocol/payload.ts";
 
 async function party(): Promise<{ key: SigningKeyPair; id: string }> {
   const key = await signingKeyFromSeed(randomSecret());
@@ -157,4 +160,31 @@ Deno.test("membership: create, add, remove, leave; replays, skips, forks, non-ad
     body(6, [alice.id, bob.id, carol.id], [alice.id, bob.id], c5.hash),
   );
   assertEquals(applyChange(s5, c6).epoch, 6);
+});
+
+Deno.test("payload: the group fields of m parse, and each bad one is refused by name", async () => {
+  const statement = toBase64Url(
+    await makeGroupChange(alice.key, body(1, [alice.id, bob.id], [alice.id])),
+  );
+  const m = { t: "m", id: "ab-1", seq: 3, ts: 5, text: "hi" };
+  const copy = { ...m, g: G, ge: 2, gm: "0b3e51c2-6f1d-8a4e-9c1b-2d3e4f5a6b7c" };
+  const parse = (j: unknown) => parsePayload(utf8.encode(JSON.stringify(j)));
+  assertEquals(parse(copy), copy);
+  const carrier = { ...m, text: "", gc: [statement] };
+  assertEquals(parse(carrier), carrier);
+  const bad: [unknown, string][] = [
+    [{ ...copy, g: "xyz" }, "g is not a group id"],
+    [{ ...copy, ge: 0 }, "ge is not a positive integer"],
+    [{ ...copy, ge: 1.5 }, "ge is not a positive integer"],
+    [{ ...copy, gm: undefined }, "gm is not a message id"],
+    [{ ...carrier, gc: [] }, "gc is not 1 to 4 group change statements"],
+    [{ ...carrier, gc: Array(5).fill(statement) }, "gc is not 1 to 4 group change statements"],
+    [{ ...carrier, gc: ["not base64!"] }, "gc is not 1 to 4 group change statements"],
+    [{ ...carrier, gc: ["AAAA"] }, "gc is not 1 to 4 group change statements"],
+    [{ ...carrier, text: "x" }, "gc is on a payload with a text or a group"],
+  ];
+  for (const [j, what] of bad) {
+    const e = assertThrows(() => parse(j), (e) => e instanceof ProtocolError);
+    assertOk(e.message.includes(what), `${e.message} should say ${what}`);
+  }
 });
