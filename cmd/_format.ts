@@ -44,8 +44,14 @@ export function stamp(ms: number, now: number = Date.now()): string {
   return `${day} ${clock(ms)}`;
 }
 
-/** One incoming message as a line: `12:00:01 alice: hi` (with the date if not today). */
+/**
+ * One incoming message as a line: `12:00:01 alice: hi` (with the date if not today); a group's
+ * `12:00:01 [team] alice: hi` (the group's name, else its id's first 8 characters).
+ */
 export function messageLine(d: EventData<"message">, color: boolean): string {
   const who = peerLabel(d.from, d.from_name);
-  return `${paint(color, 2, stamp(d.ts))} ${paint(color, 36, who)}: ${escapeText(d.text)}`;
+  const group = d.group === undefined
+    ? ""
+    : `${paint(color, 35, `[${escapeText(d.group_name ?? d.group.slice(0, 8))}]`)} `;
+  return `${paint(color, 2, stamp(d.ts))} ${group}${paint(color, 36, who)}: ${escapeText(d.text)}`;
 }

@@ -30,8 +30,9 @@ itself and resumes where it left off. To see what you missed and exit: 'schied h
   --exec CMD    run CMD (with sh -c) for each message, one at a time, with the message in
                 SCHIED_FROM (id), SCHIED_FROM_NAME (contact name, or empty),
                 SCHIED_FROM_LABEL (the name, else the id's first 8 characters), SCHIED_TEXT,
-                SCHIED_MESSAGE_ID, SCHIED_TS, SCHIED_EVENT_ID; its output (stdout too) goes to
-                stderr, so stdout carries only messages
+                SCHIED_MESSAGE_ID, SCHIED_TS, SCHIED_EVENT_ID, and for a group's message
+                SCHIED_GROUP (its id) and SCHIED_GROUP_NAME (your name for it, or empty); its
+                output (stdout too) goes to stderr, so stdout carries only messages
   --save-dir DIR  write each file received whole into DIR (its sender's name for it, made
                 safe, never over an existing file: "name (2).ext"); a notice on stderr; a
                 file offered by a non-contact is a notice too ('schied files accept ID')
@@ -159,6 +160,8 @@ async function runExec(cmd: string, eventId: number, d: EventData<"message">): P
       SCHIED_MESSAGE_ID: d.id,
       SCHIED_TS: String(d.ts),
       SCHIED_EVENT_ID: String(eventId),
+      SCHIED_GROUP: d.group ?? "",
+      SCHIED_GROUP_NAME: d.group_name ?? "",
     },
     stdin: "null",
     stdout: "piped",

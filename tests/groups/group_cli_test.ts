@@ -6,7 +6,7 @@
  * @module
  */
 import { assertEquals, assertOk } from "../_assert.ts";
-import { cli, type DaemonProcess } from "../daemon_harness.ts";
+import { cli, type DaemonProcess, spawnCli } from "../daemon_harness.ts";
 import { waitFor } from "../harness.ts";
 import { getGroup } from "../../cmd/_group_api.ts";
 import { listFiles } from "../../api/client_files.ts";
@@ -46,6 +46,25 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
       "hello team",
       id,
     ]]);
+    // listen shows the group; --exec gets it in SCHIED_GROUP and SCHIED_GROUP_NAME.
+    const listen = spawnCli([
+      "listen",
+      "--since",
+      "0",
+      "--exec",
+      'echo "exec $SCHIED_GROUP $SCHIED_GROUP_NAME"',
+      "--state-dir",
+      b.stateDir,
+    ]);
+    try {
+      await waitFor(
+        () => listen.out.some((l) => / \[crew\] a: hello team$/.test(l)),
+        "listen line",
+      );
+      await waitFor(() => listen.err.includes(`exec ${id} crew`), "the exec's environment");
+    } finally {
+      await listen.stop();
+    }
     const ls = await run(a, ["group", "ls", "team"]);
     assertEquals(ls.code, 0, ls.stderr);
     assertOk(/^\* \(you\) +/m.test(ls.stdout) && /^ {2}b +/m.test(ls.stdout), ls.stdout);
