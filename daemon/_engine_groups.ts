@@ -7,28 +7,19 @@
  * @module
  */
 import { toHex } from "../protocol/bytes.ts";
-import { PAD_BUCKETS } from "../protocol/constants.ts";
-import { encodePayload } from "../protocol/payload.ts";
 import { makeGroupChange, parseGroupChange } from "../protocol/group.ts";
-import { parseId } from "../protocol/identity.ts";
+import { isIdText } from "../protocol/identity.ts";
 import { lookupKey } from "./_engine_send.ts";
 import type { EngineParts } from "./_engine_parts.ts";
-import { groupEvent, queueChange, queueGroupMessage } from "./_groups_out.ts";
+import { groupEvent, queueChange } from "./_groups_out.ts";
 import { applyChange, diff } from "./_groups_state.ts";
-import { groupMessage, settleGroups } from "./_groups_status.ts";
-import { groupHistory } from "./_groups_history.ts";
+import { groupMessage } from "./_groups_status.ts";
+import { go } from "./_engine_group_send.ts";
 import { type GroupRow, Groups, MAX_GROUPS } from "./groups.ts";
-import type { PendingMessage } from "./messages.ts";
-import { checkOutgoing } from "./outgoing.ts";
-import {
-  BUSY_RETRY_AFTER_S,
-  type GroupRecord,
-  type MessageRecord,
-  type MessagesQuery,
-  ServiceError,
-} from "./service.ts";
+import { BUSY_RETRY_AFTER_S, type GroupRecord, ServiceError } from "./service.ts";
 
 export { groupMessage };
+export { cancelGroupMessage, groupTo, listMessages, sendGroup } from "./_engine_group_send.ts";
 
 /** The groups of the current identity. */
 export function groupsOf(p: EngineParts): Groups {
@@ -45,12 +36,19 @@ async function members(p: EngineParts, names: string[]): Promise<string[]> {
   return ids;
 }
 
-/** After the write that queued `ms` committed: into the outbox, and off they go. */
-function go(p: EngineParts, ms: PendingMessage[]): void {
-  for (const m of ms) p.outbox.add(m);
-  const peers = [...new Set(ms.map((m) => m.peer))];
-  if (peers.length > 0) p.relay()?.watch(peers.map(parseId));
-  for (const peer of peers) p.delivery.kick(peer);
+/** Refuses a group name a contact holds (`send NAME` would not know whom it means). */
+function freeName(p: EngineParts, name: string): void {
+  if (isIdText(name)) return; // not a name at all: checkName says so
+  let holder: string | undefined;
+  try {
+    holder = p.contacts.resolve(name);
+  } catch {
+    return;
+  }
+  throw new ServiceError(
+    "name_taken",
+    `A contact (${holder}) is named "${name}"; give the group another name`,
+  );
 }
 
 /**
@@ -102,6 +100,7 @@ export async function createGroup(
   p: EngineParts,
   req: { name: string; members: string[] },
 ): Promise<GroupRecord> {
+  freeName(p, req.name);
   if (groupsOf(p).byName(req.name)) {
     throw new ServiceError("name_taken", `A group is named "${req.name}" already`);
   }
@@ -178,113 +177,11 @@ export async function nameGroup(
   idOrName: string,
   name: string | null,
 ): Promise<GroupRecord> {
+  if (name !== null) freeName(p, name);
   return await p.store.write(() => {
     const groups = groupsOf(p);
     const g = groups.resolve(idOrName);
     groups.setName(g.group, name);
     return groups.record(groups.get(g.group)!);
   });
-}
-
-/**
- * Cancels a group message (Engine.cancelMessage): every copy not yet delivered is cancelled
- * (Delivery.cancel); already_delivered when every copy was. The message is then `failed` with
- * the members whose copy was cancelled as `missing`.
- */
-export async function cancelGroupMessage(p: EngineParts, id: string): Promise<MessageRecord> {
-  const copies = groupMessage(p.messages, id)!.members ?? [];
-  if (copies.every((c) => c.status === "delivered")) {
-    throw new ServiceError("already_delivered", `${id} was delivered to every member already`);
-  }
-  const rows = p.store.stmt(
-    "SELECT id FROM messages WHERE gmsg = ? AND me = ? AND status IN ('queued', 'sent')",
-  ).all(id, p.self.idText) as { id: string }[];
-  for (const r of rows) {
-    await p.delivery.cancel(r.id).catch((e) => {
-      if ((e as ServiceError).code !== "already_delivered") throw e;
-    });
-  }
-  await p.store.write(() => settleGroups(p.messages, [{ gm: id }]));
-  return groupMessage(p.messages, id)!;
-}
-
-/** Messages (Engine.messages): with a peer, with a group (its name or id), or all. */
-export function listMessages(p: EngineParts, q: MessagesQuery): MessageRecord[] {
-  const base = {
-    since: q.since ?? 0,
-    sinceTs: q.sinceTs ?? 0,
-    limit: q.limit ?? 100,
-    desc: q.order === "desc",
-  };
-  const g = q.with !== undefined ? groupTo(p, q.with) : undefined;
-  if (g) return groupHistory(p.messages, g.group, base);
-  const peer = q.with !== undefined ? p.contacts.resolve(q.with) : undefined;
-  return p.messages.list({ peer, ...base });
-}
-
-/** The group `to` names (a name or an id), if any. */
-export function groupTo(p: EngineParts, to: string): GroupRow | undefined {
-  const groups = groupsOf(p);
-  return /^[0-9a-f]{32}$/.test(to) ? groups.get(to) : groups.byName(to);
-}
-
-/** Sends a message to every current member of `g` but this identity (Engine.send). */
-export async function sendGroup(
-  p: EngineParts,
-  g: GroupRow,
-  req: { text: string; idempotencyKey?: string },
-): Promise<MessageRecord> {
-  checkOutgoing(req.text, req.idempotencyKey);
-  if (!fitsWithGroupFields(req.text)) {
-    throw new ServiceError(
-      "text_too_long",
-      "The text does not fit one group message once encoded (many quotes or control characters?)",
-    );
-  }
-  if (g.state !== "member") {
-    throw new ServiceError("bad_request", `You are no member of ${g.name ?? g.group}`);
-  }
-  const key = req.idempotencyKey;
-  const prior = key === undefined ? undefined : idem(p, key);
-  if (prior) return prior;
-  if (p.outbox.full) {
-    throw new ServiceError("busy", `The outbox is full; retry in ${BUSY_RETRY_AFTER_S} s`);
-  }
-  for (const m of g.members) {
-    if (m !== p.self.idText && !p.contacts.get(m)?.identityKey) await lookupKey(p, m);
-  }
-  const { copies, record } = await p.store.write(() => {
-    const again = key === undefined ? undefined : idem(p, key);
-    if (again) return { copies: [], record: again };
-    const held = groupsOf(p).get(g.group)!;
-    // A member this identity blocked gets no copy.
-    const to = held.members.filter((m) => p.contacts.kindOf(m) !== "blocked");
-    for (const m of to) if (m !== p.self.idText) p.contacts.ensure(m);
-    return queueGroupMessage(p.messages, { ...held, members: to }, req.text, key, p.now());
-  });
-  go(p, copies);
-  return record;
-}
-
-/** True when a copy of `text` fits the largest padding class with the group fields at their longest. */
-function fitsWithGroupFields(text: string): boolean {
-  const big = Number.MAX_SAFE_INTEGER, uuid = "00000000-0000-0000-0000-000000000000";
-  const worst = encodePayload({
-    t: "m",
-    id: uuid,
-    seq: big,
-    ts: big,
-    text,
-    floor: big,
-    g: "0".repeat(32),
-    ge: big,
-    gm: uuid,
-  });
-  return 4 + worst.length <= PAD_BUCKETS[PAD_BUCKETS.length - 1]!;
-}
-
-function idem(p: EngineParts, key: string): MessageRecord | undefined {
-  const r = p.store.stmt("SELECT id FROM group_msgs WHERE me = ? AND idem_key = ?")
-    .get(p.self.idText, key) as { id: string } | undefined;
-  return r ? groupMessage(p.messages, r.id) : undefined;
 }

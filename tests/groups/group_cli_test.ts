@@ -77,6 +77,9 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
     assertEquals(unknown.code, 1);
     assertOk(unknown.stderr.includes('schied: error: no group "nope"'), unknown.stderr);
     assertOk(unknown.stderr.includes("schied: hint: see your groups with 'schied group ls'"));
+    const taken = await run(a, ["group", "create", "b", "c"]);
+    assertEquals(taken.code, 1, taken.stderr);
+    assertOk(taken.stderr.includes('is named "b"; give the group another name'), taken.stderr);
     const bad = await run(a, ["group", "frob"]);
     assertEquals(bad.code, 2);
     assertOk(bad.stderr.includes('unknown group command "frob"'), bad.stderr);
