@@ -12,8 +12,8 @@
  *   daemon takes from `api/` only those schemas' types, but for `daemon/mod.ts`, which serves it.
  * - The CLI's verbs other than `daemon`, `relay`, `init` and `id` reach the daemon only through
  *   `api/client.ts` (and its parts `api/client_*.ts`): nothing they load (transitively) is of
- *   `relay/`, of `daemon/` (but
- *   `state_dir.ts`, where a state dir's files are) or of `api/`'s server side.
+ *   `relay/`, of `daemon/` (but `state_dir.ts`, where a state dir's files are) or of `api/`'s
+ *   server side.
  *
  * @module
  */
