@@ -8,7 +8,9 @@
  *   `key_mismatch`, naming the check) and changes nothing; an application journals `group`.
  * - A group message (`g`): kept only if this identity holds the group, is a member, the sender is
  *   a member at the epoch held, and `ge` is neither above that epoch nor below the one this
- *   identity joined at. Otherwise it is dropped (it still takes its sequence number).
+ *   identity joined at. One whose `ge` is above, or whose group is not known here, waits (not
+ *   acknowledged: it comes again) for up to GROUP_WAIT_MS; the others are dropped (they still take
+ *   their sequence number).
  *
  * @module
  */
@@ -115,16 +117,40 @@ export function receiveGroupChange(d: DeliveryDeps, peer: string, gc: string[], 
 }
 
 /**
- * Whether a group message from `peer` is kept (see the module doc); the group's local name when
- * it is, undefined when it is dropped.
+ * How long a group message may wait for the change it needs (see admitGroupMessage). Why 10
+ * minutes: the change travels on another stream, whose sender (an admin) may be away for a while;
+ * past that, the copy is dropped so that its sender's stream to this member moves on.
+ */
+export const GROUP_WAIT_MS = 10 * 60 * 1000;
+
+/**
+ * When a copy of each (identity, sender, group) first had to wait; bounded. Kept after the wait
+ * ran out, so that the sender's later copies of that group are dropped at once rather than each
+ * holding its stream for another GROUP_WAIT_MS.
+ */
+const waiting = new Map<string, number>();
+
+/**
+ * What becomes of a group message from `peer` (see the module doc): kept (with the group's local
+ * name), dropped, or `wait` — its epoch is after the one held here, or its group is not known here
+ * (the invitation may still be on its way on another stream): it is neither stored nor
+ * acknowledged, so its sender sends it again, in order with what follows it, and it is judged once
+ * this member has caught up; for at most GROUP_WAIT_MS, then it is dropped.
  */
 export function admitGroupMessage(
   d: DeliveryDeps,
   peer: string,
   p: M,
-): { name: string | null } | undefined {
+  now: number,
+): { name: string | null } | "drop" | "wait" {
   const g = groupsOf(d).get(p.g!);
-  if (!g || g.state !== "member" || !g.members.includes(peer)) return undefined;
-  if (p.ge! > g.epoch || p.ge! < g.joined) return undefined;
+  if (!g || (g.state === "member" && p.ge! > g.epoch)) {
+    const key = `${d.self.idText}/${peer}/${p.g}/${p.ge}`;
+    if (waiting.size >= 10_000) waiting.clear();
+    const since = waiting.get(key) ?? now;
+    waiting.set(key, since);
+    return now - since < GROUP_WAIT_MS ? "wait" : "drop";
+  }
+  if (g.state !== "member" || !g.members.includes(peer) || p.ge! < g.joined) return "drop";
   return { name: g.name };
 }

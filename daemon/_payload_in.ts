@@ -31,9 +31,10 @@ export function receiveMessage(
       }
       return true;
     }
-    const admitted = admitGroupMessage(d, peer, p);
+    const admitted = admitGroupMessage(d, peer, p, now);
+    if (admitted === "wait") return false; // this member is behind the sender's epoch
     // Not admitted: it takes its sequence number (acknowledged) and is dropped.
-    if (!admitted) return d.messages.receive(peer, p, now, false, true) !== "held";
+    if (admitted === "drop") return d.messages.receive(peer, p, now, false, true) !== "held";
     return d.messages.receive(peer, { ...p, gname: admitted.name }, now, false) !== "held";
   }
   const carrier = p.rot !== undefined && p.text === "";
