@@ -88,6 +88,16 @@ function state(keys: E2EKeys, initiator: boolean, peer: Uint8Array, deps: Hybrid
   });
 }
 
+/** Runs a check on a payload; if it throws, the handshake is closed first (no later call on it). */
+function closingOnFailure<T>(hs: HybridHandshakeState, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    hs.close();
+    throw e;
+  }
+}
+
 /** The dialing side. */
 export class HybridInitiator {
   readonly #hs: HybridHandshakeState;
@@ -121,18 +131,10 @@ export class HybridInitiator {
     extraLen = 0,
   ): Promise<{ message: Uint8Array; result: HybridResult; extra: Uint8Array }> {
     const { payload } = await this.#hs.readMessage(msg2);
-    let peerIdentityKey: Uint8Array;
-    try {
+    const peerIdentityKey = closingOnFailure(this.#hs, () => {
       if (payload.length !== VOUCH_LEN + extraLen) throw authFailed();
-      peerIdentityKey = checkVouch(
-        payload.subarray(0, VOUCH_LEN),
-        this.#peer,
-        this.#hs.remoteStatic,
-      );
-    } catch (e) {
-      this.#hs.close();
-      throw e;
-    }
+      return checkVouch(payload.subarray(0, VOUCH_LEN), this.#peer, this.#hs.remoteStatic);
+    });
     const message = await this.#hs.writeMessage(this.#keys.vouch);
     return {
       message,
@@ -173,13 +175,7 @@ export class HybridResponder {
     if (this.#accepted) throw new ProtocolError("internal", "Handshake: message 1 already read");
     this.#accepted = true;
     const { payload } = await this.#hs.readMessage(msg1);
-    let extra: Uint8Array;
-    try {
-      extra = answer(payload);
-    } catch (e) {
-      this.#hs.close();
-      throw e;
-    }
+    const extra = closingOnFailure(this.#hs, () => answer(payload));
     return await this.#hs.writeMessage(concat(this.#keys.vouch, extra));
   }
 
@@ -187,13 +183,10 @@ export class HybridResponder {
   async finish(msg3: Uint8Array): Promise<HybridResult> {
     if (!this.#accepted) throw new ProtocolError("internal", "Handshake: message 1 not read");
     const { payload } = await this.#hs.readMessage(msg3);
-    let peerIdentityKey: Uint8Array;
-    try {
-      peerIdentityKey = checkVouch(payload, this.#peer, this.#hs.remoteStatic);
-    } catch (e) {
-      this.#hs.close();
-      throw e;
-    }
+    const peerIdentityKey = closingOnFailure(
+      this.#hs,
+      () => checkVouch(payload, this.#peer, this.#hs.remoteStatic),
+    );
     return { handshakeHash: this.#hs.handshakeHash, keys: this.#hs.splitRaw(), peerIdentityKey };
   }
 }
