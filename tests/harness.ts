@@ -80,8 +80,27 @@ export async function startRelayProcess(
 ): Promise<RelayProcess> {
   const stateDir = opts.stateDir ?? await Deno.makeTempDir({ prefix: "schied-relay-" });
   // The metrics listener's port is chosen here, so that it is known even with --quiet (which
-  // leaves out the relay_listening line); a later --metrics-listen in `args` wins.
-  const metricsPort = freePort();
+  // leaves out the relay_listening line); a later --metrics-listen in `args` wins. A port taken
+  // and released can be taken again by someone else (the relay's own port-0 listener, bound
+  // first, among them), so a metrics bind that loses that race is retried with another port.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await spawnRelay(stateDir, freePort(), opts);
+    } catch (e) {
+      const lost = e instanceof Error && /Cannot serve metrics on .*in use/.test(e.message);
+      if (!lost || attempt >= METRICS_PORT_ATTEMPTS) throw e;
+    }
+  }
+}
+
+/** How many metrics ports startRelayProcess tries before it gives up. */
+const METRICS_PORT_ATTEMPTS = 5;
+
+async function spawnRelay(
+  stateDir: string,
+  metricsPort: number,
+  opts: { args?: string[]; env?: Record<string, string>; port?: number; wrap?: string[] },
+): Promise<RelayProcess> {
   const [program, ...pre] = opts.wrap?.length ? [...opts.wrap, SCHIED] : [SCHIED];
   const child = new Deno.Command(program!, {
     args: [
@@ -101,7 +120,7 @@ export async function startRelayProcess(
     stderr: "piped",
   }).spawn();
   const log: string[] = [];
-  pumpLines(child.stderr, (l) => log.push(l));
+  const logged = pumpLines(child.stderr, (l) => log.push(l));
   let address = "";
   const lines = pumpLines(child.stdout, (l) => {
     if (!address) address = l.trim();
@@ -109,7 +128,8 @@ export async function startRelayProcess(
   const exited = child.status;
   await Promise.race([
     waitFor(() => address, "the relay address", 30_000),
-    exited.then((s) => {
+    exited.then(async (s) => {
+      await logged.catch(() => {}); // the last lines, with the reason, before the error
       throw new Error(
         `relay exited with ${s.code} before printing its address:\n${log.join("\n")}`,
       );
@@ -194,10 +214,21 @@ export async function rssOf(pid: number): Promise<number> {
   return kib * 1024;
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (for a listener the child binds itself). */
+/** Ports freePort handed out in this test process: never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A port that was free a moment ago on 127.0.0.1 (for a listener the child binds itself), and
+ * that this process has not handed out before (the kernel may offer a released port again).
+ */
 export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  for (let i = 0; i < 64; i++) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error("freePort: 64 tries gave only ports handed out before");
 }
