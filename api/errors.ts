@@ -54,7 +54,11 @@ const TABLE = {
   range_not_satisfiable: [416, "The Range is outside the file"],
   misdirected_host: [421, "The Host header is not this API's loopback address and port"],
   internal: [500, "Internal error"],
-  busy: [503, "The daemon is at capacity (its outbox is full); retry after Retry-After seconds"],
+  busy: [
+    503,
+    "The daemon is at capacity (its outbox is full, or too many sends are in progress); " +
+    "retry after Retry-After seconds",
+  ],
 } as const satisfies Record<ApiErrorCode, readonly [number, string]>;
 
 /**

@@ -18,7 +18,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { trustConnection } from "../lib/net/mod.ts";
 import { constantTimeEqual, MAX_TEXT_BYTES, utf8 } from "../protocol/mod.ts";
 import { ApiFailure, type ErrorBody, statusOf, toErrorBody } from "./errors.ts";
-import { BUSY_RETRY_AFTER_S } from "../daemon/service.ts";
+import { BUSY_RETRY_AFTER_S, ServiceError } from "../daemon/service.ts";
 
 /** Largest body of `POST /send` (64 KiB): a message of the largest envelope, with room for JSON. */
 export const SEND_BODY_LIMIT = 64 * 1024;
@@ -102,7 +102,10 @@ export function errorResponse(err: unknown, onInternal?: (err: unknown) => void)
   const body: ErrorBody = toErrorBody(err, onInternal);
   const headers: Record<string, string> = {};
   if (body.error.code === "unauthorized") headers["www-authenticate"] = 'Bearer realm="schied"';
-  if (body.error.code === "busy") headers["retry-after"] = String(BUSY_RETRY_AFTER_S);
+  if (body.error.code === "busy") {
+    const after = err instanceof ServiceError ? err.retryAfterS : undefined;
+    headers["retry-after"] = String(after ?? BUSY_RETRY_AFTER_S);
+  }
   return jsonResponse(statusOf(body.error.code), body, headers);
 }
 

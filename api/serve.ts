@@ -16,14 +16,15 @@ import { type ApiOptions, createApi } from "./app.ts";
 import type { ApiEnv } from "./guard.ts";
 
 /**
- * Connection limits of the local API. 256 connections: the CLI uses one or two, a script with a
- * pool a few dozen, `schied listen` one each. Measured under 2× overload from 1,000 connections
- * (deno task bench, overload_rss_growth): at 256 the daemon grew 57 MiB, at 1,024 it grew 215 MiB
- * (every admitted connection's request in flight at once); the rest wait in the listen queue,
- * which costs the daemon nothing. A head in 10 s, a body and answer in 30 s.
+ * Connection limits of the local API. 1,024 connections: the CLI uses one or two, a script with
+ * a pool a few dozen, `schied listen` one each. Under 2× overload from 1,000 connections (deno
+ * task bench, overload_rss_growth) every one is admitted and answered promptly: sends past
+ * MAX_SENDS_IN_FLIGHT (daemon/_engine_send.ts) are refused at once as `busy`, so admitted
+ * connections do not mean work in flight. With 256, the rest waited in the listen queue for up
+ * to 12 s and the sender learnt nothing. A head in 10 s, a body and answer in 30 s.
  */
 export const API_LIMITS: Readonly<Partial<ServerLimits>> = {
-  maxConnections: 256,
+  maxConnections: 1024,
   // Every client is on loopback: one source. No per-source cap, then: one equal to the total
   // is checked first and would refuse the CLI at the cap instead of evicting for it.
   maxConnectionsPerSource: Number.POSITIVE_INFINITY,

@@ -9,10 +9,48 @@ import type { Delivery } from "./delivery.ts";
 import { checkOutgoing, lookupPeerKey } from "./outgoing.ts";
 import type { EngineParts } from "./_engine_parts.ts";
 import { groupTo, sendGroup } from "./_engine_groups.ts";
-import { BUSY_RETRY_AFTER_S, type MessageRecord, ServiceError } from "./service.ts";
+import {
+  BUSY_RETRY_AFTER_S,
+  type MessageRecord,
+  OVERLOAD_RETRY_AFTER_S,
+  ServiceError,
+} from "./service.ts";
 
-/** Accepts a message to send (Engine.send). */
+/**
+ * Most sends in progress at once (accepted by the API, not yet answered): past it a send is
+ * refused at once as `busy` (503, Retry-After 1 s) instead of waiting. Why 128: a healthy
+ * daemon answers a send within one group commit (a few ms), so even at its capacity (~2,000/s
+ * here) it has a few dozen in progress, and a script with a pool of dozens never meets the
+ * bound; under overload the excess is refused for the cost of a lookup instead of queueing
+ * behind the rest (deno task bench, overload_rss_growth), so memory and answer times stay flat.
+ */
+export const MAX_SENDS_IN_FLIGHT = 128;
+
+/** Sends in progress, per engine (see MAX_SENDS_IN_FLIGHT). */
+const inFlight = new WeakMap<EngineParts, number>();
+
+/** Accepts a message to send (Engine.send), unless MAX_SENDS_IN_FLIGHT are in progress. */
 export async function send(
+  p: EngineParts,
+  req: { to: string; text: string; idempotencyKey?: string },
+): Promise<MessageRecord> {
+  const n = inFlight.get(p) ?? 0;
+  if (n >= MAX_SENDS_IN_FLIGHT) {
+    throw new ServiceError(
+      "busy",
+      `The daemon is at capacity (${n} sends in progress); retry in ${OVERLOAD_RETRY_AFTER_S} s`,
+      OVERLOAD_RETRY_AFTER_S,
+    );
+  }
+  inFlight.set(p, n + 1);
+  try {
+    return await accept(p, req);
+  } finally {
+    inFlight.set(p, (inFlight.get(p) ?? 1) - 1);
+  }
+}
+
+async function accept(
   p: EngineParts,
   req: { to: string; text: string; idempotencyKey?: string },
 ): Promise<MessageRecord> {

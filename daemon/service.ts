@@ -36,10 +36,23 @@ export type ServiceErrorCode =
 /** What a client is told to wait (seconds) when the daemon answers `busy`. */
 export const BUSY_RETRY_AFTER_S = 5;
 
+/**
+ * How long a client is told to wait when sends are refused because too many are in progress
+ * (MAX_SENDS_IN_FLIGHT): a load spike, over within about a second, unlike a full outbox.
+ */
+export const OVERLOAD_RETRY_AFTER_S = 1;
+
 /** An error the service raises with a stable code; the API maps it through its table. */
 export class ServiceError extends Error {
-  /** Makes an error with a code and a message for humans. */
-  constructor(readonly code: ServiceErrorCode, message: string) {
+  /**
+   * Makes an error with a code and a message for humans; `retryAfterS` overrides what a `busy`
+   * answer's Retry-After says (BUSY_RETRY_AFTER_S).
+   */
+  constructor(
+    readonly code: ServiceErrorCode,
+    message: string,
+    readonly retryAfterS?: number,
+  ) {
     super(message);
     this.name = "ServiceError";
   }
