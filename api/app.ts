@@ -78,6 +78,11 @@ export function createApi(opts: ApiOptions): OpenAPIHono<ApiEnv> {
     (c) =>
       reply({ ...openApiDocument(app), servers: [{ url: `http://${c.req.header("host")}` }] }, 200),
   );
+  // Refused for load before the body is read and validated (DaemonService.checkSendCapacity).
+  app.post("/send", (_c, next) => {
+    service.checkSendCapacity?.();
+    return next();
+  });
   mount(app, r.send, async (c) => {
     const { to, text, id } = c.req.valid("json");
     const rec = await service.send({

@@ -29,20 +29,24 @@ export const MAX_SENDS_IN_FLIGHT = 128;
 /** Sends in progress, per engine (see MAX_SENDS_IN_FLIGHT). */
 const inFlight = new WeakMap<EngineParts, number>();
 
+/** Throws `busy` (Retry-After 1 s) when MAX_SENDS_IN_FLIGHT sends are in progress. */
+export function checkSendCapacity(p: EngineParts): void {
+  const n = inFlight.get(p) ?? 0;
+  if (n < MAX_SENDS_IN_FLIGHT) return;
+  throw new ServiceError(
+    "busy",
+    `The daemon is at capacity (${n} sends in progress); retry in ${OVERLOAD_RETRY_AFTER_S} s`,
+    OVERLOAD_RETRY_AFTER_S,
+  );
+}
+
 /** Accepts a message to send (Engine.send), unless MAX_SENDS_IN_FLIGHT are in progress. */
 export async function send(
   p: EngineParts,
   req: { to: string; text: string; idempotencyKey?: string },
 ): Promise<MessageRecord> {
-  const n = inFlight.get(p) ?? 0;
-  if (n >= MAX_SENDS_IN_FLIGHT) {
-    throw new ServiceError(
-      "busy",
-      `The daemon is at capacity (${n} sends in progress); retry in ${OVERLOAD_RETRY_AFTER_S} s`,
-      OVERLOAD_RETRY_AFTER_S,
-    );
-  }
-  inFlight.set(p, n + 1);
+  checkSendCapacity(p);
+  inFlight.set(p, (inFlight.get(p) ?? 0) + 1);
   try {
     return await accept(p, req);
   } finally {

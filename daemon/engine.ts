@@ -38,7 +38,7 @@ import {
   verifyContact,
 } from "./_engine_contacts.ts";
 import { type EngineParts, wireParts } from "./_engine_parts.ts";
-import { send } from "./_engine_send.ts";
+import { checkSendCapacity, send } from "./_engine_send.ts";
 import { type IdentityKeys, me, removeRetired, rotateIdentity } from "./_engine_identity.ts";
 import {
   connectRelay,
@@ -215,6 +215,10 @@ export class Engine implements DaemonService {
 
   send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord> {
     return send(this.#parts, req);
+  }
+
+  checkSendCapacity(): void {
+    checkSendCapacity(this.#parts);
   }
 
   message(id: string): MessageRecord {

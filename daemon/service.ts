@@ -112,6 +112,12 @@ export interface DaemonService {
    * key has 1–128 printable ASCII characters.
    */
   send(req: { to: string; text: string; idempotencyKey?: string }): Promise<MessageRecord>;
+  /**
+   * Throws `busy` when a send now would be refused for load (too many in progress), so that the
+   * API can answer before it reads and validates the body: under overload a refusal must cost
+   * far less than an acceptance, or refusing is itself the overload.
+   */
+  checkSendCapacity?(): void;
   /** A message by id. */
   message(id: string): MessageRecord;
   /**

@@ -38,6 +38,8 @@ export class FakeService extends FakeGroups implements DaemonService {
   readonly calls: string[] = [];
   /** Arguments of the `send` calls. */
   readonly sends: { to: string; text: string; idempotencyKey?: string }[] = [];
+  /** DaemonService.checkSendCapacity: a test sets it to refuse sends for load. */
+  checkSendCapacity?: () => void;
   /** Arguments of the `messages` calls. */
   readonly queries: MessagesQuery[] = [];
   /** The journal. */

@@ -9,6 +9,7 @@ import { errorResponse } from "../../api/guard.ts";
 import { MAX_SENDS_IN_FLIGHT } from "../../daemon/_engine_send.ts";
 import { BUSY_RETRY_AFTER_S, OVERLOAD_RETRY_AFTER_S, ServiceError } from "../../daemon/service.ts";
 import { startWorld, waitDelivered } from "../e2e_attacks/_world.ts";
+import { startApi } from "../api/_helpers.ts";
 
 Deno.test("send admission: a burst past MAX_SENDS_IN_FLIGHT is refused as busy at once; the admitted ones are delivered", async () => {
   const w = await startWorld(2);
@@ -47,4 +48,28 @@ Deno.test("send admission: busy answers say how long to wait (1 s under load, 5 
   assertEquals([full.status, full.headers.get("retry-after")], [503, String(BUSY_RETRY_AFTER_S)]);
   await load.body?.cancel();
   await full.body?.cancel();
+});
+
+Deno.test("send admission: POST /send at capacity is refused before its body is read or validated", async () => {
+  await using api = startApi();
+  let atCapacity = true;
+  api.fake.checkSendCapacity = () => {
+    if (atCapacity) throw new ServiceError("busy", "at capacity", OVERLOAD_RETRY_AFTER_S);
+  };
+  // Not even JSON: at capacity the answer is busy, not invalid_json, and nothing was sent.
+  const refused = await api.fetch("/send", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{not json",
+  });
+  assertEquals([refused.status, refused.headers.get("retry-after")], [503, "1"]);
+  assertEquals((await refused.json()).error.code, "busy");
+  assertEquals(api.fake.sends.length, 0);
+  atCapacity = false;
+  const bad = await api.fetch("/send", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{not json",
+  });
+  assertEquals([bad.status, (await bad.json()).error.code], [400, "invalid_json"]);
 });
