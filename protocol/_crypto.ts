@@ -159,13 +159,18 @@ export function generateDh(): Promise<DhKeyPair> {
 
 /** Makes an X25519 key pair from a raw 32-byte private key (stored keys, test vectors). */
 export function dhFromSecret(secret: Uint8Array): Promise<DhKeyPair> {
+  return Promise.resolve(dhFromSecretSync(secret));
+}
+
+/** dhFromSecret on the calling thread (node:crypto), for callers inside a transaction. */
+export function dhFromSecretSync(secret: Uint8Array): DhKeyPair {
   if (secret.length !== KEY_LEN) throw new TypeError(`X25519 secret must be ${KEY_LEN} bytes`);
   const privateKey = createPrivateKey({
     key: der(concat(X25519_PKCS8, secret)),
     format: "der",
     type: "pkcs8",
   });
-  return Promise.resolve({ privateKey, publicKey: rawPublic(privateKey) });
+  return { privateKey, publicKey: rawPublic(privateKey) };
 }
 
 /** Makes 32 random bytes from the CSPRNG. */

@@ -13,7 +13,7 @@
  * @module
  */
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
-import { dhFromSecret, type DhKeyPair, dhSync } from "./_crypto.ts";
+import { dhFromSecret, dhFromSecretSync, type DhKeyPair, dhSync } from "./_crypto.ts";
 import { authFailed } from "./errors.ts";
 import {
   KEY_LEN,
@@ -29,13 +29,16 @@ export async function dhPublic(secret: Uint8Array): Promise<Uint8Array> {
 }
 
 /** X25519(secret, peer): rejects with auth_failed on a non-canonical or low-order key. */
-export async function dhShared(secret: Uint8Array, peer: Uint8Array): Promise<Uint8Array> {
-  return dhWith(await dhPair(secret), peer);
+export function dhShared(secret: Uint8Array, peer: Uint8Array): Promise<Uint8Array> {
+  return Promise.resolve().then(() => dhWith(dhPair(secret), peer));
 }
 
-/** The key pair of a raw private key (one import serves the DH and the public key). */
-export function dhPair(secret: Uint8Array): Promise<DhKeyPair> {
-  return dhFromSecret(secret);
+/**
+ * The key pair of a raw private key (one import serves the DH and the public key), on the
+ * calling thread: a DH step can then run inside the daemon's accepting transaction.
+ */
+export function dhPair(secret: Uint8Array): DhKeyPair {
+  return dhFromSecretSync(secret);
 }
 
 /** X25519 with a key pair from dhPair; throws auth_failed on a non-canonical or low-order key. */

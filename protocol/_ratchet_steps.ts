@@ -64,8 +64,8 @@ export function bodyAd(s: RatchetState, sending: boolean, prefix: Uint8Array, en
   return concat(s.h, from, to, prefix, enc);
 }
 
-/** Our half of a DH step (and the KEM schedule's part of it), on the copy `s`. */
-export async function sendStep(s: RatchetState, deps: RatchetDeps): Promise<void> {
+/** Our half of a DH step (and the KEM schedule's part of it), on the copy `s`; synchronous. */
+export function sendStep(s: RatchetState, deps: RatchetDeps): void {
   const random = deps.random ?? csprng;
   const step = s.step + 1;
   let ss: Uint8Array | null = null;
@@ -81,7 +81,7 @@ export async function sendStep(s: RatchetState, deps: RatchetDeps): Promise<void
     pub = kemPublic(s.kemSeed);
   }
   const secret = checkRandom(random(DH_SECRET_LEN, "dh"), DH_SECRET_LEN);
-  const kp = await dhPair(secret);
+  const kp = dhPair(secret);
   const r = kdfRk(s.rk, dhWith(kp, s.dhr!), ss, deps.meter);
   s.dhs = secret;
   s.dhsPub = kp.publicKey;

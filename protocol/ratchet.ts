@@ -143,13 +143,18 @@ export async function initRatchet(init: RatchetInit): Promise<RatchetState> {
  * following encryptions need no asynchronous work; returns `state` itself when none is pending.
  * The returned state must be stored before a message sealed under it leaves.
  */
-export async function ratchetPrepare(
+export function ratchetPrepare(
   state: RatchetState,
   deps: RatchetDeps,
 ): Promise<RatchetState> {
+  return Promise.resolve().then(() => ratchetPrepareSync(state, deps));
+}
+
+/** ratchetPrepare on the calling thread (X25519 through node:crypto, ML-KEM in JS). */
+export function ratchetPrepareSync(state: RatchetState, deps: RatchetDeps): RatchetState {
   if (!state.pendingStep) return state;
   const s = cloneState(state);
-  await sendStep(s, deps);
+  sendStep(s, deps);
   return s;
 }
 

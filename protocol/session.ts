@@ -20,6 +20,7 @@ import {
   ratchetEncryptSync,
   type RatchetInit,
   ratchetPrepare,
+  ratchetPrepareSync,
   type RatchetState,
   serializeRatchet,
 } from "./ratchet.ts";
@@ -68,9 +69,17 @@ export class E2ESession {
     return sha256(serializeRatchet(this.#state));
   }
 
-  /** Performs a pending DH step, so that `sealSync` can run (e.g. inside a transaction). */
+  /** Performs a pending DH step, so that `sealSync` can run. */
   async prepare(deps: RatchetDeps): Promise<void> {
     this.#state = await ratchetPrepare(this.#state, deps);
+  }
+
+  /**
+   * `prepare` on the calling thread, for a caller inside a database transaction (the daemon
+   * seals an accepted message in the write that accepts it, DH step included).
+   */
+  prepareSync(deps: RatchetDeps): void {
+    this.#state = ratchetPrepareSync(this.#state, deps);
   }
 
   /**

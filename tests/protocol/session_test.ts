@@ -51,6 +51,32 @@ Deno.test("session: sealSync needs a prepared step; prepare makes it synchronous
   assertEquals(await a.open(b.sealSync(text(2), deps), deps), text(2));
 });
 
+Deno.test("session: prepareSync takes the same step as prepare (same randomness, same state), KEM rounds included", async () => {
+  const { a, b } = await pair();
+  // The same bytes for both: a counter-based source, one per copy of the session.
+  const source = () => {
+    let n = 0;
+    return (len: number) => {
+      n++;
+      return Uint8Array.from({ length: len }, (_, i) => (n * 31 + i * 7 + 1) & 0xff);
+    };
+  };
+  const twin = E2ESession.parse(b.serialize());
+  const [r1, r2] = [source(), source()];
+  for (let turn = 0; turn < 20; turn++) { // past RATCHET_KEM_PERIOD: offers and answers too
+    const env = await a.seal(text(turn), deps);
+    assertEquals(await b.open(env, deps), text(turn));
+    assertEquals(await twin.open(env, deps), text(turn));
+    await b.prepare({ ...deps, random: r1 });
+    twin.prepareSync({ ...deps, random: r2 });
+    assertEquals(toHex(twin.digest()), toHex(b.digest()), `turn ${turn}: the same state`);
+    const back = b.sealSync(text(500 + turn), deps);
+    twin.sealSync(text(500 + turn), deps);
+    assertEquals(await a.open(back, deps), text(500 + turn));
+  }
+  assertOk(b.step >= 20, `a step per turn (${b.step})`);
+});
+
 Deno.test("session: a failed open leaves the state exactly as it was; the next genuine MSG opens", async () => {
   const { a, b } = await pair();
   const env = await a.seal(text(7), deps);
