@@ -34,7 +34,7 @@ import {
 import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
-import { concat } from "./bytes.ts";
+import { concat, fromBase64Url } from "./bytes.ts";
 import { authFailed } from "./errors.ts";
 import { KEY_LEN, SIGNATURE_LEN } from "./constants.ts";
 
@@ -108,11 +108,6 @@ const ED25519_PKCS8 = Uint8Array.from([
   0x20,
 ]);
 
-function fromB64Url(s: string): Uint8Array {
-  const b = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
-  return Uint8Array.from(b, (c) => c.charCodeAt(0));
-}
-
 /** An X25519 key pair: the private half stays a KeyObject (never exported by this module). */
 export interface DhKeyPair {
   /** The private key, for node:crypto's diffieHellman. */
@@ -143,13 +138,13 @@ function der(bytes: Uint8Array): Buffer {
 }
 
 function rawPublic(k: KeyObject): Uint8Array {
-  return fromB64Url(createPublicKey(k).export({ format: "jwk" }).x!);
+  return fromBase64Url(createPublicKey(k).export({ format: "jwk" }).x!);
 }
 
 /** Generates an X25519 key pair from the CSPRNG, synchronously (node:crypto). */
 export function generateDhSync(): DhKeyPair {
   const { privateKey, publicKey } = generateKeyPairSync("x25519");
-  return { privateKey, publicKey: fromB64Url(publicKey.export({ format: "jwk" }).x!) };
+  return { privateKey, publicKey: fromBase64Url(publicKey.export({ format: "jwk" }).x!) };
 }
 
 /** Generates an X25519 key pair from the CSPRNG. */
@@ -253,7 +248,7 @@ export async function signingKeyFromSeed(seed: Uint8Array): Promise<SigningKeyPa
     ["sign"],
   );
   const jwk = await crypto.subtle.exportKey("jwk", privateKey);
-  return { seed: seed.slice(), privateKey, publicKey: fromB64Url(jwk.x!) };
+  return { seed: seed.slice(), privateKey, publicKey: fromBase64Url(jwk.x!) };
 }
 
 /** Signs with Ed25519 (deterministic, RFC 8032). */
