@@ -6,7 +6,7 @@
  * @module
  */
 import { PAD_BUCKETS } from "../protocol/constants.ts";
-import { parseId } from "../protocol/identity.ts";
+import { isIdText, parseId } from "../protocol/identity.ts";
 import { encodePayload } from "../protocol/payload.ts";
 import { lookupKey } from "./_engine_send.ts";
 import type { EngineParts } from "./_engine_parts.ts";
@@ -73,8 +73,11 @@ export function listMessages(p: EngineParts, q: MessagesQuery): MessageRecord[] 
 
 /** The group `to` names (a name or an id), if any. */
 export function groupTo(p: EngineParts, to: string): GroupRow | undefined {
-  const groups = groupsOf(p);
-  return /^[0-9a-f]{32}$/.test(to) ? groups.get(to) : groups.byName(to);
+  if (/^[0-9a-f]{32}$/.test(to)) return groupsOf(p).get(to);
+  // A client id is never a group's name (checkName refuses those): no keyed index to compute
+  // and no query on the path of every send to an id (4.8 % of daemon A's time, profiled).
+  if (isIdText(to)) return undefined;
+  return groupsOf(p).byName(to);
 }
 
 /** Sends a message to every current member of `g` but this identity (Engine.send). */
