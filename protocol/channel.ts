@@ -114,6 +114,11 @@ export class Channel {
     return this.#waitingBytes;
   }
 
+  /** Resolves once every record received so far has been opened and handed over (or failed). */
+  received(): Promise<void> {
+    return this.#readChain.then(() => {}, () => {});
+  }
+
   /** Records sealed and opened so far. */
   get stats(): { sent: number; opened: number } {
     return { sent: this.#recordsSent, opened: this.#recordsOpened };

@@ -40,6 +40,8 @@ export class LinkSession {
   #ackOwed = false;
   #bucket: TokenBucket;
   #bytes: TokenBucket;
+  /** Over the byte rate: nothing more is opened, and the session closes (see receive). */
+  #overRate = false;
   /** Made at the first SEND: an idle session (most of them) holds none (idle_kib_5k). */
   #answersOrNone: SendAnswers | undefined;
 
@@ -81,14 +83,19 @@ export class LinkSession {
 
   /** A WebSocket message received on the open link: a record. */
   receive(data: Uint8Array): void {
+    if (this.#overRate) return; // read before the pause took effect: never opened
     this.#ctx.metrics.inc("records_received_total");
-    // Metered before decryption: the work a session can cause is bounded by bytes, too.
+    // Metered before decryption: the work a session can cause is bounded by bytes, too. The
+    // records within the budget that are still being opened (large ones, asynchronously) are
+    // handled first, so that what went through is answered; then the session is closed.
     if (!this.#bytes.take(this.#ctx.now(), data.length)) {
       this.#ctx.metrics.inc("limit_hits_total");
-      return this.#link.terminate(
-        "rate_limited",
-        `More than ${this.#ctx.limits.bytesPerSecond} bytes/s`,
+      this.#overRate = true;
+      this.#ws.paused = true;
+      void this.channel.received().then(() =>
+        this.#link.terminate("rate_limited", `More than ${this.#ctx.limits.bytesPerSecond} bytes/s`)
       );
+      return;
     }
     this.channel.receive(data);
     if (this.channel.receiveBacklog > RECEIVE_BACKLOG) this.#ws.paused = true;
