@@ -43,6 +43,12 @@ export interface PeerState {
   sent: number;
   /** A sealed batch is waiting for its write to commit. */
   sealing: boolean;
+  /**
+   * Messages sealed inside accepting writes that have not committed yet (sealAccepted), and the
+   * highest seq among them: the next accepted message may follow them in the same batch.
+   */
+  accepting: number;
+  acceptedTo: number;
   lastProgress: number;
   offlineSince: number;
 }
@@ -77,6 +83,8 @@ export class Outgoing {
         acked,
         sent: acked,
         sealing: false,
+        accepting: 0,
+        acceptedTo: 0,
         lastProgress: this.#d.now(),
         offlineSince: 0,
       };
@@ -194,7 +202,10 @@ export class Outgoing {
     const rc = d.relay();
     if (rc?.state !== "online" || rc.room - this.#reserved < 1 || m.file) return undefined;
     const s = this.state(m.peer);
-    if (s.online === false || s.probe || s.sealing || s.sent !== m.seq - 1) return undefined;
+    // The next to go: right after what was sent, or after a message sealed by an accepting write
+    // of the same batch (one per request of a busy sender; each then leaves as its write commits).
+    const last = s.accepting > 0 ? s.acceptedTo : s.sent;
+    if (s.online === false || s.probe || s.sealing || last !== m.seq - 1) return undefined;
     if (m.seq - s.acked > WINDOW) return undefined;
     const session = d.sessions.current(m.peer);
     if (!session) return undefined;
@@ -208,13 +219,18 @@ export class Outgoing {
     session.prepareSync(deps);
     const floor = d.outbox.first(m.peer)?.seq ?? m.seq;
     const envelope = session.sealSync(pad(encodePayload(messagePayload(m, floor))), deps);
-    d.sessions.save(m.peer, session);
+    // Saved once per batch, however many of its requests this session sealed: a save seals the
+    // whole state at rest and rewrites its row (~4 % of daemon A's CPU at 500 msg/s, one per batch).
+    d.store.beforeCommit(session, () => d.sessions.save(m.peer, session));
     this.#reserved++;
+    s.accepting++;
+    s.acceptedTo = m.seq;
     let taken = false;
     const take = () => {
       if (taken) return false;
       taken = true;
       this.#reserved--;
+      s.accepting--;
       return true;
     };
     return {

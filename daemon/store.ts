@@ -72,6 +72,8 @@ export class Store {
   /** Batches and operations committed (for status and benchmarks). */
   readonly stats = { batches: 0, ops: 0 };
 
+  /** What runs once before this batch's COMMIT, by key (beforeCommit). */
+  readonly #beforeCommit = new Map<unknown, () => void>();
   #unsynced: Settle[] = [];
   #syncing = false;
   #broken: Error | undefined;
@@ -117,6 +119,18 @@ export class Store {
     return p.promise;
   }
 
+  /**
+   * From inside an operation: runs `fn` in this batch's transaction just before it commits,
+   * once per `key` however many operations ask (the last `fn` given wins). For state that many
+   * operations of a batch advance and that is written whole: a session that seals one message per
+   * accepted request is saved once per batch, not once per message. If it throws, the batch fails
+   * as a whole (as a failed COMMIT does).
+   */
+  beforeCommit(key: unknown, fn: () => void): void {
+    if (!this.inBatch) throw new Error("beforeCommit outside a store operation");
+    this.#beforeCommit.set(key, fn);
+  }
+
   /** Commits everything queued now (also called by the timer). */
   flush(): void {
     this.#scheduled = false;
@@ -145,6 +159,7 @@ export class Store {
 
   #runIn(batch: Op[], savepoints: boolean): "done" | "failed" {
     const results: { op: Op; ok: boolean; value: unknown }[] = [];
+    this.#beforeCommit.clear();
     try {
       this.db.exec("BEGIN IMMEDIATE");
     } catch (e) {
@@ -171,8 +186,11 @@ export class Store {
       }
     }
     try {
+      for (const f of this.#beforeCommit.values()) f();
+      this.#beforeCommit.clear();
       this.db.exec("COMMIT");
     } catch (e) {
+      this.#beforeCommit.clear();
       try {
         this.db.exec("ROLLBACK");
       } catch { /* already rolled back */ }

@@ -55,6 +55,11 @@ export interface Side {
   errors: unknown[];
   /** Accepts an outgoing message as the engine does (commit, then index, then kick). */
   send(peer: Side, text: string): Promise<string>;
+  /**
+   * Accepts it as the engine's send does: sealed inside the accepting write when it can go at
+   * once (Delivery.sealAccepted), else kicked. Resolves with its id and whether it was sealed so.
+   */
+  sendAccepting(peer: Side, text: string): Promise<{ id: string; sealed: boolean }>;
 }
 
 async function identity(): Promise<Identity> {
@@ -196,6 +201,24 @@ export async function makeSide(
     outbox.add(m);
     side.delivery.kick(peer.idText);
     return m.id;
+  };
+  side.sendAccepting = async (peer, text) => {
+    let sealed: ReturnType<Delivery["sealAccepted"]>;
+    const { m } = await store.write(() => {
+      sealed?.cancel(); // run again (store.ts): the first run's seal is void
+      contacts.ensure(peer.idText);
+      const accepted = messages.accept(peer.idText, text, undefined, clock.now());
+      sealed = side.delivery.sealAccepted(accepted.m);
+      return accepted;
+    }).catch((e) => {
+      sealed?.cancel();
+      throw e;
+    });
+    const go = sealed as ReturnType<Delivery["sealAccepted"]>;
+    outbox.add(m);
+    if (go) go.go();
+    else side.delivery.kick(peer.idText);
+    return { id: m.id, sealed: go !== undefined };
   };
   relay.sides.set(side.idText, side);
   return side;

@@ -160,3 +160,36 @@ Deno.test("delivery: group commit: a burst of messages takes few transactions", 
   assertOk(ops >= 100, `${ops} operations`);
   assertOk(batches <= 20, `100 messages in ${batches} transactions`);
 });
+
+Deno.test("delivery: a burst accepted in one turn is sealed in its accepting writes, the session saved once per batch", async () => {
+  const { a, b } = await pair();
+  await delivered(a, [await a.send(b, "warm up")]); // a session exists
+  let saves = 0;
+  const save = a.sessions.save.bind(a.sessions);
+  a.sessions.save = (peer, session) => {
+    saves++;
+    save(peer, session);
+  };
+  const before = a.store.stats.batches;
+  const sent = await Promise.all(Array.from({ length: 20 }, (_, i) => a.sendAccepting(b, `b${i}`)));
+  assertEquals(sent.filter((s) => !s.sealed).length, 0, "each went in its accepting write");
+  assertOk(saves <= a.store.stats.batches - before, `${saves} saves`);
+  await delivered(a, sent.map((s) => s.id));
+  assertEquals(received(b, a), ["warm up", ...sent.map((_, i) => `b${i}`)]);
+  assertEquals([a.errors, b.errors], [[], []]);
+});
+
+Deno.test("delivery: a batch run again (one write threw) cancels its seals; order and delivery hold", async () => {
+  const { a, b } = await pair();
+  await delivered(a, [await a.send(b, "warm up")]);
+  const first = [a.sendAccepting(b, "x1"), a.sendAccepting(b, "x2")];
+  const bad = a.store.write(() => {
+    throw new Error("boom");
+  });
+  const rest = [a.sendAccepting(b, "x3"), a.sendAccepting(b, "x4")];
+  await bad.then(() => assertOk(false, "it threw"), () => {});
+  const sent = await Promise.all([...first, ...rest]);
+  await delivered(a, sent.map((s) => s.id));
+  assertEquals(received(b, a), ["warm up", "x1", "x2", "x3", "x4"]);
+  assertEquals([a.errors, b.errors], [[], []]);
+});

@@ -55,6 +55,40 @@ Deno.test("store: an operation that throws is rolled back alone; its events are 
   assertEquals(journal.since(0, 10).map((e) => (e.data as { id: string }).id), ["a", "c"]);
 });
 
+Deno.test("store: beforeCommit runs once per key per batch, inside it, and a throw fails the batch", async () => {
+  const { store } = await makeStore();
+  const calls: string[] = [];
+  const op = (x: number, key: string) => () => {
+    store.stmt("INSERT INTO t (x) VALUES (?)").run(x);
+    store.beforeCommit(key, () => {
+      calls.push(`${key}${x}`);
+      store.stmt("INSERT INTO t (x) VALUES (?)").run(100 + x);
+    });
+  };
+  await Promise.all([store.write(op(1, "k")), store.write(op(2, "k")), store.write(op(3, "j"))]);
+  assertEquals(calls, ["k2", "j3"], "once per key, the last one given, in first-asked order");
+  const rows = store.db.prepare("SELECT x FROM t ORDER BY rowid").all().map((r) => Number(r.x));
+  assertEquals(rows, [1, 2, 3, 102, 103]);
+  assertEquals(store.stats.batches, 1);
+  const failing = store.write(() => {
+    store.stmt("INSERT INTO t (x) VALUES (7)").run();
+    store.beforeCommit("f", () => {
+      throw new Error("no");
+    });
+  });
+  await assertRejects(() => failing, (e) => e.message === "no");
+  assertEquals(store.db.prepare("SELECT count(*) AS n FROM t WHERE x = 7").get()!.n, 0);
+  await store.write(op(4, "k")); // the next batch has none of the failed one's
+  assertEquals(calls, ["k2", "j3", "k4"]);
+  let outside: unknown;
+  try {
+    store.beforeCommit("z", () => {});
+  } catch (e) {
+    outside = e;
+  }
+  assertOk(outside instanceof Error, "outside an operation it throws");
+});
+
 Deno.test("store: a statement is prepared once", async () => {
   const { store } = await makeStore();
   assertOk(store.stmt("SELECT 1") === store.stmt("SELECT 1"));
