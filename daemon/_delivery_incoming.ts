@@ -22,6 +22,7 @@ import type { PendingMessage } from "./messages.ts";
 import type { Outgoing } from "./_delivery_outgoing.ts";
 import { receiveMessage } from "./_payload_in.ts";
 import { isFilePayload, noEffects } from "./files_flow.ts";
+import { AckPacer } from "./_ack_pacer.ts";
 
 /** The incoming side of the delivery engine. */
 export class Incoming {
@@ -29,11 +30,19 @@ export class Incoming {
   readonly #out: Outgoing;
   #incoming: { from: Uint8Array; envelope: Uint8Array }[] = [];
   #incomingScheduled = false;
+  /** When each peer's messages are acknowledged (in the write that stores them, or soon after). */
+  readonly #acks: AckPacer;
 
   /** Binds to the daemon's parts and to the outgoing side it acknowledges and answers through. */
   constructor(d: DeliveryDeps, out: Outgoing) {
     this.#d = d;
     this.#out = out;
+    this.#acks = new AckPacer(d.now, (peer) => out.ack(peer));
+  }
+
+  /** Cancels the acknowledgements arranged for later (the daemon stops, or its identity changed). */
+  stop(): void {
+    this.#acks.stop();
   }
 
   /** An envelope from the relay: queued and handled in batches, in arrival order. */
@@ -161,7 +170,8 @@ export class Incoming {
     const d = this.#d;
     const now = d.now();
     d.store.write(() => {
-      const needAck = new Set<string>();
+      const needAck = new Map<string, number>(); // payloads to acknowledge, per peer
+      const owe = (peer: string) => needAck.set(peer, (needAck.get(peer) ?? 0) + 1);
       const fx = noEffects();
       const acks: { peer: string; upto: number; covered: PendingMessage[] }[] = [];
       // Each session advanced by the batch is stored once, at the end (its state is sealed
@@ -170,7 +180,7 @@ export class Incoming {
       for (const { peer, session, p } of opened) {
         dirty.set(session, peer);
         if (p.t === "m") {
-          if (receiveMessage(d, peer, p, now)) needAck.add(peer);
+          if (receiveMessage(d, peer, p, now)) owe(peer);
           // A rotation may have moved queued messages to this sender: they go at once.
           if (p.rot) kick.add(peer);
         } else if (p.t === "a") {
@@ -183,16 +193,18 @@ export class Incoming {
           if (stranger && d.contacts.kindOf(peer) === undefined && p.t === "fo") {
             d.requests.admit(peer); // a stranger's file: a message request, held
           }
-          if (d.files.receive(fx, peer, p, stranger, checks)) needAck.add(peer);
+          if (d.files.receive(fx, peer, p, stranger, checks)) owe(peer);
         }
       }
       // Acknowledge only what this write makes durable: one cumulative ack per peer, sealed
-      // here so that the session's advanced state commits with it.
+      // here so that the session's advanced state commits with it — unless the pacer defers it
+      // (a burst goes on: at most one ack per ACK_DELAY_MS, see _ack_pacer.ts).
       const out: { peer: string; envelope: Uint8Array }[] = [];
       const later: string[] = [];
-      for (const peer of needAck) {
+      for (const [peer, n] of needAck) {
         const session = d.sessions.current(peer);
-        if (!session) continue;
+        if (!session || !this.#acks.due(peer, n)) continue;
+        this.#acks.sealed(peer);
         if (session.needsStep) { // a newer message changed the turn since prepare: after
           later.push(peer);
           continue;

@@ -86,6 +86,12 @@ export class Delivery {
   /** Forgets per-peer state (after an identity change). */
   reset(): void {
     this.#out.peers.clear();
+    this.#in.stop();
+  }
+
+  /** Cancels what is arranged for later (acknowledgements): the daemon stops. */
+  stop(): void {
+    this.#in.stop();
   }
 
   /** Online-ness of a peer as last reported by the relay. */

@@ -188,6 +188,7 @@ export class Engine implements DaemonService {
   async stop(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    this.#delivery.stop();
     await this.#relay?.stop();
     await this.#store.synced(); // what is committed is durable and announced
     await this.#serial.run(() => {

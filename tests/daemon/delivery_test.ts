@@ -193,3 +193,17 @@ Deno.test("delivery: a batch run again (one write threw) cancels its seals; orde
   assertEquals(received(b, a), ["warm up", "x1", "x2", "x3", "x4"]);
   assertEquals([a.errors, b.errors], [[], []]);
 });
+
+Deno.test("delivery: a stream is acknowledged in far fewer acks than messages, and all delivered", async () => {
+  const { a, b, relay } = await pair();
+  await delivered(a, [await a.send(b, "warm up")]);
+  const acks = () => relay.seen.filter((s) => s.from === b.idText && isMsg(s.envelope)).length;
+  const before = acks();
+  const ids = [];
+  for (let i = 0; i < 40; i++) ids.push((await a.sendAccepting(b, `s${i}`)).id); // one write each
+  await delivered(a, ids);
+  const n = acks() - before;
+  // The clock stands still: after the first, an ack goes per ACK_EVERY stored or per deferral.
+  assertOk(n >= 1 && n <= 20, `${n} acks for 40 messages`);
+  assertEquals([a.errors, b.errors], [[], []]);
+});
