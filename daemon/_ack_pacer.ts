@@ -1,7 +1,7 @@
 /**
  * When the receiver acknowledges a peer's messages (protocol/README.md section 11.6): at once
- * for a lone message or the first of a burst, then at most once per ACK_DELAY_MS while the
- * burst goes on, and at once whenever ACK_EVERY payloads are waiting. Used only by
+ * for a lone message or the first of a burst, then at most once per E2E_ACK_DELAY_MS while the
+ * burst goes on, and at once whenever E2E_ACK_EVERY payloads are waiting. Used only by
  * _delivery_incoming.ts.
  *
  * Why pace them: every acknowledgement is a message of the Double Ratchet, so each one turns the
@@ -20,15 +20,15 @@
  * arrives at most that much later than it would (a sender's retry waits RETRY_MS, 3 s, so no
  * retry is ever caused), and at 500 msg/s it makes ~40 turns a second instead of ~400.
  */
-export const ACK_DELAY_MS = 25;
+export const E2E_ACK_DELAY_MS = 25;
 /**
  * Payloads waiting that make an acknowledgement go at once. Why 16: a quarter of FILE_WINDOW
  * (64 chunks in flight), so a file's sender never waits for an acknowledgement it could have
  * had; a burst of messages stored in one write is acknowledged in that write, as before.
  */
-export const ACK_EVERY = 16;
+export const E2E_ACK_EVERY = 16;
 
-/** Peers tracked before the idle ones are dropped (one idle past ACK_DELAY_MS is as new). */
+/** Peers tracked before the idle ones are dropped (one idle past E2E_ACK_DELAY_MS is as new). */
 const SWEEP_AT = 256;
 
 interface PeerAcks {
@@ -59,7 +59,7 @@ export class AckPacer {
 
   /**
    * `n` more payloads of `peer` are being stored. True: acknowledge in this write (then call
-   * `sealed`). False: an acknowledgement is arranged within ACK_DELAY_MS of the last one.
+   * `sealed`). False: an acknowledgement is arranged within E2E_ACK_DELAY_MS of the last one.
    */
   due(peer: string, n: number): boolean {
     let p = this.#peers.get(peer);
@@ -69,12 +69,12 @@ export class AckPacer {
     }
     p.waiting += n;
     const since = this.now() - p.at;
-    if (since >= ACK_DELAY_MS || p.waiting >= ACK_EVERY) return true;
+    if (since >= E2E_ACK_DELAY_MS || p.waiting >= E2E_ACK_EVERY) return true;
     p.timer ??= setTimeout(() => {
       p.timer = undefined;
       this.sealed(peer);
       this.later(peer);
-    }, Math.max(0, ACK_DELAY_MS - since));
+    }, Math.max(0, E2E_ACK_DELAY_MS - since));
     return false;
   }
 
@@ -91,7 +91,7 @@ export class AckPacer {
   #sweep(): void {
     const now = this.now();
     for (const [peer, p] of this.#peers) {
-      if (p.timer === undefined && now - p.at >= ACK_DELAY_MS) this.#peers.delete(peer);
+      if (p.timer === undefined && now - p.at >= E2E_ACK_DELAY_MS) this.#peers.delete(peer);
     }
   }
 

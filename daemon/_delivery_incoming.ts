@@ -198,7 +198,7 @@ export class Incoming {
       }
       // Acknowledge only what this write makes durable: one cumulative ack per peer, sealed
       // here so that the session's advanced state commits with it — unless the pacer defers it
-      // (a burst goes on: at most one ack per ACK_DELAY_MS, see _ack_pacer.ts).
+      // (a burst goes on: at most one ack per E2E_ACK_DELAY_MS, see _ack_pacer.ts).
       const out: { peer: string; envelope: Uint8Array }[] = [];
       const later: string[] = [];
       for (const [peer, n] of needAck) {

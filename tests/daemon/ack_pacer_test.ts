@@ -1,10 +1,10 @@
 /**
  * The acknowledgement schedule (daemon/_ack_pacer.ts), with an injected clock: a lone message is
- * acknowledged at once, a burst at most once per ACK_DELAY_MS (one deferred ack, never more),
- * ACK_EVERY waiting payloads at once, and stop() cancels what was arranged.
+ * acknowledged at once, a burst at most once per E2E_ACK_DELAY_MS (one deferred ack, never more),
+ * E2E_ACK_EVERY waiting payloads at once, and stop() cancels what was arranged.
  */
 import { assertEquals } from "../_assert.ts";
-import { ACK_DELAY_MS, ACK_EVERY, AckPacer } from "../../daemon/_ack_pacer.ts";
+import { AckPacer, E2E_ACK_DELAY_MS, E2E_ACK_EVERY } from "../../daemon/_ack_pacer.ts";
 import { waitFor } from "../harness.ts";
 
 function world() {
@@ -29,14 +29,14 @@ Deno.test("ack pacer: at once for a lone message, then one deferred ack per burs
   pacer.stop();
 });
 
-Deno.test("ack pacer: ACK_EVERY waiting payloads go at once; a past delay goes at once", () => {
+Deno.test("ack pacer: E2E_ACK_EVERY waiting payloads go at once; a past delay goes at once", () => {
   const { pacer, later, advance } = world();
   pacer.sealed("bob");
-  assertEquals(pacer.due("bob", ACK_EVERY - 1), false);
-  assertEquals(pacer.due("bob", 1), true, `${ACK_EVERY} waiting`);
+  assertEquals(pacer.due("bob", E2E_ACK_EVERY - 1), false);
+  assertEquals(pacer.due("bob", 1), true, `${E2E_ACK_EVERY} waiting`);
   pacer.sealed("bob");
-  advance(ACK_DELAY_MS);
-  assertEquals(pacer.due("bob", 1), true, "the last ack is ACK_DELAY_MS old");
+  advance(E2E_ACK_DELAY_MS);
+  assertEquals(pacer.due("bob", 1), true, "the last ack is E2E_ACK_DELAY_MS old");
   pacer.sealed("bob");
   assertEquals(pacer.due("alice", 1), true, "per peer");
   pacer.stop();
@@ -49,13 +49,13 @@ Deno.test("ack pacer: stop() cancels a deferred ack; many peers stay bounded", a
   assertEquals(pacer.due("bob", 1), false);
   pacer.stop();
   let fired = false;
-  setTimeout(() => fired = true, ACK_DELAY_MS * 3);
+  setTimeout(() => fired = true, E2E_ACK_DELAY_MS * 3);
   await waitFor(() => fired, "past the delay");
   assertEquals(later, [], "nothing fired after stop");
   for (let i = 0; i < 2_000; i++) {
     assertEquals(pacer.due(`p${i}`, 1), true);
     pacer.sealed(`p${i}`);
-    advance(ACK_DELAY_MS);
+    advance(E2E_ACK_DELAY_MS);
   }
   assertEquals(pacer.size <= 256, true, `${pacer.size} peers tracked`);
   pacer.stop();

@@ -9,7 +9,7 @@ import { FILE_CHUNK_BYTES } from "../../protocol/file.ts";
 import { GROUP_MAX_MEMBERS } from "../../protocol/group.ts";
 import { GROUP_CHAIN_MAX } from "../../protocol/_payload_group.ts";
 import { FILE_WINDOW, RETRY_MS, WINDOW } from "../../daemon/delivery.ts";
-import { ACK_DELAY_MS, ACK_EVERY } from "../../daemon/_ack_pacer.ts";
+import { E2E_ACK_DELAY_MS, E2E_ACK_EVERY } from "../../daemon/_ack_pacer.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "../../daemon/sessions.ts";
 import { GROUP_WAIT_MS } from "../../daemon/_groups_in.ts";
 
@@ -23,8 +23,8 @@ const CODE: Record<string, number> = {
   FILE_WINDOW,
   RETRY_MS,
   WINDOW,
-  ACK_DELAY_MS,
-  ACK_EVERY,
+  E2E_ACK_DELAY_MS,
+  E2E_ACK_EVERY,
   HANDSHAKE_TIMEOUT_MS,
   GROUP_WAIT_MS,
 };
@@ -44,14 +44,21 @@ Deno.test("spec: the named limits in protocol/README.md's tables are the code's 
   const spec = await Deno.readTextFile(new URL("../../protocol/README.md", import.meta.url));
   const rows = [...spec.matchAll(/^\| `([A-Z][A-Z0-9_]+)`\s*\|([^|]+)\|/gm)];
   const checked: string[] = [];
+  const seen = new Map<string, string>();
   for (const [, name, cell] of rows) {
+    const prior = seen.get(name!);
+    const value = specValue(name!, cell!);
+    if (prior !== undefined && value !== undefined) {
+      assertEquals(String(value), prior, `${name} is in two tables with different values`);
+    }
+    if (value !== undefined) seen.set(name!, String(value));
     if (!(name! in CODE)) continue;
-    const v = specValue(name!, cell!);
+    const v = value;
     if (v === undefined) continue; // a value that is not a plain number (a label, a formula)
     assertEquals(v, CODE[name!], `${name}: the spec says ${cell!.trim()}`);
     checked.push(name!);
   }
-  for (const name of ["WINDOW", "RETRY_MS", "ACK_DELAY_MS", "ACK_EVERY", "FILE_WINDOW"]) {
+  for (const name of ["WINDOW", "RETRY_MS", "E2E_ACK_DELAY_MS", "E2E_ACK_EVERY", "FILE_WINDOW"]) {
     assertOk(checked.includes(name), `${name} is in a limits table (checked: ${checked})`);
   }
 });
