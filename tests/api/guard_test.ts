@@ -1,5 +1,6 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { SEND_BODY_LIMIT } from "../../api/mod.ts";
+import { secure, SECURITY_HEADERS } from "../../api/guard.ts";
 import { rawRequest, startApi } from "./_helpers.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
@@ -216,4 +217,20 @@ Deno.test("a refused request never reaches the service", async () => {
   );
   assertEquals(raw.status, 421);
   assertEquals(api.fake.calls, []);
+});
+
+Deno.test("secure() sets the security headers and strips every CORS header a response carries", () => {
+  const cors = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-credentials": "true",
+    "access-control-allow-methods": "POST",
+    "access-control-allow-headers": "authorization",
+    "access-control-expose-headers": "x",
+    "access-control-max-age": "600",
+    "access-control-allow-private-network": "true",
+  };
+  const res = secure(new Response("x", { headers: { ...cors, "x-other": "kept" } }));
+  for (const k of res.headers.keys()) assertOk(!k.startsWith("access-control-"), k);
+  assertEquals(res.headers.get("x-other"), "kept");
+  for (const [k, v] of Object.entries(SECURITY_HEADERS)) assertEquals(res.headers.get(k), v);
 });
