@@ -86,3 +86,22 @@ Deno.test("http1: HttpError carries its status", () => {
   assertOk(e instanceof Error);
   assertEquals([e.name, e.status, e.message], ["HttpError", 431, "too big"]);
 });
+
+Deno.test("http1: encodeResponseHead writes a Headers as its iterator would (sorted, combined, cookies apart)", () => {
+  const headers = new Headers([
+    ["set-cookie", "a=1"],
+    ["set-cookie", "b=2"],
+    ["X-B", "1"],
+    ["x-a", "2"],
+    ["x-a", "3"],
+    ["content-length", "99"],
+  ]);
+  const pairs = [...headers] as [string, string][];
+  const f = { length: 1, keepAlive: true };
+  assertEquals(encodeResponseHead(200, headers, f), encodeResponseHead(200, pairs, f));
+  assertEquals(
+    encodeResponseHead(200, headers, f),
+    "HTTP/1.1 200 OK\r\nset-cookie: a=1\r\nset-cookie: b=2\r\nx-a: 2, 3\r\nx-b: 1\r\n" +
+      "content-length: 1\r\n\r\n",
+  );
+});
