@@ -173,6 +173,18 @@ export class ConnectionGate<C extends Evictable> {
     return undefined;
   }
 
+  /** Untrusted connections held now. */
+  get untrusted(): number {
+    let n = 0;
+    for (const set of this.#untrusted.values()) n += set.size;
+    return n;
+  }
+
+  /** True unless `c` is held and untrusted. */
+  isTrusted(c: C): boolean {
+    return !(this.#untrusted.get(c.source)?.has(c) ?? false);
+  }
+
   /** Marks `c` trusted: it is no longer evicted to make room. */
   trust(c: C): void {
     const set = this.#untrusted.get(c.source);

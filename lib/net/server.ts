@@ -240,17 +240,20 @@ const ROOM_POLL_MS = 100;
  * requests for evictAfterMs or more is closed to make room (the longest idle first): HTTP lets a
  * server close an idle connection, and clients retry a request that found one closed, whereas
  * newcomers kept waiting behind idle connections would wait for as long as those stay open.
+ * A trusted one is closed so only while no untrusted connection holds a place: those are evicted
+ * (ConnectionGate) once evictAfterMs old, so room comes within that anyway, and otherwise a flood
+ * of connections that never authenticate would push out the user's own idle clients first (a
+ * half-sent head is not idle; a client that authenticated and then paused is).
  */
 async function waitForRoom(ctx: ServerContext): Promise<void> {
   while (!ctx.stopping && !ctx.gate.hasRoom()) {
     const now = Date.now();
+    const spareTrusted = ctx.gate.untrusted > 0;
     let idlest: Connection | undefined;
     for (const c of ctx.open) {
-      if (
-        c.idleSince <= now - ctx.limits.evictAfterMs && (!idlest || c.idleSince < idlest.idleSince)
-      ) {
-        idlest = c;
-      }
+      if (c.idleSince > now - ctx.limits.evictAfterMs) continue;
+      if (spareTrusted && ctx.gate.isTrusted(c)) continue;
+      if (!idlest || c.idleSince < idlest.idleSince) idlest = c;
     }
     if (idlest) {
       idlest.evict();

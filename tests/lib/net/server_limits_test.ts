@@ -149,6 +149,27 @@ Deno.test("server: whenFull wait: a keep-alive connection idle for evictAfterMs 
   await idle.closed("the idle keep-alive connection closed to make room");
 });
 
+Deno.test("server: whenFull wait: an untrusted connection makes room before a trusted idle one", async () => {
+  await using s = startServer((req) => {
+    trustConnection(req);
+    return ok();
+  }, { limits: { maxConnections: 2, whenFull: "wait", evictAfterMs: 300 } });
+  await using t = await Peer.connect(s.port);
+  await t.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assertEquals((await t.response()).status, 200);
+  await settle(200); // t idle for a while: it reaches evictAfterMs before u does
+  await using u = await Peer.connect(s.port);
+  await u.write("GET / HTTP/1.1\r\nHost:"); // half a head: untrusted, not idle
+  await waitFor(() => s.server.connections === 2, "u admitted");
+  await using late = await Peer.connect(s.port);
+  await late.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assertEquals((await late.response(3000)).status, 200, "served, never refused");
+  await u.closed("the untrusted half-head evicted for the newcomer");
+  assertOk(!t.eof, "the trusted idle connection kept, though idle longer");
+  await t.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assertEquals((await t.response()).status, 200, "and it still serves");
+});
+
 Deno.test("server: evictAfterMs: an untrusted connection younger than it is not evicted", async () => {
   await using s = startServer(ok, { limits: { maxConnections: 1, evictAfterMs: 400 } });
   await using young = await Peer.connect(s.port);
