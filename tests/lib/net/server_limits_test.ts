@@ -6,6 +6,24 @@ import { ok } from "./_server_helpers.ts";
 
 // --- connection limits ------------------------------------------------------------------------
 
+/** A server whose every request trusts its connection, full-waiting at `maxConnections`. */
+function trustingServer(maxConnections: number, evictAfterMs: number) {
+  return startServer((req) => {
+    trustConnection(req);
+    return ok();
+  }, { limits: { maxConnections, whenFull: "wait", evictAfterMs } });
+}
+
+/** Connects and makes one request that must answer 200 (the connection stays open). */
+async function servedPeer(port: number): Promise<Peer> {
+  const p = await Peer.connect(port);
+  await p.write(GET_ROOT);
+  assertEquals((await p.response()).status, 200);
+  return p;
+}
+
+const GET_ROOT = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
 Deno.test("server: over the per-source cap a newcomer's request is answered 503 and closed", async () => {
   await using s = startServer(ok, { limits: { maxConnectionsPerSource: 2 } });
   await using a = await Peer.connect(s.port);
@@ -114,13 +132,8 @@ Deno.test("server: trustConnection() protects a connection from eviction", async
 });
 
 Deno.test("server: whenFull wait: at the cap with nothing to evict a newcomer waits, then is served", async () => {
-  await using s = startServer((req) => {
-    trustConnection(req);
-    return ok();
-  }, { limits: { maxConnections: 1, whenFull: "wait", evictAfterMs: 60_000 } });
-  await using held = await Peer.connect(s.port);
-  await held.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  assertEquals((await held.response()).status, 200);
+  await using s = trustingServer(1, 60_000);
+  await using held = await servedPeer(s.port);
   // The kernel completes the connect; the server does not accept it while it is full.
   await using late = await Peer.connect(s.port);
   await late.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -133,13 +146,8 @@ Deno.test("server: whenFull wait: at the cap with nothing to evict a newcomer wa
 });
 
 Deno.test("server: whenFull wait: a keep-alive connection idle for evictAfterMs is closed for a waiting newcomer", async () => {
-  await using s = startServer((req) => {
-    trustConnection(req);
-    return ok();
-  }, { limits: { maxConnections: 1, whenFull: "wait", evictAfterMs: 300 } });
-  await using idle = await Peer.connect(s.port);
-  await idle.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  assertEquals((await idle.response()).status, 200);
+  await using s = trustingServer(1, 300);
+  await using idle = await servedPeer(s.port);
   const t0 = Date.now();
   await using late = await Peer.connect(s.port);
   await late.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -150,13 +158,8 @@ Deno.test("server: whenFull wait: a keep-alive connection idle for evictAfterMs 
 });
 
 Deno.test("server: whenFull wait: an untrusted connection makes room before a trusted idle one", async () => {
-  await using s = startServer((req) => {
-    trustConnection(req);
-    return ok();
-  }, { limits: { maxConnections: 2, whenFull: "wait", evictAfterMs: 300 } });
-  await using t = await Peer.connect(s.port);
-  await t.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  assertEquals((await t.response()).status, 200);
+  await using s = trustingServer(2, 300);
+  await using t = await servedPeer(s.port);
   await settle(200); // t idle for a while: it reaches evictAfterMs before u does
   await using u = await Peer.connect(s.port);
   await u.write("GET / HTTP/1.1\r\nHost:"); // half a head: untrusted, not idle
