@@ -290,7 +290,10 @@ export class Outgoing {
     let ms: PendingMessage[] | undefined;
     void d.store.write(() => {
       ms ??= this.#sentQueue.splice(0); // taken once: the write may run twice (store.ts)
-      d.messages.markSent(ms);
+      // One that left the outbox was delivered, failed or cancelled in a committed write: its row
+      // is not `queued` and the UPDATE would change nothing. Under load most are (the peer's ack
+      // comes before the relay's, which waits up to ACK_DELAY_MS): a statement each saved.
+      d.messages.markSent(ms.filter((m) => d.outbox.get(m.id) === m));
       return ms;
     }).then((ms) => {
       for (const x of ms) x.status = "sent";
