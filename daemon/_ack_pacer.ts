@@ -42,6 +42,7 @@ interface PeerAcks {
 /** The acknowledgement schedule of every peer. */
 export class AckPacer {
   readonly #peers = new Map<string, PeerAcks>();
+  #stopped = false;
 
   /**
    * @param now the daemon's clock (ms)
@@ -69,7 +70,7 @@ export class AckPacer {
     }
     p.waiting += n;
     const since = this.now() - p.at;
-    if (since >= E2E_ACK_DELAY_MS || p.waiting >= E2E_ACK_EVERY) return true;
+    if (this.#stopped || since >= E2E_ACK_DELAY_MS || p.waiting >= E2E_ACK_EVERY) return true;
     p.timer ??= setTimeout(() => {
       p.timer = undefined;
       this.sealed(peer);
@@ -95,9 +96,15 @@ export class AckPacer {
     }
   }
 
-  /** Drops every schedule (the daemon stops, or its identity changed). */
-  stop(): void {
+  /** Drops every schedule (the identity changed: its peers' acknowledgements are moot). */
+  clear(): void {
     for (const p of this.#peers.values()) if (p.timer !== undefined) clearTimeout(p.timer);
     this.#peers.clear();
+  }
+
+  /** Drops every schedule and arranges none again: every later acknowledgement goes at once. */
+  stop(): void {
+    this.#stopped = true;
+    this.clear();
   }
 }

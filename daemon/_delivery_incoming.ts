@@ -40,7 +40,12 @@ export class Incoming {
     this.#acks = new AckPacer(d.now, (peer) => out.ack(peer));
   }
 
-  /** Cancels the acknowledgements arranged for later (the daemon stops, or its identity changed). */
+  /** Cancels the acknowledgements arranged for later (the identity changed). */
+  reset(): void {
+    this.#acks.clear();
+  }
+
+  /** Cancels them and arranges none again (the daemon stops: what comes now is acked at once). */
   stop(): void {
     this.#acks.stop();
   }

@@ -86,7 +86,7 @@ export class Delivery {
   /** Forgets per-peer state (after an identity change). */
   reset(): void {
     this.#out.peers.clear();
-    this.#in.stop();
+    this.#in.reset();
   }
 
   /** Cancels what is arranged for later (acknowledgements): the daemon stops. */

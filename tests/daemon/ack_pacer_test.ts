@@ -60,3 +60,19 @@ Deno.test("ack pacer: stop() cancels a deferred ack; many peers stay bounded", a
   assertEquals(pacer.size <= 256, true, `${pacer.size} peers tracked`);
   pacer.stop();
 });
+
+Deno.test("ack pacer: clear() forgets the schedules and goes on; after stop() every ack is at once", async () => {
+  const { pacer, later } = world();
+  pacer.sealed("bob");
+  assertEquals(pacer.due("bob", 1), false);
+  pacer.clear();
+  assertEquals(pacer.due("bob", 1), true, "forgotten: the next is a first");
+  pacer.sealed("bob");
+  assertEquals(pacer.due("bob", 1), false, "and pacing goes on");
+  pacer.stop();
+  assertEquals(pacer.due("bob", 1), true, "stopped: at once, no timer");
+  let fired = false;
+  setTimeout(() => fired = true, E2E_ACK_DELAY_MS * 3);
+  await waitFor(() => fired, "past the delay");
+  assertEquals(later, [], "nothing deferred fired");
+});
