@@ -59,8 +59,8 @@ export class AckPacer {
   }
 
   /**
-   * `n` more payloads of `peer` are being stored. True: acknowledge in this write (then call
-   * `sealed`). False: an acknowledgement is arranged within E2E_ACK_DELAY_MS of the last one.
+   * `n` more payloads of `peer` are being stored. True: acknowledge in this write (counted as
+   * sealed now). False: an acknowledgement is arranged within E2E_ACK_DELAY_MS of the last one.
    */
   due(peer: string, n: number): boolean {
     let p = this.#peers.get(peer);
@@ -70,7 +70,10 @@ export class AckPacer {
     }
     p.waiting += n;
     const since = this.now() - p.at;
-    if (this.#stopped || since >= E2E_ACK_DELAY_MS || p.waiting >= E2E_ACK_EVERY) return true;
+    if (this.#stopped || since >= E2E_ACK_DELAY_MS || p.waiting >= E2E_ACK_EVERY) {
+      this.sealed(peer);
+      return true;
+    }
     p.timer ??= setTimeout(() => {
       p.timer = undefined;
       this.sealed(peer);

@@ -209,7 +209,6 @@ export class Incoming {
       for (const [peer, n] of needAck) {
         const session = d.sessions.current(peer);
         if (!session || !this.#acks.due(peer, n)) continue;
-        this.#acks.sealed(peer);
         if (session.needsStep) { // a newer message changed the turn since prepare: after
           later.push(peer);
           continue;

@@ -173,11 +173,9 @@ export class ConnectionGate<C extends Evictable> {
     return undefined;
   }
 
-  /** Untrusted connections held now. */
-  get untrusted(): number {
-    let n = 0;
-    for (const set of this.#untrusted.values()) n += set.size;
-    return n;
+  /** True while any untrusted connection is held (a source's set goes once it is empty). */
+  get hasUntrusted(): boolean {
+    return this.#untrusted.size > 0;
   }
 
   /** True unless `c` is held and untrusted. */

@@ -248,7 +248,7 @@ const ROOM_POLL_MS = 100;
 async function waitForRoom(ctx: ServerContext): Promise<void> {
   while (!ctx.stopping && !ctx.gate.hasRoom()) {
     const now = Date.now();
-    const spareTrusted = ctx.gate.untrusted > 0;
+    const spareTrusted = ctx.gate.hasUntrusted;
     let idlest: Connection | undefined;
     for (const c of ctx.open) {
       if (c.idleSince > now - ctx.limits.evictAfterMs) continue;
