@@ -94,7 +94,9 @@ export const routes = {
     summary: "Sends a message (durable once answered; delivery is reported on /events)",
     description: "JSON `{to, text, id?}`; or the raw body as the text (text/plain, no type, or " +
       "application/x-www-form-urlencoded as `curl -d` sends, NOT form-decoded; one trailing " +
-      `newline is dropped) with \`?to=\` and \`?id=\`. Body limit ${SEND_BODY_LIMIT} bytes.`,
+      `newline is dropped) with \`?to=\` and \`?id=\`. Body limit ${SEND_BODY_LIMIT} bytes. ` +
+      "To a peer that is online with 1,024 messages waiting to be sent, the answer waits up to " +
+      "1 s for room, then is `busy` (Retry-After 1).",
     request: {
       query: z.object({
         to: to.optional().openapi({ description: "Recipient, for a raw-text body" }),

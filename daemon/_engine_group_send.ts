@@ -102,6 +102,8 @@ export async function sendGroup(
   if (p.outbox.full) {
     throw new ServiceError("busy", `The outbox is full; retry in ${BUSY_RETRY_AFTER_S} s`);
   }
+  const wait = p.backlog.room(g.members.filter((m) => m !== p.self.idText)); // _backlog.ts
+  if (wait) await wait;
   for (const m of g.members) {
     if (m !== p.self.idText && !p.contacts.get(m)?.identityKey) await lookupKey(p, m);
   }

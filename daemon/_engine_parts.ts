@@ -6,6 +6,7 @@
  */
 import { parseId } from "../protocol/identity.ts";
 import { WorkBudget } from "./budget.ts";
+import { Backlog } from "./_backlog.ts";
 import { Contacts } from "./contacts.ts";
 import { Delivery } from "./delivery.ts";
 import { Files } from "./files.ts";
@@ -35,6 +36,8 @@ export interface EngineParts {
   sessions: SessionManager;
   requests: Requests;
   delivery: Delivery;
+  /** Sends waiting for room to an online peer (backpressure). */
+  backlog: Backlog;
   recipients: Recipients;
   /** Files sent and received; undefined without a file store (EngineOptions.files). */
   files: FileFlow | undefined;
@@ -98,6 +101,11 @@ export function wireParts(
     now,
     onError: (peer, e) => error(peer, e),
   });
+  const backlog = new Backlog({
+    outbox,
+    delivering: (peer) => relay()?.state === "online" && delivery.online(peer) === true,
+  });
+  outbox.onLeft = (peer) => backlog.wake(peer);
   if (files) {
     files.kick = (peer) => delivery.kick(peer);
     files.onError = (e) => error(null, e);
@@ -126,6 +134,7 @@ export function wireParts(
     sessions,
     requests,
     delivery,
+    backlog,
     recipients,
     files,
     now,

@@ -68,6 +68,7 @@ export function connectRelay(
     onDeliver: (from, env) => p.delivery.onDeliver(from, env),
     onPresence: (id, online) => {
       if (p.delivery.onPresence(id, online)) {
+        p.backlog.wake(formatId(id));
         void p.store.write(() => p.journal.append("presence", { id: formatId(id), online }));
       }
     },
@@ -88,6 +89,7 @@ export function connectRelay(
           ...(detail.code === "auth_failed" ? { hint: AUTH_HINT } : {}),
         });
       }
+      p.backlog.wake();
       if (state === "online") {
         p.delivery.onRelayOnline();
         p.recipients.onRelayOnline();

@@ -76,6 +76,8 @@ async function accept(
       `The outbox is full (${p.outbox.size} undelivered); retry in ${BUSY_RETRY_AFTER_S} s`,
     );
   }
+  const wait = p.backlog.room([peer]); // backpressure: a peer online, many pending to it
+  if (wait) await wait;
   if (!p.contacts.get(peer)?.identityKey) await lookupKey(p, peer);
   const me = p.self.idText;
   let sealed: ReturnType<Delivery["sealAccepted"]>;

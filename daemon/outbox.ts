@@ -25,13 +25,18 @@ export class Outbox {
   readonly #byId = new Map<string, PendingMessage>();
   /** The pending rotation carrier of each peer that has one (protocol/README.md, 3.1). */
   readonly #carriers = new Map<string, PendingMessage>();
+  /** Messages (not a file's payloads) pending per peer (see messagesTo). */
+  readonly #messages = new Map<string, number>();
   #bytes = 0;
+  /** Hears which peers had messages leave (removed, or moved to another id): the backlog. */
+  onLeft: (peer: string) => void = () => {};
 
   /** Replaces the content with `all` (from the database, sorted by peer and seq). */
   load(all: PendingMessage[]): void {
     this.#byPeer.clear();
     this.#byId.clear();
     this.#carriers.clear();
+    this.#messages.clear();
     this.#bytes = 0;
     for (const m of all) this.add(m);
   }
@@ -53,7 +58,19 @@ export class Outbox {
     list.push(m);
     this.#byId.set(m.id, m);
     if (m.carrier) this.#carriers.set(m.peer, m);
+    if (m.file === undefined) this.#count(m.peer, 1);
     this.#bytes += m.text.length * 2;
+  }
+
+  /** Messages pending to `peer`, a file's payloads not counted (_backlog.ts). */
+  messagesTo(peer: string): number {
+    return this.#messages.get(peer) ?? 0;
+  }
+
+  #count(peer: string, by: number): void {
+    const n = (this.#messages.get(peer) ?? 0) + by;
+    if (n > 0) this.#messages.set(peer, n);
+    else this.#messages.delete(peer);
   }
 
   /**
@@ -75,9 +92,13 @@ export class Outbox {
     const carrier = this.#carriers.get(from);
     this.#carriers.delete(from);
     for (const m of list) m.peer = to;
+    const moved = this.messagesTo(from);
+    this.#messages.delete(from);
+    this.#count(to, moved);
     const merged = [...(this.#byPeer.get(to) ?? []), ...list].sort((a, b) => a.seq - b.seq);
     this.#byPeer.set(to, merged);
     if (carrier) this.#carriers.set(to, carrier);
+    this.onLeft(from);
   }
 
   /** The message `id`, if pending. */
@@ -118,15 +139,21 @@ export class Outbox {
 
   /** Removes messages (delivered or failed). */
   remove(ms: PendingMessage[]): void {
+    const left = new Set<string>();
     for (const m of ms) {
       if (!this.#byId.delete(m.id)) continue;
       if (this.#carriers.get(m.peer) === m) this.#carriers.delete(m.peer);
+      if (m.file === undefined) {
+        this.#count(m.peer, -1);
+        left.add(m.peer);
+      }
       this.#bytes -= m.text.length * 2;
       const list = this.#byPeer.get(m.peer)!;
       const i = list.indexOf(m);
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.#byPeer.delete(m.peer);
     }
+    for (const peer of left) this.onLeft(peer);
   }
 
   /** Size and the creation time of the oldest message. */
