@@ -59,11 +59,25 @@ export type ClientErrorCode = ApiErrorCode | "daemon_unreachable" | "bad_respons
  * ```
  */
 export class ApiError extends Error {
-  /** Makes an error. */
-  constructor(readonly code: ClientErrorCode, readonly http: number, message: string) {
+  /**
+   * Makes an error; `retryAfterS` is what the answer's Retry-After said (seconds), if it said
+   * anything usable.
+   */
+  constructor(
+    readonly code: ClientErrorCode,
+    readonly http: number,
+    message: string,
+    readonly retryAfterS?: number,
+  ) {
     super(message);
     this.name = "ApiError";
   }
+}
+
+/** Retry-After as whole seconds (RFC 9110, delay-seconds; an HTTP date is not used here). */
+function retryAfter(res: Response): number | undefined {
+  const v = res.headers.get("retry-after");
+  return v !== null && /^\d{1,6}$/.test(v) ? Number(v) : undefined;
 }
 
 /** Options of the client. */
@@ -140,7 +154,7 @@ export class ApiClient {
     if (typeof err?.code !== "string" || typeof err.message !== "string") {
       throw new ApiError("bad_response", res.status, `HTTP ${res.status}: ${text.slice(0, 200)}`);
     }
-    throw new ApiError(err.code as ClientErrorCode, res.status, err.message);
+    throw new ApiError(err.code as ClientErrorCode, res.status, err.message, retryAfter(res));
   }
 
   async #json<T>(method: string, path: string, call?: Call): Promise<T> {

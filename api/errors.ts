@@ -56,8 +56,8 @@ const TABLE = {
   internal: [500, "Internal error"],
   busy: [
     503,
-    "The daemon is at capacity (its outbox is full, or too many sends are in progress); " +
-    "retry after Retry-After seconds",
+    "The daemon is at capacity (its outbox is full, too many sends are in progress, or too " +
+    "many messages wait for an online peer); retry after Retry-After seconds",
   ],
 } as const satisfies Record<ApiErrorCode, readonly [number, string]>;
 

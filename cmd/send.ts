@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { patiently } from "./_busy.ts";
 import { TextLineStream } from "./_lines.ts";
 import { connectApi, GLOBAL_HELP, parseVerb, printHelp, withApi } from "./_context.ts";
 import { intFlag } from "./_flags.ts";
@@ -22,7 +23,8 @@ none, each line of stdin is one message (empty lines are skipped), or all of std
 --whole. Prints each accepted message's id. The message is durable once accepted; 'schied
 listen' or GET /messages/ID show when it is delivered. To a group (its name or id, see 'schied
 group'): one copy to each member; delivered once every member's daemon stored its copy (a
-file: one transfer per member, each id printed).
+file: one transfer per member, each id printed). A busy daemon (a peer that takes messages
+slower than they come) is asked again as its Retry-After says, for up to a minute.
 
   --whole       send all of stdin as one message
   --file PATH   send a file instead (up to the daemon's max-file-bytes, 256 MiB by default):
@@ -80,7 +82,9 @@ export async function run(args: string[], env: (k: string) => string | undefined
     ? new DeliveryWaiter(api, (await withApi(() => api.status())).last_event_id)
     : undefined;
   const send = async (text: string, key?: string) => {
-    const r = await withApi(() => api.send({ to, text, ...(key ? { id: key } : {}) }));
+    const r = await withApi(() =>
+      patiently(() => api.send({ to, text, ...(key ? { id: key } : {}) }))
+    );
     waiter?.track(r.id);
     console.log(r.id);
   };
