@@ -11,6 +11,7 @@ import { chunkCount } from "../protocol/file.ts";
 import type { FileRow, Files } from "./files.ts";
 import type { Messages, PendingMessage } from "./messages.ts";
 import type { Outbox } from "./outbox.ts";
+import { rowId } from "./_ids.ts";
 
 /** The parts a file's flow uses. */
 export interface FileCtx {
@@ -65,7 +66,7 @@ export function queuePart(
     store.stmt("INSERT INTO peers (me, peer, next_send_seq) VALUES (?, ?, 2)").run(me, peer);
     seq = 1;
   }
-  const id = crypto.randomUUID();
+  const id = rowId(now);
   store.stmt(
     `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, created_at, file, part)
      VALUES (?, ?, 'out', ?, ?, ?, ?, 'queued', ?, ?, ?)`,

@@ -12,6 +12,7 @@ import { SEALED } from "./_migrations.ts";
 import type { Messages, PendingMessage } from "./messages.ts";
 import type { GroupRow, Groups } from "./groups.ts";
 import type { MessageRecord } from "./service.ts";
+import { rowId } from "./_ids.ts";
 
 /** Journals a `group` event for a change applied to `row`. */
 export function groupEvent(
@@ -53,7 +54,7 @@ export function queueGroupPayload(
     `UPDATE peers SET next_send_seq = next_send_seq + 1 WHERE me = ? AND peer = ?
      RETURNING next_send_seq - 1 AS seq`,
   ).get(me, peer) as { seq: number };
-  const id = crypto.randomUUID();
+  const id = rowId(now);
   store.stmt(
     `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, created_at, grp, gmsg,
      gep, gc) VALUES (?, ?, 'out', ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`,
@@ -106,7 +107,7 @@ export function queueGroupMessage(
   now: number,
 ): { copies: PendingMessage[]; record: MessageRecord } {
   const store = messages.store, me = messages.self.idText;
-  const id = crypto.randomUUID();
+  const id = rowId(now);
   const to = g.members.filter((m) => m !== me);
   const eventId = messages.journal.append("status", {
     id,

@@ -6,6 +6,7 @@
  */
 import { SEALED } from "./_migrations.ts";
 import type { Messages } from "./messages.ts";
+import { rowId } from "./_ids.ts";
 
 /**
  * The outcome of storing an incoming message: `held` when a requester has MAX_REQUEST_MESSAGES
@@ -89,7 +90,7 @@ export function receive(
   // A group message's id is the group message's (the same at every member) when it is free.
   const want = m.gm ?? m.id;
   const taken = store.stmt("SELECT 1 AS x FROM messages WHERE id = ?").get(want);
-  const id = taken ? crypto.randomUUID() : want;
+  const id = taken ? rowId(now) : want;
   // From a requester the event is a `request`: consumers of `message` see contacts only.
   const data: Parameters<typeof messages.journal.append<"message">>[1] = {
     id,

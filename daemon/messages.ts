@@ -17,6 +17,7 @@ import type { Journal } from "./journal.ts";
 import type { Self } from "./self.ts";
 import type { Store } from "./store.ts";
 import { type MessageRecord, type MessageStatus, ServiceError } from "./service.ts";
+import { rowId } from "./_ids.ts";
 
 export { MAX_REQUEST_MESSAGES, type ReceiveOutcome } from "./_messages_receive.ts";
 export { type PendingMessage, pendingOf, silent } from "./_messages_pending.ts";
@@ -93,7 +94,7 @@ export class Messages {
         .run(this.#me, peer);
       seq = 1;
     }
-    const id = crypto.randomUUID();
+    const id = rowId(now);
     const eventId = this.journal.append("status", { id, to: peer, status: "queued", seq });
     this.store.stmt(
       `INSERT INTO messages (id, me, direction, peer, seq, body, ts, status, idem_key, event_id,

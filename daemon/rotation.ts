@@ -33,6 +33,7 @@ import { getSetting, setSetting, tx } from "./db.ts";
 import type { Identity, KeyFile } from "./keystore.ts";
 import { SEALED } from "./_migrations.ts";
 import type { Sealer } from "./sealer.ts";
+import { rowId } from "./_ids.ts";
 
 /** The setting naming the identity whose rows daemon.db holds. */
 export const IDENTITY_SETTING = "identity";
@@ -115,7 +116,7 @@ export function moveIdentity(
     if (prior) continue; // its carrier carries the chain now
     peerRow.run(newMe, peer);
     const { seq } = bump.get(newMe, peer) as { seq: number };
-    const id = crypto.randomUUID();
+    const id = rowId(now);
     carrier.run(id, newMe, peer, seq, sealer.sealText("", SEALED.body, id), now, now, rot);
   }
   setSetting(db, IDENTITY_SETTING, newMe);
