@@ -65,6 +65,7 @@ export function receive(
   now: number,
   request: boolean,
   carrier = false,
+  fromName: string | null = null,
 ): ReceiveOutcome {
   const store = messages.store, me = messages.self.idText;
   let next = messages.nextRecvSeq(peer);
@@ -83,9 +84,6 @@ export function receive(
     return "stored";
   }
   if (request && messages.countFrom(peer) >= MAX_REQUEST_MESSAGES) return "held";
-  const sealedName = (store.stmt("SELECT name FROM contacts WHERE me = ? AND id = ?")
-    .get(me, peer) as { name: Uint8Array | null } | undefined)?.name ?? null;
-  const name = sealedName ? store.sealer.openText(sealedName, SEALED.name, `${me}/${peer}`) : null;
   // The message id must be unique here; a sender reusing an id gets a fresh local one.
   // A group message's id is the group message's (the same at every member) when it is free.
   const want = m.gm ?? m.id;
@@ -95,7 +93,7 @@ export function receive(
   const data: Parameters<typeof messages.journal.append<"message">>[1] = {
     id,
     from: peer,
-    from_name: name,
+    from_name: fromName,
     text: m.text,
     ts: m.ts,
     seq: m.seq,

@@ -58,11 +58,16 @@ export class Messages {
   }
 
   #peerRow(peer: string): { next_send_seq: number; next_recv_seq: number } {
+    type Row = { next_send_seq: number; next_recv_seq: number };
+    const read = () =>
+      this.store.stmt("SELECT next_send_seq, next_recv_seq FROM peers WHERE me = ? AND peer = ?")
+        .get(this.#me, peer) as Row | undefined;
+    // One statement once the row exists (every message of a known peer reads it).
+    const row = read();
+    if (row) return row;
     this.store.stmt("INSERT INTO peers (me, peer) VALUES (?, ?) ON CONFLICT DO NOTHING")
       .run(this.#me, peer);
-    return this.store.stmt(
-      "SELECT next_send_seq, next_recv_seq FROM peers WHERE me = ? AND peer = ?",
-    ).get(this.#me, peer) as { next_send_seq: number; next_recv_seq: number };
+    return read()!;
   }
 
   /** An outgoing message already accepted under this idempotency key, if any. */
@@ -295,7 +300,8 @@ export class Messages {
     now: number,
     request = false,
     carrier = false,
+    fromName: string | null = null,
   ): ReceiveOutcome {
-    return receive(this, peer, m, now, request, carrier);
+    return receive(this, peer, m, now, request, carrier, fromName);
   }
 }
