@@ -275,9 +275,15 @@ export class Messages {
 
   /**
    * Forgets a peer's incoming messages and sequence numbers (a request declined, dropped or
-   * blocked); outgoing history is kept. Returns how many messages went.
+   * blocked); outgoing history is kept. Their journal events (`request`, `message`: they hold the
+   * texts) go with them, so what was deleted is in no file once the WAL is checkpointed (README,
+   * "Deleted means gone from the files"). Returns how many messages went.
    */
   forgetIncoming(peer: string): number {
+    this.store.stmt(
+      `DELETE FROM events WHERE id IN (SELECT event_id FROM messages
+       WHERE me = ? AND peer = ? AND direction = 'in' AND event_id IS NOT NULL)`,
+    ).run(this.#me, peer);
     const r = this.store.stmt(
       "DELETE FROM messages WHERE me = ? AND peer = ? AND direction = 'in'",
     ).run(this.#me, peer);

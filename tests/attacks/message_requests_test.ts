@@ -308,7 +308,7 @@ Deno.test("a relay with --max-watches 8 and a daemon with 12 contacts: the link 
   }
 });
 
-Deno.test("pending requests are capped at MAX_REQUESTS: the oldest are dropped with their messages", async () => {
+Deno.test("pending requests are capped at MAX_REQUESTS: the oldest are dropped with their messages and their journal events; so is a declined one's", async () => {
   const dir = await Deno.makeTempDir({ prefix: "schied-requests-cap-" });
   const sealer = new Sealer(randomSecret());
   const db = openDb(dir, sealer);
@@ -367,6 +367,21 @@ Deno.test("pending requests are capped at MAX_REQUESTS: the oldest are dropped w
     );
     assertEquals(stored, MAX_REQUESTS, "no message of a dropped request is left");
     assertEquals(contacts.count("contact"), 0, "no stranger became a contact");
+    // Their texts left the journal too (its events hold them): deleted means gone.
+    const events = () =>
+      (db.prepare("SELECT id FROM events WHERE type = 'request' ORDER BY id").all() as {
+        id: number;
+      }[]).map((r) => Number(r.id));
+    const ofMessages = () =>
+      (db.prepare("SELECT event_id FROM messages WHERE direction = 'in' ORDER BY event_id")
+        .all() as { event_id: number }[]).map((r) => Number(r.event_id));
+    assertEquals(events(), ofMessages(), "only the kept messages' events are left");
+    assertEquals(events().length, MAX_REQUESTS);
+    db.exec("BEGIN");
+    requests.decline(ids[5]!);
+    db.exec("COMMIT");
+    assertEquals(events(), ofMessages(), "a declined request's events go too");
+    assertEquals(events().length, MAX_REQUESTS - 1);
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });
