@@ -67,7 +67,13 @@ Deno.test("state dir lock: a second daemon exits 1 naming the first, writes noth
     await b.api.addContact({ id: a.id });
     const pid = a.child.pid;
     assertEquals(await lockPid(a.stateDir), pid, "daemon.lock holds the daemon's pid");
-    // Quiet: the writes of the start are checkpointed, the WAL is empty again.
+    // Quiet: A has journaled B's presence (its watch of the new contact is answered: a write
+    // that could otherwise come after the snapshot), and the writes of the start are
+    // checkpointed, the WAL is empty again.
+    await waitFor(
+      () => ev.events.some((e) => e.type === "presence" && e.data.id === b.id && e.data.online),
+      "A saw B online",
+    );
     await waitFor(
       async () => (await Deno.stat(`${a.stateDir}/daemon.db-wal`)).size === 0,
       "A's WAL checkpointed",
