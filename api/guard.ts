@@ -15,7 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
-import { trustConnection } from "../lib/net/mod.ts";
+import { bufferedBody, trustConnection } from "../lib/net/mod.ts";
 import { constantTimeEqual, MAX_TEXT_BYTES, utf8 } from "../protocol/mod.ts";
 import { ApiFailure, type ErrorBody, statusOf, toErrorBody } from "./errors.ts";
 import { BUSY_RETRY_AFTER_S, ServiceError } from "../daemon/service.ts";
@@ -172,6 +172,12 @@ export async function readBodyLimited(
   what = `The body of this route is limited to ${limit} bytes`,
 ): Promise<Uint8Array> {
   const tooLarge = () => new ApiFailure("body_too_large", what);
+  // Came whole with its head (lib/net): its bytes, without a stream.
+  const whole = bufferedBody(req);
+  if (whole) {
+    if (whole.length > limit) throw tooLarge();
+    return whole;
+  }
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) {
     await req.body?.cancel().catch(() => {});

@@ -34,6 +34,8 @@ const LINGER_BYTES = 4 * 1024 * 1024;
 
 /** The connection of each request (for upgrades and trust). */
 export const connections = new WeakMap<Request, Connection>();
+/** The body of each request whose body came whole with its head (see bufferedBody). */
+export const bufferedBodies = new WeakMap<Request, Uint8Array>();
 /** The WebSocket of each 101 response made by upgradeWebSocket. */
 export const upgrades = new WeakMap<Response, ServerWebSocket>();
 
@@ -188,7 +190,7 @@ export class Connection implements ExchangeHost {
         req = new Request(this.ctx.base + head.target, {
           method: head.method,
           headers: head.headers,
-          body: body.stream,
+          body: body.bytes ?? body.stream,
           // deno-lint-ignore no-explicit-any
           ...({ duplex: "half" } as any),
         });
@@ -196,6 +198,7 @@ export class Connection implements ExchangeHost {
         throw new HttpError(400, `Cannot parse request: ${(e as Error).message}`);
       }
       connections.set(req, this);
+      if (body.bytes) bufferedBodies.set(req, body.bytes);
       let res: Response;
       try {
         res = await this.ctx.handler(req, { remoteAddr: this.remoteAddr, source: this.source });

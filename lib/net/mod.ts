@@ -22,6 +22,7 @@
  * @module
  */
 export {
+  bufferedBody,
   DEFAULT_SERVER_LIMITS,
   extendRequest,
   type RequestInfo,

@@ -22,7 +22,13 @@
  */
 import { connectionBudget, ConnectionGate, type Refusal } from "./limits.ts";
 import type { ServerWebSocket, WsOptions } from "./websocket.ts";
-import { Connection, connections, type ServerContext, upgrades } from "./_connection.ts";
+import {
+  bufferedBodies,
+  Connection,
+  connections,
+  type ServerContext,
+  upgrades,
+} from "./_connection.ts";
 import type { Phase } from "./_exchange.ts";
 import { acceptKey, checkUpgrade } from "./_upgrade.ts";
 
@@ -145,6 +151,14 @@ export function upgradeWebSocket(
   });
   upgrades.set(response, socket);
   return { socket, response };
+}
+
+/**
+ * The body of `req` when it came whole with its head (this server's requests only), else
+ * undefined: what `req` was made with, readable without a stream (`req.body` still gives it).
+ */
+export function bufferedBody(req: Request): Uint8Array | undefined {
+  return bufferedBodies.get(req);
 }
 
 /** Marks the connection of `req` trusted (e.g. it presented a valid token): never evicted. */

@@ -1,5 +1,7 @@
 import { assertEquals, assertOk } from "../../_assert.ts";
 import { latin1, Peer, startServer } from "./_helpers.ts";
+import { bufferedBody } from "../../../lib/net/mod.ts";
+import { waitFor } from "../../harness.ts";
 import { echo, ok } from "./_server_helpers.ts";
 
 // --- requests and responses -------------------------------------------------------------------
@@ -172,4 +174,33 @@ Deno.test("server: HEAD gets the head only, and the connection stays in step", a
   await p.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   const r = await p.response();
   assertEquals([r.status, r.text()], [200, "hello"], "no body bytes came after the HEAD head");
+});
+
+Deno.test("server: a body that came whole with its head is handed over as bytes (bufferedBody); one in pieces, or after 100 Continue, is streamed; pipelined requests follow", async () => {
+  const wholes: (string | null)[] = [], texts: string[] = [];
+  await using s = startServer(async (req) => {
+    const whole = bufferedBody(req);
+    wholes.push(whole ? new TextDecoder().decode(whole) : null); // before the body is read
+    texts.push(await req.text());
+    return new Response("ok");
+  });
+  await using p = await Peer.connect(s.port);
+  // Two requests in one write: each body whole in the buffer, the second right after the first.
+  await p.write(
+    "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+      "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+  );
+  assertEquals([(await p.response()).text(), (await p.response()).text()], ["ok", "ok"]);
+  // The rest of the body is sent only once the handler runs: it cannot have come whole.
+  await p.write("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nhal");
+  await waitFor(() => wholes.length === 3, "the handler of /c");
+  await p.write("ves");
+  assertEquals((await p.response()).status, 200);
+  await p.write(
+    "POST /d HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+  );
+  assertEquals((await p.response()).status, 100);
+  assertEquals((await p.response()).status, 200);
+  assertEquals(wholes, ["hello", "abc", null, null]);
+  assertEquals(texts, ["hello", "abc", "halves", "ok"]);
 });
