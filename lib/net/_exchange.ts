@@ -181,13 +181,15 @@ export async function respond(
 ): Promise<boolean> {
   const { io, limits: l } = h;
   const isHead = head.method === "HEAD";
-  const streaming = res.body !== null &&
-    (STREAMED.has(res) || STREAMING.test(res.headers.get("content-type") ?? ""));
+  // `res.body` is looked at only for what streams: reading it turns a static body (a string, the
+  // usual JSON answer) into a stream, which arrayBuffer() would then have to drain.
+  const streaming = (STREAMED.has(res) || STREAMING.test(res.headers.get("content-type") ?? "")) &&
+    res.body !== null;
   if (!streaming) {
     // HEAD: the length GET would have (RFC 9110 8.6), without the body.
-    const body = res.body ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array();
+    const body = new Uint8Array(await res.arrayBuffer()); // empty for a null body
     const declared = res.headers.get("content-length");
-    const length = isHead && res.body === null && declared ? Number(declared) : body.length;
+    const length = isHead && body.length === 0 && declared ? Number(declared) : body.length;
     const text = encodeResponseHead(res.status, res.headers, { length, keepAlive: keep });
     h.deadline("write", l.writeTimeoutMs);
     await io.write(isHead ? enc.encode(text) : concat(enc.encode(text), body));
