@@ -58,7 +58,7 @@ export class Backlog {
     return this.#d.outbox.messagesTo(peer) >= MAX_BACKLOG && this.#d.delivering(peer);
   }
 
-  /** Sends waiting for room (for status and tests). */
+  /** Sends waiting for room (tests). */
   get waiting(): number {
     let n = 0;
     for (const s of this.#waiting.values()) n += s.size;
@@ -84,19 +84,10 @@ export class Backlog {
         this.#off(check);
         settle();
       };
-      const timer = setTimeout(() =>
-        done(() =>
-          reject(
-            new ServiceError(
-              "busy",
-              `${this.#d.outbox.messagesTo(blocked ?? first)} messages to ${
-                blocked ?? first
-              } are ` +
-                `waiting to be sent; retry in ${OVERLOAD_RETRY_AFTER_S} s`,
-              OVERLOAD_RETRY_AFTER_S,
-            ),
-          )
-        ), this.#d.waitMs ?? BACKLOG_WAIT_MS);
+      const timer = setTimeout(
+        () => done(() => reject(this.#busy(blocked ?? first))),
+        this.#d.waitMs ?? BACKLOG_WAIT_MS,
+      );
       this.#on(first, check);
     });
   }
@@ -115,6 +106,15 @@ export class Backlog {
       }
     }
     for (const [k, set] of this.#waiting) if (set.size === 0) this.#waiting.delete(k);
+  }
+
+  #busy(peer: string): ServiceError {
+    const n = this.#d.outbox.messagesTo(peer);
+    return new ServiceError(
+      "busy",
+      `${n} messages to ${peer} are waiting to be sent; retry in ${OVERLOAD_RETRY_AFTER_S} s`,
+      OVERLOAD_RETRY_AFTER_S,
+    );
   }
 
   #on(peer: string, check: () => void): void {
