@@ -35,14 +35,16 @@ export function receiveMessage(
     if (admitted === "wait") return false; // this member is behind the sender's epoch
     // Not admitted: it takes its sequence number (acknowledged) and is dropped.
     if (admitted === "drop") return d.messages.receive(peer, p, now, false, true) !== "held";
-    const name = d.contacts.get(peer)?.name ?? null;
-    return d.messages.receive(peer, { ...p, gname: admitted.name }, now, false, false, name) !==
-      "held";
+    const g = { ...p, gname: admitted.name };
+    return d.messages.receive(peer, g, now, false, false, nameOf(d, peer)) !== "held";
   }
   const carrier = p.rot !== undefined && p.text === "";
   // Someone who is not a contact writes: a message request, not a new contact.
   if (kind === undefined && !carrier) d.requests.admit(peer);
-  // The sender's name (a contact's; the cached row, no lookup per message) for the event.
-  const name = kind === "contact" ? d.contacts.get(peer)?.name ?? null : null;
-  return d.messages.receive(peer, p, now, kind !== "contact", carrier, name) !== "held";
+  return d.messages.receive(peer, p, now, kind !== "contact", carrier, nameOf(d, peer)) !== "held";
+}
+
+/** The sender's name for the event: a contact's, from the cached row (no lookup per message). */
+function nameOf(d: DeliveryDeps, peer: string): string | null {
+  return d.contacts.get(peer)?.name ?? null;
 }

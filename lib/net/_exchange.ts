@@ -84,7 +84,7 @@ export async function readHead(h: ExchangeHost, first: boolean): Promise<Request
   }
 }
 
-/** A request body as a stream (or its bytes, when they were all read already), and how its reading went. */
+/** A request body: a stream, or its bytes when they came with the head; how its reading went. */
 export interface Body {
   stream: ReadableStream<Uint8Array> | null;
   /** The whole body, when it had arrived with its head (then `stream` is null). */
