@@ -39,11 +39,46 @@ export const SYNC_RECORD_MAX = 8192;
 
 /** The 12-byte AESGCM nonce of Noise: 32 zero bits then the 64-bit big-endian counter. */
 export function aesGcmNonce(n: number): Uint8Array {
-  const iv = new Uint8Array(12);
-  const v = new DataView(iv.buffer);
-  v.setUint32(4, Math.floor(n / 2 ** 32));
-  v.setUint32(8, n >>> 0);
+  return writeNonce(new Uint8Array(12), n);
+}
+
+/** Writes the AESGCM nonce of counter `n` into the 12-byte `iv` and returns it. */
+export function writeNonce(iv: Uint8Array, n: number): Uint8Array {
+  const hi = Math.floor(n / 2 ** 32);
+  const lo = n >>> 0;
+  iv[0] =
+    iv[1] =
+    iv[2] =
+    iv[3] =
+      0;
+  iv[4] = hi >>> 24;
+  iv[5] = (hi >>> 16) & 0xff;
+  iv[6] = (hi >>> 8) & 0xff;
+  iv[7] = hi & 0xff;
+  iv[8] = lo >>> 24;
+  iv[9] = (lo >>> 16) & 0xff;
+  iv[10] = (lo >>> 8) & 0xff;
+  iv[11] = lo & 0xff;
   return iv;
+}
+
+/**
+ * AES-256-GCM seal on the calling thread, as the parts node:crypto returns them (ciphertext,
+ * then the tag; GCM has no final block, so no part in between): a transport that copies them
+ * into its own frame anyway (lib/net's WebSocket) saves a join.
+ */
+export function sealSyncParts(
+  key: Uint8Array,
+  iv: Uint8Array,
+  plain: Uint8Array,
+  ad?: Uint8Array,
+): Uint8Array[] {
+  const c = createCipheriv("aes-256-gcm", key, iv);
+  if (ad && ad.length > 0) c.setAAD(ad);
+  const head = c.update(plain);
+  const tail = c.final();
+  const tag = c.getAuthTag();
+  return tail.length === 0 ? [head, tag] : [head, tail, tag];
 }
 
 /** AES-256-GCM seal on the calling thread: ciphertext ‖ tag. */
@@ -53,15 +88,15 @@ export function sealSync(
   plain: Uint8Array,
   ad?: Uint8Array,
 ): Uint8Array {
-  const c = createCipheriv("aes-256-gcm", key, iv);
-  if (ad && ad.length > 0) c.setAAD(ad);
-  const head = c.update(plain);
-  const tail = c.final();
-  const tag = c.getAuthTag();
-  const out = new Uint8Array(head.length + tail.length + tag.length);
-  out.set(head, 0);
-  out.set(tail, head.length);
-  out.set(tag, head.length + tail.length);
+  const parts = sealSyncParts(key, iv, plain, ad);
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
@@ -110,8 +145,9 @@ export class RecordKey {
     );
   }
 
-  /** Seals with WebCrypto (big records). */
+  /** Seals with WebCrypto (big records). `iv` is copied before the first await. */
   async sealAsync(iv: Uint8Array, plain: Uint8Array): Promise<Uint8Array> {
+    iv = iv.slice();
     const k = await this.#crypto();
     return new Uint8Array(
       await crypto.subtle.encrypt(
@@ -122,8 +158,12 @@ export class RecordKey {
     );
   }
 
-  /** Opens with WebCrypto (big records); rejects when the tag does not match. */
+  /**
+   * Opens with WebCrypto (big records); rejects when the tag does not match. `iv` is copied
+   * before the first await.
+   */
   async openAsync(iv: Uint8Array, wire: Uint8Array): Promise<Uint8Array> {
+    iv = iv.slice();
     const k = await this.#crypto();
     return new Uint8Array(
       await crypto.subtle.decrypt(

@@ -27,11 +27,13 @@ import {
 } from "./constants.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import { type Frame, parseFrames, type Sender } from "./frames.ts";
-import { openSync, RecordKey, sealSync, SYNC_RECORD_MAX } from "./_aead.ts";
+import { openSync, RecordKey, sealSync, sealSyncParts, SYNC_RECORD_MAX } from "./_aead.ts";
 import { FrameQueue, RecordCounters } from "./_channel_records.ts";
+import { type LazyFrame, materialize } from "./_frame_lazy.ts";
 import type { CipherState } from "./noise.ts";
 
 export { SYNC_RECORD_MAX } from "./_aead.ts";
+export { lazyAck, lazyDeliver, type LazyFrame } from "./_frame_lazy.ts";
 
 /** Options of a channel. */
 export interface ChannelOptions {
@@ -44,6 +46,12 @@ export interface ChannelOptions {
   version?: number;
   /** Writes one sealed record to the transport. */
   write(record: Uint8Array): void;
+  /**
+   * Writes one sealed record given as parts to be sent back to back as one message (a
+   * transport that copies them into its own frame anyway). Used instead of `write` for
+   * records sealed on the calling thread when given.
+   */
+  writeParts?(parts: readonly Uint8Array[], length: number): void;
   /** Receives the frames of each opened record, in order. */
   onFrames(frames: Frame[]): void;
   /** Called once when the channel fails (bad record, bad frame, rekey due). */
@@ -51,7 +59,7 @@ export interface ChannelOptions {
   /** Called when the records waiting to be opened (receiveBacklog) are all handed over. */
   onBacklogCleared?(): void;
   /** Asked once per flush for a frame to send after everything queued (or undefined). */
-  trailer?(): Uint8Array | undefined;
+  trailer?(): Uint8Array | LazyFrame | undefined;
   /** Records per direction before a re-handshake; defaults to LINK_REKEY_AFTER. */
   rekeyAfter?: number;
   /** Record bytes per direction before a re-handshake; defaults to LINK_REKEY_AFTER_BYTES. */
@@ -129,10 +137,14 @@ export class Channel {
     return this.#failed;
   }
 
-  /** Queues one encoded frame. Frames are sent in push order. */
-  push(frame: Uint8Array): void {
+  /**
+   * Queues one frame, encoded or lazy (_frame_lazy.ts: written into the record at the flush of
+   * this event-loop turn). Frames are sent in push order.
+   */
+  push(frame: Uint8Array | LazyFrame): void {
     if (this.#failed) return;
-    this.#pending.push(frame);
+    // Behind a record sealed off-thread the flush may be a while: hold no views until then.
+    this.#pending.push(this.#sealing ? materialize(frame) : frame);
     this.kick();
   }
 
@@ -165,9 +177,18 @@ export class Channel {
         }
         const record = this.#pending.take();
         const iv = this.#counters.nextSendNonce();
+        if (record.length <= SYNC_RECORD_MAX && this.#o.writeParts) {
+          const parts = sealSyncParts(this.#send.raw, iv, record);
+          const length = record.length + TAG_LEN;
+          this.#recordsSent++;
+          this.#counters.sent(length);
+          this.#o.writeParts(parts, length);
+          continue;
+        }
         let sealed: Uint8Array;
         if (record.length <= SYNC_RECORD_MAX) sealed = sealSync(this.#send.raw, iv, record);
         else {
+          this.#pending.materialize(); // they wait behind this record (see push)
           this.#inflightBytes = record.length;
           sealed = await this.#send.sealAsync(iv, record);
           this.#inflightBytes = 0;

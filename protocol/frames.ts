@@ -174,7 +174,8 @@ function parseBody(type: number, b: Uint8Array, version: number): Frame | null {
       if (b.length < 4 + ID_LEN) fail(`send body is ${b.length} bytes, shorter than ${4 + ID_LEN}`);
       const envelope = b.subarray(4 + ID_LEN);
       if (envelope.length === 0) fail("send envelope is empty");
-      return { type: "send", seq: v.getUint32(0), to: b.slice(4, 4 + ID_LEN), envelope };
+      // `to` is a view like the envelope: the relay routes it at once and keeps neither.
+      return { type: "send", seq: v.getUint32(0), to: b.subarray(4, 4 + ID_LEN), envelope };
     }
     case FRAME_TYPES.watch:
     case FRAME_TYPES.unwatch: {

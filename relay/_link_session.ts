@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Channel } from "../protocol/channel.ts";
+import { Channel, lazyAck, lazyDeliver, type LazyFrame } from "../protocol/channel.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { encodeFrame, type Frame } from "../protocol/frames.ts";
 import { type LinkLogin } from "../protocol/link_handshake.ts";
@@ -72,6 +72,10 @@ export class LinkSession {
       write: (r) => {
         ctx.metrics.inc("records_sent_total");
         ws.send(r);
+      },
+      writeParts: (parts) => {
+        ctx.metrics.inc("records_sent_total");
+        ws.sendParts(parts);
       },
       onFrames: (frames) => this.#onFrames(frames),
       onError: (e) => hooks.onError(e),
@@ -166,11 +170,11 @@ export class LinkSession {
   }
 
   /** The ACK owed, as a frame to end the record being sealed (Channel's trailer). */
-  takeAck(): Uint8Array | undefined {
+  takeAck(): LazyFrame | undefined {
     if (!this.#ackOwed) return undefined;
     this.#ackOwed = false;
     this.#ctx.acks.done(this.#link);
-    return encodeFrame({ type: "ack", upto: this.#ackSeq });
+    return lazyAck(this.#ackSeq);
   }
 
   /** Acker: no record went to this session within the delay; send the ACK on its own. */
@@ -197,7 +201,8 @@ export class LinkSession {
   /** SessionHandle: queue a DELIVER, unless the queue is full (the sender retries later). */
   deliver(from: Uint8Array, envelope: Uint8Array): DeliverResult {
     if (!this.#open()) return "closed";
-    const frame = encodeFrame({ type: "deliver", from, envelope });
+    // Written into the receiver's next record, in this event-loop turn (_frame_lazy.ts).
+    const frame = lazyDeliver(from, envelope);
     if (this.queued() + frame.length > this.#ctx.limits.maxQueueBytes) return "busy";
     if (!this.#ctx.queueBudget.take(this.#link, frame.length)) return "busy"; // the relay-wide bound
     this.channel.push(frame);

@@ -133,7 +133,16 @@ export class ServerWebSocket {
   /** Queues a binary message. Ignored once closing. */
   send(data: Uint8Array): void {
     if (this.readyState !== 1) return;
-    this.#enqueue(0x2, data);
+    this.#enqueue(0x2, [data]);
+  }
+
+  /**
+   * Queues one binary message made of `parts` in order (a sealed record's ciphertext and tag),
+   * joined once with the frame header instead of first into a message. Ignored once closing.
+   */
+  sendParts(parts: readonly Uint8Array[]): void {
+    if (this.readyState !== 1) return;
+    this.#enqueue(0x2, parts);
   }
 
   /** Starts the closing handshake: a close frame after everything queued, then the close. */
@@ -141,7 +150,7 @@ export class ServerWebSocket {
     if (this.readyState !== 1) return;
     this.readyState = 2;
     this.#closeInfo = { code, reason, cause: "closed" };
-    this.#enqueue(0x8, closePayload(code, reason));
+    this.#enqueue(0x8, [closePayload(code, reason)]);
     this.#closeDeadline = Date.now() + CLOSE_WAIT_MS;
   }
 
@@ -152,12 +161,25 @@ export class ServerWebSocket {
     this.#t.close();
   }
 
-  #enqueue(opcode: number, payload: Uint8Array): void {
-    const h = new Uint8Array(frameHeaderLength(payload.length));
-    writeFrameHeader(h, 0, opcode, payload.length);
+  /**
+   * Queues one frame as a single buffer: header and payload joined here, so that a write of one
+   * frame needs no further copy. Every typed-array allocation costs ~0.5-2 µs under Deno here,
+   * whatever its size, so the header is not a buffer of its own.
+   */
+  #enqueue(opcode: number, parts: readonly Uint8Array[]): void {
+    let len = 0;
+    for (const p of parts) len += p.length;
+    const hlen = frameHeaderLength(len);
+    const frame = new Uint8Array(hlen + len);
+    writeFrameHeader(frame, 0, opcode, len);
+    let o = hlen;
+    for (const p of parts) {
+      frame.set(p, o);
+      o += p.length;
+    }
     if (this.#queued === 0 && !this.#writing) this.#lastProgress = Date.now();
-    this.#queue.push(h, payload);
-    this.#queued += h.length + payload.length;
+    this.#queue.push(frame);
+    this.#queued += frame.length;
     if (!this.#writing && this.#started) {
       this.#writing = true;
       queueMicrotask(() => void this.#flush());
@@ -188,7 +210,7 @@ export class ServerWebSocket {
 
   #control(op: 0x8 | 0x9 | 0xa, p: Uint8Array): void {
     if (op === 0x9) {
-      if (this.readyState === 1) this.#enqueue(0xa, p);
+      if (this.readyState === 1) this.#enqueue(0xa, [p]);
       return;
     }
     if (op === 0xa) return; // any frame counts as life (see receive)
@@ -199,7 +221,7 @@ export class ServerWebSocket {
       this.readyState = 2;
       this.#closeInfo = { code, reason, cause: "closed" };
       const echo = code === WS_CLOSE.noStatus ? new Uint8Array() : closePayload(code, reason);
-      this.#enqueue(0x8, echo);
+      this.#enqueue(0x8, [echo]);
       this.#closeDeadline = Date.now() + CLOSE_WAIT_MS;
     } else if (!this.#writing) this.#t.close(); // the answer to our close: done
   }
@@ -221,7 +243,7 @@ export class ServerWebSocket {
       // A peer that breaks the rules is not waited for: the close frame, then the connection.
       if (this.readyState === 1) {
         this.readyState = 2;
-        this.#enqueue(0x8, closePayload(code, reason));
+        this.#enqueue(0x8, [closePayload(code, reason)]);
       }
       this.#peerClosed = true;
       this.#violated = true;
@@ -248,7 +270,7 @@ export class ServerWebSocket {
           this.#closeInfo = { code: WS_CLOSE.internal, reason: "internal error", cause: "error" };
           if (this.readyState === 1) {
             this.readyState = 2;
-            this.#enqueue(0x8, closePayload(WS_CLOSE.internal, "internal error"));
+            this.#enqueue(0x8, [closePayload(WS_CLOSE.internal, "internal error")]);
           }
           this.#peerClosed = true;
           this.#closeDeadline = Date.now() + CLOSE_WAIT_MS;
@@ -276,7 +298,7 @@ export class ServerWebSocket {
     if (this.#pingAt > 0 && now - this.#pingAt > this.#idleMs) return this.terminate("idle");
     if (this.#pingAt === 0 && now - this.#lastReceived > this.#idleMs && !this.#paused) {
       this.#pingAt = now;
-      this.#enqueue(0x9, new Uint8Array());
+      this.#enqueue(0x9, []);
     }
   }
 

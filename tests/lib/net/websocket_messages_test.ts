@@ -138,3 +138,21 @@ Deno.test("websocket: the limit counts all fragments of a message", async () => 
   await waitFor(() => s.closes.length === 1, "onclose");
   assertEquals(s.closes[0]!.cause, "too_big");
 });
+
+Deno.test("websocket: sendParts sends its parts as one message, in order", async () => {
+  const parts = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(70_000).fill(9)];
+  await using s = wsServer((socket) => {
+    socket.onmessage = () => {
+      socket.sendParts(parts);
+      socket.sendParts([]);
+      socket.send(new Uint8Array([4]));
+    };
+  });
+  await using c = await client(s.port);
+  c.ws.send("go");
+  await waitFor(() => c.messages.length === 3, "three messages");
+  assertEquals(c.messages[0]!.data, concat(...parts));
+  assertEquals(c.messages[1]!.data.length, 0);
+  assertEquals(c.messages[2]!.data, new Uint8Array([4]));
+  assertOk(c.messages.every((m) => m.binary));
+});
