@@ -6,6 +6,9 @@
  *
  * `deno task bench [--quick] [--only ROW[,ROW…]]`
  *
+ * Each group of rows runs in a fresh process of this suite (_isolate.ts), so that no row
+ * inherits the load generator's heap from the rows before it.
+ *
  * Performance is printed, never asserted. Every round is time-bounded, every wait has a limit,
  * each group of rows has a time limit, a watchdog bounds the whole run, and every child process
  * is killed on every exit path (a row's scope, killAll on error, signal or watchdog).
@@ -20,6 +23,7 @@ import { bounded, killAll } from "./_procs.ts";
 import { failedRow, markdown, ROW_NAMES, type RowName } from "./_rows.ts";
 import { resultsProblems, type RowReport } from "./_stats.ts";
 import { ensurePythonSeed } from "./_python_seed.ts";
+import { readShared, runIsolated, writeOutcome } from "./_isolate.ts";
 import { relayThroughputRows } from "./rows_relay.ts";
 import { relayLatencyRows } from "./rows_latency.ts";
 import { sessionRows } from "./rows_sessions.ts";
@@ -62,8 +66,18 @@ const GROUPS: {
 ];
 
 const RESULTS = new URL("./results/", import.meta.url).pathname;
+/** Seconds a group's process may take to start, on top of its group's limit. */
+const GROUP_START_S = 15;
 
-function parse(args: string[]): { quick: boolean; only: Set<RowName> | null } {
+interface Options {
+  quick: boolean;
+  only: Set<RowName> | null;
+  /** Internal (_isolate.ts): run only this group, exchanging state through `groupIo`. */
+  group?: number;
+  groupIo?: string;
+}
+
+function parse(args: string[]): Options {
   const { values } = parseArgs({
     args,
     strict: true,
@@ -71,8 +85,13 @@ function parse(args: string[]): { quick: boolean; only: Set<RowName> | null } {
       quick: { type: "boolean", default: false },
       only: { type: "string" },
       help: { type: "boolean", short: "h" },
+      group: { type: "string" },
+      "group-io": { type: "string" },
     },
   });
+  const group = values.group === undefined
+    ? {}
+    : { group: Number(values.group), groupIo: values["group-io"] };
   if (values.help) {
     console.log(
       "deno task bench [--quick] [--only ROW[,ROW…]]\n  --quick  3 rounds of 1 s instead of " +
@@ -80,11 +99,11 @@ function parse(args: string[]): { quick: boolean; only: Set<RowName> | null } {
     );
     Deno.exit(0);
   }
-  if (values.only === undefined) return { quick: values.quick, only: null };
+  if (values.only === undefined) return { quick: values.quick, only: null, ...group };
   const only = values.only.split(",").map((s) => s.trim()).filter(Boolean);
   const bad = only.filter((r) => !(ROW_NAMES as readonly string[]).includes(r));
   if (bad.length) throw new RangeError(`--only: no row ${bad.join(", ")} (rows: ${ROW_NAMES})`);
-  return { quick: values.quick, only: new Set(only as RowName[]) };
+  return { quick: values.quick, only: new Set(only as RowName[]), ...group };
 }
 
 /** Reruns this suite under a raised descriptor limit when the soft one is too low for idle_kib_5k. */
@@ -150,8 +169,51 @@ async function prepare(ctx: Ctx): Promise<void> {
   }
 }
 
+function makeCtx(opts: Options, watchdogS: number): Ctx {
+  return {
+    quick: opts.quick,
+    rounds: opts.quick ? 3 : 5,
+    roundS: opts.quick ? 1 : 2,
+    log: (s) => console.error(`bench: ${s}`),
+    want: (n) => opts.only === null || opts.only.has(n),
+    capacity: {},
+    maxLifeS: watchdogS + 30,
+  };
+}
+
+const watchdogOf = (opts: Options) => (opts.quick ? 420 : 590);
+
+/** In a group's own process (see _isolate.ts): runs that group and hands its reports back. */
+async function groupMain(opts: Options): Promise<void> {
+  const g = GROUPS[opts.group!];
+  if (!g || !opts.groupIo) throw new RangeError(`--group: no group ${opts.group}`);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => {
+      killAll();
+      Deno.exit(130);
+    });
+  }
+  const ctx = { ...makeCtx(opts, watchdogOf(opts)), ...(await readShared(opts.groupIo)) };
+  const shared = () => ({ capacity: ctx.capacity, pythonWhyNot: ctx.pythonWhyNot });
+  try {
+    const limit = g.limitS[opts.quick ? 1 : 0];
+    const reports = await bounded(g.run(ctx), limit * 1000, `rows ${g.rows.join(", ")}`);
+    await writeOutcome(opts.groupIo, { reports, shared: shared() });
+  } catch (e) {
+    ctx.log(`rows ${g.rows.join(", ")} failed: ${(e as Error).stack ?? e}`);
+    await writeOutcome(opts.groupIo, {
+      reports: [],
+      shared: shared(),
+      error: (e as Error).message,
+    });
+  } finally {
+    killAll();
+  }
+}
+
 async function main(): Promise<void> {
   const opts = parse(Deno.args);
+  if (opts.group !== undefined) return await groupMain(opts);
   await ensureFdLimit();
   const t0 = performance.now();
   const machine = await machineInfo();
@@ -189,7 +251,7 @@ async function main(): Promise<void> {
         markdown(rows) + `\n\nWritten: ${RESULTS}latest.json`,
     );
   };
-  const watchdogS = opts.quick ? 420 : 590;
+  const watchdogS = watchdogOf(opts);
   const watchdog = setTimeout(async () => {
     console.error(`bench: watchdog: the run passed ${watchdogS} s; killing children`);
     killAll();
@@ -202,32 +264,28 @@ async function main(): Promise<void> {
       Deno.exit(130);
     });
   }
-  const ctx: Ctx = {
-    quick: opts.quick,
-    rounds: opts.quick ? 3 : 5,
-    roundS: opts.quick ? 1 : 2,
-    log: (s) => console.error(`bench: ${s}`),
-    want: (n) => opts.only === null || opts.only.has(n),
-    capacity: {},
-    maxLifeS: watchdogS + 30,
-  };
+  const ctx = makeCtx(opts, watchdogS);
+  const command = [...PERMISSIONS, new URL(import.meta.url).pathname, ...Deno.args];
   try {
     await prepare(ctx);
-    for (const g of GROUPS) {
+    for (const [i, g] of GROUPS.entries()) {
       if (!g.rows.some(ctx.want)) continue;
       const limit = g.limitS[opts.quick ? 1 : 0];
       const started = performance.now();
       loadByGroup[g.rows.join(",")] = await loadAverage();
-      try {
-        for (const r of await bounded(g.run(ctx), limit * 1000, `rows ${g.rows.join(", ")}`)) {
-          reports.set(r.row.name as RowName, r);
-        }
-      } catch (e) {
-        ctx.log(`rows ${g.rows.join(", ")} failed: ${(e as Error).stack ?? e}`);
-        killAll(); // a timed-out group's children
-        for (const n of g.rows.filter(ctx.want)) {
-          if (!reports.has(n)) reports.set(n, failedRow(n, `failed: ${(e as Error).message}`));
-        }
+      // A fresh process per group (_isolate.ts); its start-up is not counted in its limit.
+      const out = await runIsolated(
+        command,
+        i,
+        { capacity: ctx.capacity, pythonWhyNot: ctx.pythonWhyNot },
+        (limit + GROUP_START_S) * 1000,
+      );
+      ctx.capacity = out.shared.capacity;
+      ctx.pythonWhyNot = out.shared.pythonWhyNot;
+      for (const r of out.reports) reports.set(r.row.name as RowName, r);
+      if (out.error) ctx.log(`rows ${g.rows.join(", ")} failed: ${out.error}`);
+      for (const n of g.rows.filter(ctx.want)) {
+        if (!reports.has(n)) reports.set(n, failedRow(n, `failed: ${out.error ?? "no report"}`));
       }
       ctx.log(`${g.rows.join(", ")}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
