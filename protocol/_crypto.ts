@@ -36,20 +36,26 @@ import { concat, fromBase64Url } from "./bytes.ts";
 import { authFailed } from "./errors.ts";
 import { KEY_LEN, SIGNATURE_LEN } from "./constants.ts";
 
-export { hmacSha256, hmacSha256Keyed, sha256 } from "./_sha256.ts";
-import { hmacSha256 } from "./_sha256.ts";
+export { hmacSha256, hmacSha256Into, hmacSha256Keyed, sha256 } from "./_sha256.ts";
+import { hmacSha256, hmacSha256Into } from "./_sha256.ts";
 
 /**
  * Noise's HKDF(chaining_key, input_key_material, num_outputs) with HMAC-SHA-256 (Noise spec §4.3).
  */
 export function noiseHkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
   const temp = hmacSha256(ck, ikm);
-  const o1 = hmacSha256(temp, new Uint8Array([1]));
-  const o2 = hmacSha256(temp, concat(o1, new Uint8Array([2])));
-  if (n === 2) return [o1, o2];
-  const o3 = hmacSha256(temp, concat(o2, new Uint8Array([3])));
-  return [o1, o2, o3];
+  // One array for the outputs, each HMAC written into it (no joined inputs, no tag copies).
+  const out = new Uint8Array(n * 32);
+  const o = (i: number) => out.subarray(32 * i, 32 * i + 32);
+  hmacSha256Into(temp, [HKDF_BYTE[1]!], out, 0);
+  hmacSha256Into(temp, [o(0), HKDF_BYTE[2]!], out, 32);
+  if (n === 3) hmacSha256Into(temp, [o(1), HKDF_BYTE[3]!], out, 64);
+  temp.fill(0);
+  return n === 2 ? [o(0), o(1)] : [o(0), o(1), o(2)];
 }
+
+/** The counter bytes 0x01..0x03 of Noise's HKDF. */
+const HKDF_BYTE = [0, 1, 2, 3].map((i) => Uint8Array.of(i));
 
 // PKCS#8 prefixes for raw 32-byte X25519 / Ed25519 private keys (RFC 8410).
 const X25519_PKCS8 = Uint8Array.from([

@@ -16,7 +16,7 @@
  */
 import { concat, constantTimeEqual } from "./bytes.ts";
 import { hmacSha256Keyed } from "./_crypto.ts";
-import { openSync, sealSync } from "./_aead.ts";
+import { openSync, sealSyncParts } from "./_aead.ts";
 import { headerSubkeys } from "./_ratchet_kdf.ts";
 import {
   KEY_LEN,
@@ -102,20 +102,24 @@ function decodeHeader(shape: number, b: Uint8Array): Header {
 }
 
 /** The SIV key's keyed HMAC, by key object (sub-keys are cached, so the same objects recur). */
-const SIV_MACS = new WeakMap<Uint8Array, (data: Uint8Array) => Uint8Array>();
+const SIV_MACS = new WeakMap<Uint8Array, (...data: Uint8Array[]) => Uint8Array>();
 
 function siv(key: Uint8Array, ad: Uint8Array, plain: Uint8Array): Uint8Array {
   let mac = SIV_MACS.get(key);
   if (!mac) SIV_MACS.set(key, mac = hmacSha256Keyed(key));
-  return mac(concat(ad, plain)).slice(0, SIV_LEN);
+  return mac(ad, plain).subarray(0, SIV_LEN);
 }
 
-/** Encrypts a header under header key `hk`; `ad` is the header AD (section 13.3). */
-export function sealHeader(hk: Uint8Array, ad: Uint8Array, h: Header): Uint8Array {
+/**
+ * Encrypts a header under header key `hk`; `ad` is the header AD (section 13.3). The encrypted
+ * header is the parts returned, in order (SIV, ciphertext, tag), so that the message is joined
+ * once (joinMessage).
+ */
+export function sealHeader(hk: Uint8Array, ad: Uint8Array, h: Header): Uint8Array[] {
   const { enc, siv: sivKey } = headerSubkeys(hk);
   const plain = encodeHeader(h);
   const iv = siv(sivKey, ad, plain);
-  return concat(iv, sealSync(enc, iv, plain, ad));
+  return [iv, ...sealSyncParts(enc, iv, plain, ad)];
 }
 
 /**
@@ -169,7 +173,12 @@ export function splitMessage(bytes: Uint8Array): RatchetWire | null {
   };
 }
 
-/** Joins a ratchet message. */
-export function joinMessage(shape: number, encHeader: Uint8Array, body: Uint8Array): Uint8Array {
-  return concat(Uint8Array.of(RATCHET_ENVELOPE_VERSION, shape), encHeader, body);
+/** The clear prefix of a ratchet message: version ‖ shape. */
+export function messagePrefix(shape: number): Uint8Array {
+  return Uint8Array.of(RATCHET_ENVELOPE_VERSION, shape);
+}
+
+/** Joins a ratchet message from its prefix, then the encrypted header's and the body's parts. */
+export function joinMessage(prefix: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  return concat(prefix, ...parts);
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { concat, utf8 } from "./bytes.ts";
-import { hmacSha256, hmacSha256Keyed } from "./_crypto.ts";
+import { hmacSha256, hmacSha256Into, hmacSha256Keyed } from "./_crypto.ts";
 import {
   ID_LEN,
   KEY_LEN,
@@ -58,12 +58,21 @@ export function hkdfSha256(
   return expand(hmacSha256(salt, ikm), info, length);
 }
 
+const NO_BYTES = new Uint8Array(0);
+const counter = new Uint8Array(1);
+
+/**
+ * HKDF-Expand: T(i) = HMAC(prk, T(i-1) ‖ info ‖ i), each written straight into the output (T(i-1)
+ * is read back from there; only the last block may be cut short, and nothing follows it).
+ */
 function expand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  let t: Uint8Array = new Uint8Array();
+  let t = NO_BYTES;
   for (let i = 1, o = 0; o < length; i++, o += 32) {
-    t = hmacSha256(prk, concat(t, info, Uint8Array.of(i)));
-    out.set(t.subarray(0, Math.min(32, length - o)), o);
+    counter[0] = i;
+    const n = Math.min(32, length - o);
+    hmacSha256Into(prk, [t, info, counter], out, o, n);
+    t = out.subarray(o, o + n);
   }
   return out;
 }
@@ -125,7 +134,7 @@ export function kdfCk(ck: Uint8Array, meter?: KdfMeter): { mk: Uint8Array; ck: U
 export function messageAead(mk: Uint8Array): { key: Uint8Array; iv: Uint8Array } {
   need(mk, KEY_LEN, "message key");
   const okm = expand(ZERO_SALT_MAC(mk), MK_INFO, 44); // = hkdfSha256(ZERO_SALT, mk, MK_INFO, 44)
-  return { key: okm.slice(0, 32), iv: okm.slice(32, 44) };
+  return { key: okm.subarray(0, 32), iv: okm.subarray(32, 44) }; // views: used once, at once
 }
 
 /** The keys a ratchet starts from (section 13.2). */

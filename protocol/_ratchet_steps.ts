@@ -59,9 +59,14 @@ export function headerAd(prefix: Uint8Array, s: RatchetState, sending: boolean):
   return concat(prefix, s.h, from, to);
 }
 
-export function bodyAd(s: RatchetState, sending: boolean, prefix: Uint8Array, enc: Uint8Array) {
+export function bodyAd(
+  s: RatchetState,
+  sending: boolean,
+  prefix: Uint8Array,
+  ...enc: Uint8Array[]
+) {
   const [from, to] = sending ? [s.localId, s.peerId] : [s.peerId, s.localId];
-  return concat(s.h, from, to, prefix, enc);
+  return concat(s.h, from, to, prefix, ...enc); // the encrypted header, whole or in its parts
 }
 
 /** Our half of a DH step (and the KEM schedule's part of it), on the copy `s`; synchronous. */

@@ -31,6 +31,7 @@ const inner: Sha256 = nobleSha256.create();
 const outer: Sha256 = nobleSha256.create();
 const pad = new Uint8Array(BLOCK);
 const mid = new Uint8Array(OUT);
+const tag = new Uint8Array(OUT);
 
 function reset(h: Sha256, from: Sha256 = EMPTY): Sha256 {
   return from._cloneInto(h);
@@ -71,10 +72,40 @@ export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
 }
 
 /**
- * HMAC-SHA-256 under one long-lived key: the states after the key's inner and outer pad blocks
- * are computed once and copied into the working ones per call (two compressions saved).
+ * HMAC-SHA-256(key, parts[0] ‖ parts[1] ‖ …), its first `len` bytes written into `out` at
+ * `at`: no array for the joined message nor for the tag (HKDF's expand writes each block
+ * straight into its output).
  */
-export function hmacSha256Keyed(key: Uint8Array): (data: Uint8Array) => Uint8Array {
+export function hmacSha256Into(
+  key: Uint8Array,
+  parts: readonly Uint8Array[],
+  out: Uint8Array,
+  at: number,
+  len: number = OUT,
+): void {
+  if (len < 0 || len > OUT || at < 0 || at + len > out.length) {
+    throw new RangeError(`Cannot write ${len} HMAC bytes at ${at} of ${out.length}`);
+  }
+  keyBlock(key, IPAD);
+  const h = reset(inner).update(pad);
+  for (const p of parts) h.update(p);
+  h.digestInto(mid);
+  for (let i = 0; i < BLOCK; i++) pad[i]! ^= IPAD ^ OPAD;
+  reset(outer).update(pad).update(mid).digestInto(tag);
+  out.set(len === OUT ? tag : tag.subarray(0, len), at);
+  inner.destroy();
+  outer.destroy();
+  pad.fill(0);
+  mid.fill(0);
+  tag.fill(0);
+}
+
+/**
+ * HMAC-SHA-256 under one long-lived key: the states after the key's inner and outer pad blocks
+ * are computed once and copied into the working ones per call (two compressions saved). The
+ * returned MAC takes the message in parts, as if joined.
+ */
+export function hmacSha256Keyed(key: Uint8Array): (...data: Uint8Array[]) => Uint8Array {
   const keyedInner = nobleSha256.create();
   const keyedOuter = nobleSha256.create();
   keyBlock(key, IPAD);
@@ -82,8 +113,10 @@ export function hmacSha256Keyed(key: Uint8Array): (data: Uint8Array) => Uint8Arr
   for (let i = 0; i < BLOCK; i++) pad[i]! ^= IPAD ^ OPAD;
   keyedOuter.update(pad);
   pad.fill(0);
-  return (data) => {
-    reset(inner, keyedInner).update(data).digestInto(mid);
+  return (...data) => {
+    const h = reset(inner, keyedInner);
+    for (const d of data) h.update(d); // the MAC of the parts joined, without joining them
+    h.digestInto(mid);
     return finish(reset(outer, keyedOuter));
   };
 }

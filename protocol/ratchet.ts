@@ -16,7 +16,7 @@
  * @module
  */
 import { constantTimeEqual } from "./bytes.ts";
-import { sealSync } from "./_aead.ts";
+import { sealSyncParts } from "./_aead.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import {
   RATCHET_KEM_PERIOD,
@@ -28,6 +28,7 @@ import { initialKeys, kdfCk, messageAead } from "./_ratchet_kdf.ts";
 import {
   type Header,
   joinMessage,
+  messagePrefix,
   openHeader,
   PREFIX_LEN,
   sealHeader,
@@ -195,12 +196,12 @@ export function ratchetEncryptSync(
     kemPub: s.sendKemPub,
     kemCt: s.sendKemCt,
   };
-  const shape = shapeOf(header);
-  const prefix = joinMessage(shape, new Uint8Array(), new Uint8Array());
+  const prefix = messagePrefix(shapeOf(header));
   const enc = sealHeader(s.hks!, headerAd(prefix, s, true), header);
   const { key, iv } = messageAead(mk);
-  const body = sealSync(key, iv, plaintext, bodyAd(s, true, prefix, enc));
-  return { state: s, message: joinMessage(shape, enc, body) };
+  const body = sealSyncParts(key, iv, plaintext, bodyAd(s, true, prefix, ...enc));
+  // Joined once: the encrypted header and the body stay in the parts their ciphers made.
+  return { state: s, message: joinMessage(prefix, ...enc, ...body) };
 }
 
 /**

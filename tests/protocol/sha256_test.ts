@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { assertEquals } from "../_assert.ts";
-import { hmacSha256, hmacSha256Keyed, sha256 } from "../../protocol/_crypto.ts";
+import { hmacSha256, hmacSha256Into, hmacSha256Keyed, sha256 } from "../../protocol/_crypto.ts";
 
 const hex = (b: Uint8Array) => b.toHex();
 const bytes = (max: number) => fc.uint8Array({ minLength: 0, maxLength: max });
@@ -27,6 +27,35 @@ Deno.test("hmacSha256 and hmacSha256Keyed: equal to noble's hmac for any key and
     }),
     { numRuns: 500 },
   );
+});
+
+Deno.test("hmacSha256Into and the keyed MAC in parts: noble's hmac of the parts joined", () => {
+  fc.assert(
+    fc.property(
+      bytes(100),
+      fc.array(bytes(90), { maxLength: 4 }),
+      fc.integer({ min: 0, max: 32 }),
+      fc.integer({ min: 0, max: 5 }),
+      (k, parts, len, at) => {
+        const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        parts.reduce((o, p) => (joined.set(p, o), o + p.length), 0);
+        const want = hmac(nobleSha256, k, joined);
+        const out = new Uint8Array(at + len + 3).fill(0xaa);
+        hmacSha256Into(k, parts, out, at, len);
+        const around = [...out.subarray(0, at), ...out.subarray(at + len)];
+        return hex(out.subarray(at, at + len)) === hex(want.subarray(0, len)) &&
+          around.every((b) => b === 0xaa) && hex(hmacSha256Keyed(k)(...parts)) === hex(want);
+      },
+    ),
+    { numRuns: 500 },
+  );
+  let threw = false;
+  try {
+    hmacSha256Into(new Uint8Array(1), [], new Uint8Array(40), 10, 32);
+  } catch (e) {
+    threw = e instanceof RangeError;
+  }
+  assertEquals(threw, true, "a tag that does not fit is refused, not cut");
 });
 
 Deno.test("hmacSha256: RFC 4231 test cases 1, 2 and 6 (a key longer than a block)", () => {
