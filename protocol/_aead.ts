@@ -32,6 +32,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { concat } from "./bytes.ts";
 import { TAG_LEN } from "./constants.ts";
 
 /** Plaintexts up to this size are sealed and opened synchronously (see above). */
@@ -88,16 +89,7 @@ export function sealSync(
   plain: Uint8Array,
   ad?: Uint8Array,
 ): Uint8Array {
-  const parts = sealSyncParts(key, iv, plain, ad);
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(...sealSyncParts(key, iv, plain, ad));
 }
 
 /** AES-256-GCM open on the calling thread; throws when the tag does not match. */

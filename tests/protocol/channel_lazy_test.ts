@@ -8,11 +8,10 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
 import { Channel, lazyAck, lazyDeliver, type LazyFrame } from "../../protocol/channel.ts";
 import { ID_LEN, MAX_ENVELOPE } from "../../protocol/constants.ts";
-import { generateDh, randomSecret, signingKeyFromSeed } from "../../protocol/_crypto.ts";
 import { FrameQueue, RecordCounters } from "../../protocol/_channel_records.ts";
 import { encodeFrame, type Frame } from "../../protocol/frames.ts";
-import { LinkInitiator, LinkResponder } from "../../protocol/link_handshake.ts";
 import { aesGcmNonce } from "../../protocol/noise.ts";
+import { linkKeys } from "./_link_keys.ts";
 
 const from = new Uint8Array(ID_LEN).map((_, i) => i + 1);
 const bytesOf = (f: LazyFrame) => {
@@ -73,12 +72,7 @@ Deno.test("record counters: the reused nonce buffer holds each record's nonce in
 
 /** A relay-side channel (sealing as parts when `parts`) wired to a daemon-side one. */
 async function pair(parts: boolean) {
-  const relayKey = await generateDh();
-  const identity = await signingKeyFromSeed(randomSecret());
-  const init = new LinkInitiator(relayKey.publicKey, await generateDh(), identity);
-  const resp = new LinkResponder(relayKey);
-  const { msg3, keys } = await init.finish(await resp.accept(await init.start()));
-  const login = await resp.complete(msg3);
+  const { keys, login } = await linkKeys();
   const got: Frame[] = [];
   const wire: Uint8Array[] = [];
   const errors: unknown[] = [];

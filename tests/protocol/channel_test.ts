@@ -13,6 +13,7 @@ import { type ErrorCode, type ProtocolError } from "../../protocol/errors.ts";
 import { encodeFrame, type Frame, type Sender } from "../../protocol/frames.ts";
 import { LinkInitiator, LinkResponder } from "../../protocol/link_handshake.ts";
 import { aesGcmNonce, type CipherState } from "../../protocol/noise.ts";
+import { linkKeys } from "./_link_keys.ts";
 
 /** One end of a link under test: its channel, what it opened, how it failed. */
 interface End {
@@ -42,12 +43,7 @@ interface LinkOptions {
 
 /** Runs a real XK handshake and builds a daemon channel and a relay channel on its keys. */
 async function link(opts: LinkOptions = {}): Promise<{ daemon: End; relay: End }> {
-  const relayKey = await generateDh();
-  const identity = await signingKeyFromSeed(randomSecret());
-  const init = new LinkInitiator(relayKey.publicKey, await generateDh(), identity);
-  const resp = new LinkResponder(relayKey);
-  const { msg3, keys } = await init.finish(await resp.accept(await init.start()));
-  const login = await resp.complete(msg3);
+  const { keys, login } = await linkKeys();
   const ends: End[] = [];
   const make = (
     k: { send: CipherState; recv: CipherState },
