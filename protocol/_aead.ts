@@ -47,11 +47,7 @@ export function aesGcmNonce(n: number): Uint8Array {
 export function writeNonce(iv: Uint8Array, n: number): Uint8Array {
   const hi = Math.floor(n / 2 ** 32);
   const lo = n >>> 0;
-  iv[0] =
-    iv[1] =
-    iv[2] =
-    iv[3] =
-      0;
+  iv.fill(0, 0, 4);
   iv[4] = hi >>> 24;
   iv[5] = (hi >>> 16) & 0xff;
   iv[6] = (hi >>> 8) & 0xff;

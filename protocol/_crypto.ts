@@ -39,6 +39,9 @@ import { KEY_LEN, SIGNATURE_LEN } from "./constants.ts";
 export { hmacSha256, hmacSha256Into, hmacSha256Keyed, sha256 } from "./_sha256.ts";
 import { hmacSha256, hmacSha256Into } from "./_sha256.ts";
 
+/** The counter bytes 0x01..0x03 of Noise's HKDF. */
+const HKDF_BYTE = [0, 1, 2, 3].map((i) => Uint8Array.of(i));
+
 /**
  * Noise's HKDF(chaining_key, input_key_material, num_outputs) with HMAC-SHA-256 (Noise spec §4.3).
  */
@@ -53,9 +56,6 @@ export function noiseHkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array
   temp.fill(0);
   return n === 2 ? [o(0), o(1)] : [o(0), o(1), o(2)];
 }
-
-/** The counter bytes 0x01..0x03 of Noise's HKDF. */
-const HKDF_BYTE = [0, 1, 2, 3].map((i) => Uint8Array.of(i));
 
 // PKCS#8 prefixes for raw 32-byte X25519 / Ed25519 private keys (RFC 8410).
 const X25519_PKCS8 = Uint8Array.from([

@@ -113,7 +113,7 @@ function siv(key: Uint8Array, ad: Uint8Array, plain: Uint8Array): Uint8Array {
 /**
  * Encrypts a header under header key `hk`; `ad` is the header AD (section 13.3). The encrypted
  * header is the parts returned, in order (SIV, ciphertext, tag), so that the message is joined
- * once (joinMessage).
+ * once (ratchetEncryptSync).
  */
 export function sealHeader(hk: Uint8Array, ad: Uint8Array, h: Header): Uint8Array[] {
   const { enc, siv: sivKey } = headerSubkeys(hk);
@@ -176,9 +176,4 @@ export function splitMessage(bytes: Uint8Array): RatchetWire | null {
 /** The clear prefix of a ratchet message: version ‖ shape. */
 export function messagePrefix(shape: number): Uint8Array {
   return Uint8Array.of(RATCHET_ENVELOPE_VERSION, shape);
-}
-
-/** Joins a ratchet message from its prefix, then the encrypted header's and the body's parts. */
-export function joinMessage(prefix: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  return concat(prefix, ...parts);
 }

@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { constantTimeEqual } from "./bytes.ts";
+import { concat, constantTimeEqual } from "./bytes.ts";
 import { sealSyncParts } from "./_aead.ts";
 import { authFailed, ProtocolError } from "./errors.ts";
 import {
@@ -27,7 +27,6 @@ import {
 import { initialKeys, kdfCk, messageAead } from "./_ratchet_kdf.ts";
 import {
   type Header,
-  joinMessage,
   messagePrefix,
   openHeader,
   PREFIX_LEN,
@@ -201,7 +200,7 @@ export function ratchetEncryptSync(
   const { key, iv } = messageAead(mk);
   const body = sealSyncParts(key, iv, plaintext, bodyAd(s, true, prefix, ...enc));
   // Joined once: the encrypted header and the body stay in the parts their ciphers made.
-  return { state: s, message: joinMessage(prefix, ...enc, ...body) };
+  return { state: s, message: concat(prefix, ...enc, ...body) };
 }
 
 /**
