@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { concat, constantTimeEqual } from "./bytes.ts";
+import { constantTimeEqual } from "./bytes.ts";
 import { hmacSha256Keyed } from "./_crypto.ts";
 import { openSync, sealSyncParts } from "./_aead.ts";
 import { headerSubkeys } from "./_ratchet_kdf.ts";
