@@ -35,8 +35,11 @@ export function idKey(id: Uint8Array): string {
 export interface HubRemote {
   /** True when `key` is online on another node (as far as this node knows). */
   onlineElsewhere(key: string): boolean;
-  /** A watch was added for `key`, not online here: find out whether it is elsewhere. */
-  watched(id: Uint8Array, key: string): void;
+  /**
+   * A watch was added for `key`, not online here: find out whether it is elsewhere. Settles
+   * (never rejects) when `onlineElsewhere` has the answer.
+   */
+  watched(id: Uint8Array, key: string): Promise<void>;
 }
 
 /**
@@ -148,10 +151,23 @@ export class Hub implements Router {
       if (!set) this.#watchers.set(k, set = new Set());
       set.add(s);
       const here = this.#sessions.has(k);
-      s.presence(id, here || !!this.#remote?.onlineElsewhere(k));
-      if (!here) this.#remote?.watched(id, k);
+      if (here || !this.#remote) {
+        s.presence(id, here);
+        continue;
+      }
+      // Maybe on another node: what this node knows, else the answer once Redis gave it, so
+      // that a watch never hears "offline" first for an id that is online elsewhere.
+      const known = this.#remote.onlineElsewhere(k);
+      if (known) s.presence(id, true);
+      void this.#remote.watched(id, k).then(() => this.#looked(s, id, k, known));
     }
     return true;
+  }
+
+  /** A cluster lookup for a watch of `s` is back: the watch is answered unless it was. */
+  #looked(s: SessionHandle, id: Uint8Array, k: string, answered: boolean): void {
+    if (answered || !this.#watching.get(s)?.has(k)) return; // or unwatched, or the session gone
+    s.presence(id, this.#sessions.has(k) || !!this.#remote?.onlineElsewhere(k));
   }
 
   /** Removes presence watches of `s`. */

@@ -26,6 +26,8 @@ export const COUNTERS = {
   cluster_frames_sent_total: "Envelopes sent to another node's inbox (cluster)",
   cluster_frames_received_total: "Envelopes received from other nodes (cluster)",
   cluster_frames_dropped_total: "Envelopes from other nodes whose recipient was gone or full here",
+  cluster_frames_refused_total:
+    "Cross-node SENDs refused busy: too many envelope bytes waiting for Redis",
   cluster_resubscribes_total: "Times this node subscribed again after its inbox ping was lost",
   cluster_redis_errors_total: "Redis commands of the cluster that failed or timed out",
 } as const;

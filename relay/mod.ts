@@ -82,6 +82,8 @@ export interface RunningRelay {
   metrics: Metrics;
   /** This node's name in its cluster, or null for a single relay. */
   node: string | null;
+  /** Nodes this one sees alive, itself included (1 for a single relay). */
+  aliveNodes(): number;
   /** Stops accepting, closes every session, closes the registry. */
   close(): Promise<void>;
 }
@@ -231,6 +233,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     metricsAddress,
     metrics: ctx.metrics,
     node: cluster?.node ?? null,
+    aliveNodes: () => cluster?.aliveNodes ?? 1,
     async close() {
       if (closed) return;
       closed = true;

@@ -32,6 +32,8 @@ export interface LivenessHooks {
   resync(): Promise<void>;
   /** This node's sessions with their presence values. */
   sessions(): (readonly [SessionHandle, string])[];
+  /** Redis answers again: the presence claims that failed are tried again. */
+  reclaim(): void;
   log: Logger;
   metrics: Metrics;
 }
@@ -135,6 +137,7 @@ export class Liveness {
     if (this.#stopped) return;
     try {
       await this.#heartbeat();
+      this.#h.reclaim();
       const n = Number(
         await bounded(
           this.#o.redis.cmd.publish(`schied:inbox:${this.#o.node}`, `\x03${this.#nonce}`),

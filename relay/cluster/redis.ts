@@ -7,8 +7,11 @@
  * command nobody awaits, would end the process — what killed nodes of a prototype of this design
  * when Redis restarted); a lost connection is retried with jittered backoff, capped at
  * RECONNECT_MAX_MS, forever; node-redis subscribes again after a reconnect, and liveness.ts
- * checks that it did (a node pings its own inbox). Commands issued while Redis is away wait
- * for the reconnection, each bounded by the caller (see `bounded`).
+ * checks that it did (a node pings its own inbox). Commands issued while the command connection
+ * is down fail at once (`disableOfflineQueue`): node-redis would otherwise keep every one, with
+ * its envelope, until Redis came back — gigabytes for a busy node during an outage. Commands
+ * written to a Redis that stopped answering are bounded by the caller (see `bounded`, and the
+ * router's budget of envelope bytes in flight).
  *
  * @module
  */
@@ -39,9 +42,11 @@ export interface RedisPair {
   close(): Promise<void>;
 }
 
-function client(url: string, log: Logger, role: string) {
+function client(url: string, log: Logger, role: "commands" | "subscriber") {
   const c = createClient({
     url,
+    // The subscriber keeps its queue: node-redis subscribes again by itself after a reconnect.
+    disableOfflineQueue: role === "commands",
     socket: {
       connectTimeout: CONNECT_TIMEOUT_MS,
       // Jitter spreads the nodes' reconnections after a Redis restart.

@@ -19,7 +19,7 @@ import { Hub, idKey, type SessionHandle } from "../hub.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Router, RouteResult } from "../router.ts";
-import { ownerValue, parseInbox, parsePresence } from "./_codec.ts";
+import { type InboxMessage, ownerValue, parseInbox, parsePresence } from "./_codec.ts";
 import { Liveness } from "./_liveness.ts";
 import {
   claimPresence,
@@ -37,6 +37,16 @@ export const ROUTE_TIMEOUT_MS = 1500;
 
 /** A live node whose inbox has no subscriber is tried again after this (within ROUTE_TIMEOUT_MS). */
 export const RESUBSCRIBE_RETRY_MS = 150;
+
+/**
+ * Envelope bytes handed to Redis and not yet answered, at most, per node. Why 16 MiB: a PUBLISH
+ * is answered within a millisecond or so, so a node forwarding 20,000 envelopes of ~1 KiB a
+ * second has some 20 KiB in flight; but a Redis that stops answering with its socket still open
+ * (SIGSTOP, a stalled disk under `appendfsync always`) would let every cross-node SEND add its
+ * envelope to node-redis's queue, gigabytes within seconds. Past it a cross-node SEND is refused
+ * `recipient_busy` at once (the daemon retries), like one to a recipient whose queue is full.
+ */
+export const MAX_CROSS_NODE_BYTES = 16 * 1024 * 1024;
 
 /** How to join a cluster. */
 export interface ClusterOptions {
@@ -64,6 +74,14 @@ export class ClusterRouter implements Router {
   readonly #tokens = new WeakMap<SessionHandle, string>();
   /** Sessions whose presence key is claimed (only those are refreshed). */
   readonly #claimed = new WeakSet<SessionHandle>();
+  /**
+   * Sessions whose claim failed (a login while Redis was away, served from the registry's
+   * cache): claimed again after each heartbeat that goes through, until it works. Without it
+   * such a session would stay invisible to the other nodes for as long as it lasts.
+   */
+  readonly #unclaimed = new Set<SessionHandle>();
+  /** Envelope bytes published and not yet answered (MAX_CROSS_NODE_BYTES). */
+  #inflight = 0;
   readonly #remote: RemoteIds;
   readonly #live: Liveness;
 
@@ -75,11 +93,7 @@ export class ClusterRouter implements Router {
     this.#remote = new RemoteIds(redis, this.node, () => this.#live.alive);
     this.#hub = new Hub({
       onlineElsewhere: (key) => this.#remote.elsewhere(key) !== undefined,
-      watched: (id, key) =>
-        void this.#remote.lookup(id, key).then(
-          (w) => w && this.#hub.remoteChange(id, true),
-          () => {},
-        ),
+      watched: (id, key) => this.#remote.lookup(id, key).then(() => {}, () => {}),
     });
     this.#live = new Liveness(this, {
       subscribe: () => this.#subscribe(),
@@ -90,6 +104,7 @@ export class ClusterRouter implements Router {
         this.#hub.all().filter((s) => this.#claimed.has(s)).map((s) =>
           [s, this.#value(s)] as const
         ),
+      reclaim: () => this.#reclaim(),
       log: o.log,
       metrics: o.metrics,
     });
@@ -140,6 +155,14 @@ export class ClusterRouter implements Router {
         this.#live.pingAge(),
       ],
       cluster_remote_ids: ["Ids known online on other nodes", this.#remote.size],
+      cluster_inflight_bytes: [
+        "Envelope bytes published to Redis, not yet answered",
+        this.#inflight,
+      ],
+      cluster_unclaimed_sessions: [
+        "Sessions whose presence claim waits for Redis",
+        this.#unclaimed.size,
+      ],
     };
   }
 
@@ -160,8 +183,24 @@ export class ClusterRouter implements Router {
   attach(s: SessionHandle): SessionHandle | undefined {
     const old = this.#hub.attach(s);
     this.#remote.forget(s.key);
-    void this.#claim(s).catch((e) => this.#live.redisError("claim", e));
+    this.#claimOrRetry(s);
     return old;
+  }
+
+  #claimOrRetry(s: SessionHandle): void {
+    this.#unclaimed.delete(s);
+    this.#claim(s).catch((e) => {
+      this.#live.redisError("claim", e);
+      if (this.#hub.get(s.key) === s) this.#unclaimed.add(s);
+    });
+  }
+
+  /** After a heartbeat that went through: the claims that failed are tried again. */
+  #reclaim(): void {
+    for (const s of [...this.#unclaimed]) {
+      if (this.#hub.get(s.key) === s) this.#claimOrRetry(s);
+      else this.#unclaimed.delete(s);
+    }
   }
 
   async #claim(s: SessionHandle): Promise<void> {
@@ -179,6 +218,7 @@ export class ClusterRouter implements Router {
   detach(s: SessionHandle): void {
     const current = this.#hub.get(s.key) === s;
     this.#hub.detach(s);
+    this.#unclaimed.delete(s);
     if (!current) return;
     const value = this.#value(s);
     void (async () => {
@@ -209,7 +249,15 @@ export class ClusterRouter implements Router {
     const msg = { t: "deliver", to, from: from.id, envelope } as const;
     const end = Date.now() + ROUTE_TIMEOUT_MS;
     for (;;) {
-      const n = await bounded(sendInbox(this.redis, owner.node, msg), ROUTE_TIMEOUT_MS, "route");
+      if (this.#inflight + envelope.length > MAX_CROSS_NODE_BYTES) {
+        this.#metrics.inc("cluster_frames_refused_total");
+        return "busy";
+      }
+      const n = await bounded(
+        this.#publish(owner.node, msg, envelope.length),
+        ROUTE_TIMEOUT_MS,
+        "route",
+      );
       if (n > 0) break;
       // Nobody reads that inbox. A node that stopped heartbeating is gone (its presence will
       // expire): offline. A live one is renewing its subscription (right after Redis came
@@ -224,6 +272,14 @@ export class ClusterRouter implements Router {
     }
     this.#metrics.inc("cluster_frames_sent_total");
     return "delivered";
+  }
+
+  /** Publishes to `node`'s inbox, counting `bytes` in flight until Redis answers (or fails). */
+  #publish(node: string, msg: InboxMessage, bytes: number): Promise<number> {
+    this.#inflight += bytes;
+    const p = sendInbox(this.redis, node, msg);
+    p.finally(() => this.#inflight -= bytes).catch(() => {});
+    return p;
   }
 
   watch(s: SessionHandle, ids: Uint8Array[], max: number): boolean {
@@ -277,6 +333,7 @@ export class ClusterRouter implements Router {
 
   async close(): Promise<void> {
     this.#live.stop();
+    this.#unclaimed.clear();
     await Promise.allSettled(
       this.#hub.all().map((s) =>
         bounded(releasePresence(this.redis, s.key, this.#value(s)), 500, "release")

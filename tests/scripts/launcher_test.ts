@@ -234,3 +234,46 @@ Deno.test("launcher: files — send --file reads that file, files get -o writes 
     assertOk(/^schied: error: .*comma.*\nschied: hint: /.test(r.stderr), r.stderr);
   });
 });
+
+Deno.test("launcher: a relay node may reach its Redis by address or by host name (node-redis looks the name up)", async () => {
+  await withHome(async (home, stateHome) => {
+    const net = async (cluster: string) => {
+      const r = await runScript(LAUNCHER, ["relay", "--cluster", cluster], {
+        home,
+        stateHome,
+        env: { SCHIED_DRY_RUN: "1" },
+      });
+      assertEquals(r.code, 0, r.stderr);
+      return r.stdout.split("\n").filter((a) => a.startsWith("--allow-net"));
+    };
+    assertEquals(await net("redis://10.0.0.5:6380"), [
+      "--allow-net=127.0.0.1:8765,127.0.0.1:8766,10.0.0.5:6380",
+    ]);
+    assertEquals(await net("redis://redis.internal:6380"), [
+      "--allow-net=127.0.0.1:8765,127.0.0.1:8766,redis.internal:6380,redis.internal",
+    ]);
+  });
+});
+
+Deno.test("launcher: a file given through a symbolic link is granted with its target; a path with a line break is refused", async () => {
+  await withHome(async (home, stateHome) => {
+    await Deno.writeTextFile(`${home}/real.txt`, "hi");
+    await Deno.symlink(`${home}/real.txt`, `${home}/link.txt`);
+    const r = await runScript(LAUNCHER, ["send", "bob", "--file", `${home}/link.txt`], {
+      home,
+      stateHome,
+      env: { SCHIED_DRY_RUN: "1" },
+    });
+    assertEquals(r.code, 0, r.stderr);
+    const read = r.stdout.split("\n").find((a) => a.startsWith("--allow-read="))!;
+    assertOk(read.split(/[=,]/).includes(`${home}/link.txt`), read);
+    assertOk(read.split(/[=,]/).includes(`${home}/real.txt`), read);
+    const bad = await runScript(LAUNCHER, ["send", "bob", "--file", `${home}/a\nb`], {
+      home,
+      stateHome,
+      env: { SCHIED_DRY_RUN: "1" },
+    });
+    assertEquals(bad.code, 2);
+    assertOk(/^schied: error: .*line break.*\nschied: hint: /.test(bad.stderr), bad.stderr);
+  });
+});
