@@ -208,11 +208,13 @@ export async function run(args: string[], env: (k: string) => string | undefined
   }
   const clusterUrl = flagOrEnv(values, "cluster", env);
   const nodeName = flagOrEnv(values, "node-name", env);
+  // Named as the user gave it: the flag, or the variable.
+  const clusterFrom = typeof values.cluster === "string" ? "--cluster" : "SCHIED_CLUSTER";
   if (clusterUrl !== undefined) {
     try {
       parseRedisUrl(clusterUrl);
     } catch (e) {
-      throw usage((e as Error).message.replace(/^Cannot parse cluster address/, "--cluster"));
+      throw usage((e as Error).message.replace(/^Cannot parse cluster address/, clusterFrom));
     }
   }
   if (nodeName !== undefined && !TOKEN_RE.test(nodeName)) {
@@ -254,7 +256,7 @@ export async function run(args: string[], env: (k: string) => string | undefined
       throw new CliError(
         `cannot reach the cluster's Redis at ${clusterUrl}: ${(e as Error).message}`,
         1,
-        'start redis-server there (README "Running several relays"), or check --cluster',
+        `start redis-server there (README "Running several relays"), or check ${clusterFrom}`,
       );
     }
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {

@@ -166,3 +166,25 @@ Deno.test("architecture: api/ takes only types from daemon/ (the service interfa
   }
   assertEquals(broken, []);
 });
+
+Deno.test("architecture: the relay's link code knows only the Router and RegistryStore interfaces, not which it talks to", async () => {
+  // relay/mod.ts picks the implementation (hub.ts and registry.ts, or cluster/ on Redis).
+  const link = (await sources("relay")).filter((f) =>
+    /^relay\/(link|_link_[a-z_]+|_send_answers)\.ts$/.test(f)
+  );
+  assertOk(link.includes("relay/link.ts") && link.includes("relay/_link_session.ts"), link.join());
+  const broken: string[] = [];
+  for (const file of link) {
+    for (const i of await importList(file)) {
+      if (i.file?.startsWith("relay/cluster/")) broken.push(`${file} imports ${i.file}`);
+      if (i.file === "relay/registry.ts" && !i.typeOnly) broken.push(`${file} imports ${i.file}`);
+    }
+    // From hub.ts only the id's map key and types: never the Hub itself.
+    const text = await Deno.readTextFile(`${ROOT}/${file}`);
+    for (const m of text.matchAll(/^\s*import\s*\{([^}]*)\}\s*from\s+"\.\/hub\.ts"/gm)) {
+      const values = m[1]!.split(",").map((n) => n.trim()).filter((n) => n && !/^type\s/.test(n));
+      for (const v of values) if (v !== "idKey") broken.push(`${file} imports ${v} from hub.ts`);
+    }
+  }
+  assertEquals(broken, []);
+});

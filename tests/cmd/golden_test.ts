@@ -41,6 +41,7 @@ interface Case {
   args: string[];
   code: number;
   stream: "stdout" | "stderr";
+  env?: Record<string, string>;
 }
 
 const CASES: Case[] = [
@@ -87,15 +88,35 @@ const CASES: Case[] = [
     stream: "stderr",
   },
   { golden: "error_status_no_daemon", args: ["status"], code: 3, stream: "stderr" },
+  {
+    golden: "error_relay_cluster_url",
+    args: ["relay", "--cluster", "http://10.0.0.5:6379"],
+    code: 2,
+    stream: "stderr",
+  },
+  {
+    golden: "error_relay_cluster_env",
+    args: ["relay"],
+    env: { SCHIED_CLUSTER: "garbage" },
+    code: 2,
+    stream: "stderr",
+  },
+  {
+    golden: "error_relay_node_name_alone",
+    args: ["relay", "--node-name", "n1"],
+    code: 2,
+    stream: "stderr",
+  },
+
   { golden: "error_contacts_unknown", args: ["contacts", "frob"], code: 2, stream: "stderr" },
   { golden: "error_listen_argument", args: ["listen", "extra"], code: 2, stream: "stderr" },
 ];
 
 /** Runs schied in a fresh, empty state dir; replaces the dir's path by a placeholder. */
-async function run(args: string[]): Promise<CliResult> {
+async function run(args: string[], env?: Record<string, string>): Promise<CliResult> {
   const dir = await Deno.makeTempDir({ prefix: "schied-golden-" });
   try {
-    const r = await cli(["--state-dir", dir, ...args]);
+    const r = await cli(["--state-dir", dir, ...args], { env });
     const real = await Deno.realPath(dir);
     const clean = (s: string) => s.replaceAll(real, "<STATE_DIR>").replaceAll(dir, "<STATE_DIR>");
     return { code: r.code, stdout: clean(r.stdout), stderr: clean(r.stderr) };
@@ -122,7 +143,7 @@ async function checkGolden(name: string, actual: string): Promise<void> {
 }
 
 Deno.test("golden: help, version and error messages match tests/cmd/golden/", async (t) => {
-  const results = await Promise.all(CASES.map((c) => run(c.args)));
+  const results = await Promise.all(CASES.map((c) => run(c.args, c.env)));
   for (const [i, c] of CASES.entries()) {
     await t.step(`schied ${c.args.join(" ") || "(no verb)"} → ${c.golden}.txt`, async () => {
       const r = results[i]!;

@@ -57,9 +57,9 @@ export async function startCluster(n: number, o: { redis?: TestRedis } = {}): Pr
   };
   const nodes = await Promise.all(dirs.map((_, i) => start(i)));
   assertEquals(new Set(nodes.map((p) => p.address.split("#")[1])).size, 1, "one relay key");
-  // Formed: each node has seen every other's heartbeat. A watch answered before then says
-  // "offline" for an id on a node not yet seen, and nothing corrects it when that node's
-  // heartbeat arrives (a relay bug; cluster_node_failure_test.ts's SIGCONT case shows it).
+  // Formed: each node has seen every other's heartbeat (a node that joined less than a heartbeat
+  // ago is not yet known to the others: a watch answered then says "offline" until their next
+  // heartbeat asks again), so that the tests start from a settled cluster.
   await waitFor(
     async () =>
       (await Promise.all(nodes.map((p) => metric(p, "schied_cluster_nodes_alive"))))
