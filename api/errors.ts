@@ -15,6 +15,7 @@ export type HttpErrorCode =
   | "forbidden_origin"
   | "misdirected_host"
   | "body_too_large"
+  | "head_too_large"
   | "invalid_json"
   | "unsupported_media_type"
   | "method_not_allowed";
@@ -53,6 +54,7 @@ const TABLE = {
   unsupported_media_type: [415, "This Content-Type is not accepted here"],
   range_not_satisfiable: [416, "The Range is outside the file"],
   misdirected_host: [421, "The Host header is not this API's loopback address and port"],
+  head_too_large: [431, "The request line and headers are larger than 16 KiB"],
   internal: [500, "Internal error"],
   busy: [
     503,
@@ -136,7 +138,26 @@ const BY_STATUS: Record<number, ApiErrorCode> = {
   413: "body_too_large",
   415: "unsupported_media_type",
   421: "misdirected_host",
+  431: "head_too_large",
 };
+
+/**
+ * The error body of an answer the HTTP layer gives before any route (lib/net's own 400, 413 and
+ * 431): the same format as every other error. A body over the connection's cap on `/files` is a
+ * file over max-file-bytes (the cap is max-file-bytes + 1 MiB: any other route's is far lower).
+ *
+ * @example
+ * ```ts
+ * httpLayerError(413, "Body exceeds 269484032 bytes", "/files?to=bob").error.code; // "file_too_large"
+ * ```
+ */
+export function httpLayerError(status: number, message: string, target?: string): ErrorBody {
+  if (status === 413 && target !== undefined && /^\/files(\?|\/|$)/.test(target)) {
+    return errorBody("file_too_large", `${TABLE.file_too_large[1]}: ${message}`);
+  }
+  const code = BY_STATUS[status] ?? "bad_request";
+  return errorBody(code, message);
+}
 
 /**
  * Maps anything thrown to the error body: the one place where errors become answers.

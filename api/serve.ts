@@ -11,9 +11,20 @@
  * @module
  */
 import type { Hono } from "hono";
-import { serve, type ServerEvent, type ServerLimits } from "../lib/net/mod.ts";
+import { type ErrorAnswer, serve, type ServerEvent, type ServerLimits } from "../lib/net/mod.ts";
 import { type ApiOptions, createApi } from "./app.ts";
-import type { ApiEnv } from "./guard.ts";
+import { httpLayerError } from "./errors.ts";
+import { type ApiEnv, SECURITY_HEADERS } from "./guard.ts";
+
+const encoder = new TextEncoder();
+
+/** lib/net's own refusals (413, 400, 431) in the API's error format and security headers. */
+function httpErrorAnswer(status: number, message: string, target?: string): ErrorAnswer {
+  return {
+    headers: [["content-type", "application/json"], ...Object.entries(SECURITY_HEADERS)],
+    body: encoder.encode(JSON.stringify(httpLayerError(status, message, target))),
+  };
+}
 
 /**
  * Connection limits of the local API. 1,024 connections: the CLI uses one or two, a script with
@@ -104,6 +115,9 @@ export function serveApi(opts: ServeApiOptions): ApiServer {
     limits: { ...API_LIMITS, ...opts.limits },
     handler: (req) => slot.app!.fetch(req),
     onEvent: opts.onServerEvent,
+    // What the HTTP layer refuses itself (a body over the connection's cap, a malformed
+    // request) answers in the API's one error format, with its security headers.
+    errorAnswer: httpErrorAnswer,
   });
   // serve() has bound the port synchronously; no request is handled before this line runs.
   const port = server.addr.port;

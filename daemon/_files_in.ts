@@ -54,21 +54,26 @@ export function onOffer(c: FileCtx, e: Effects, peer: string, p: Offer, stranger
     updatedAt: now,
   };
   c.files.insert(row);
-  c.files.event(row, "offered");
-  if (!stranger) acceptIncoming(c, e, row);
+  // A stranger's file is offered as held; a contact's is taken at once, so its offer shows the
+  // state it is in (receiving), never "held", which would read as a stranger's request.
+  if (stranger) c.files.event(row, "offered");
+  else acceptIncoming(c, e, row, true);
   return true;
 }
 
 /**
  * Accepts an incoming file (a contact's at once, a held one when the user says so): within the
  * largest size and the peer's quota it is `receiving` and the sender is told to go on (`fa`);
- * otherwise it fails (`too_large`, `quota`) and the sender is told why (`fx`).
+ * otherwise it fails (`too_large`, `quota`) and the sender is told why (`fx`). `offered`: a
+ * contact's new file, whose `offered` event comes once it is receiving.
  */
-export function acceptIncoming(c: FileCtx, e: Effects, row: FileRow): void {
+export function acceptIncoming(c: FileCtx, e: Effects, row: FileRow, offered = false): void {
   const { maxFileBytes, quotaBytes } = c.files.opts;
+  // A contact's file refused at once: one `failed` event, with the reason.
   if (row.size > maxFileBytes) return failFile(c, e, row, "too_large");
   if (c.files.usedBy(row.peer) + row.size > quotaBytes) return failFile(c, e, row, "quota");
   c.files.update(row, "receiving", 0);
+  if (offered) c.files.event(row, "offered");
   c.files.event(row, "accepted");
   e.add.push(queuePart(c, row.peer, row.id, PART.accept));
   e.kick.add(row.peer);

@@ -18,6 +18,7 @@ export interface ServerContext {
   limits: ServerLimits;
   handler: ServeOptions["handler"];
   emit(e: ServerEvent): void;
+  errorAnswer: ServeOptions["errorAnswer"];
   gate: ConnectionGate<Connection>;
   open: Set<Connection>;
   base: string;
@@ -41,6 +42,8 @@ export const upgrades = new WeakMap<Response, ServerWebSocket>();
 
 /** One connection. */
 export class Connection implements ExchangeHost {
+  /** The request target of the head read last (for errorAnswer). */
+  #target: string | undefined;
   readonly source: string;
   readonly remoteAddr: Deno.NetAddr;
   readonly io: ConnIO;
@@ -159,8 +162,9 @@ export class Connection implements ExchangeHost {
     } catch (e) {
       if (e instanceof HttpError && !this.#closed) {
         this.ctx.emit({ kind: "bad_request", status: e.status, message: e.message });
-        const body = enc.encode(`${e.message}\n`);
-        const headers: [string, string][] = [["content-type", "text/plain"]];
+        const own = this.ctx.errorAnswer?.(e.status, e.message, this.#target);
+        const body = own?.body ?? enc.encode(`${e.message}\n`);
+        const headers: [string, string][] = own?.headers ?? [["content-type", "text/plain"]];
         if (e.status === 426) headers.push(["sec-websocket-version", "13"]);
         const head = encodeResponseHead(e.status, headers, {
           length: body.length,
@@ -179,6 +183,7 @@ export class Connection implements ExchangeHost {
     for (let first = true; !this.#closed && !this.ctx.stopping; first = false) {
       const head = await readHead(this, first);
       if (!head) return;
+      this.#target = head.target;
       this.#busy = true;
       this.deadline("request", l.requestTimeoutMs);
       if (head.body.kind === "length" && head.body.length > l.maxBodyBytes) {

@@ -24,6 +24,7 @@
 export {
   bufferedBody,
   DEFAULT_SERVER_LIMITS,
+  type ErrorAnswer,
   extendRequest,
   type RequestInfo,
   serve,

@@ -104,8 +104,20 @@ export interface ServeOptions {
   limits?: Partial<ServerLimits>;
   handler(req: Request, info: RequestInfo): Response | Promise<Response>;
   onEvent?(e: ServerEvent): void;
+  /**
+   * The body and headers of the answers the server gives itself, before any handler (a body over
+   * maxBodyBytes: 413, a malformed request: 400, a head too large: 431): plain text by default,
+   * the owner's error format when given (the local API's JSON error body).
+   */
+  errorAnswer?(status: number, message: string, target: string | undefined): ErrorAnswer;
   /** Descriptor budget (tests); default from the process's limit. */
   fdBudget?: number;
+}
+
+/** An answer the server gives itself (see ServeOptions.errorAnswer). */
+export interface ErrorAnswer {
+  headers: [string, string][];
+  body: Uint8Array;
 }
 
 /** A running server. */
@@ -196,6 +208,7 @@ export function serve(o: ServeOptions): Server {
     limits,
     handler: o.handler,
     emit: o.onEvent ?? (() => {}),
+    errorAnswer: o.errorAnswer,
     gate: new ConnectionGate<Connection>(
       limits.maxConnections,
       limits.maxConnectionsPerSource,

@@ -38,6 +38,11 @@ export interface RedisPair {
   sub: Client;
   /** True while the command connection is up. */
   readonly ready: boolean;
+  /**
+   * True at once when the command connection is up; else once it is (a reconnection), or false
+   * after `ms`. For callers that would rather wait out a Redis restart than fail at once.
+   */
+  waitReady(ms: number): Promise<boolean>;
   /** Closes both. */
   close(): Promise<void>;
 }
@@ -88,11 +93,27 @@ export async function openRedis(url: string, log: Logger): Promise<RedisPair> {
   } finally {
     clearTimeout(timer);
   }
+  // One promise per outage that every waiter shares (a listener each would be thousands).
+  let back: { promise: Promise<void>; resolve: () => void } | undefined;
+  cmd.on("ready", () => {
+    back?.resolve();
+    back = undefined;
+  });
   return {
     cmd,
     sub,
     get ready() {
       return cmd.isReady;
+    },
+    waitReady(ms: number): Promise<boolean> {
+      if (cmd.isReady) return Promise.resolve(true);
+      if (!back) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        back = { promise, resolve };
+      }
+      const up = back.promise.then(() => true);
+      return bounded(up, Math.max(0, ms), "reconnect").catch(() => false);
     },
     async close() {
       await Promise.allSettled([cmd.quit(), sub.quit()]);

@@ -54,6 +54,8 @@ export class RedisRegistry implements RegistryStore {
     const k = toHex(id);
     const hit = this.#cache.get(k);
     if (hit) return { id, publicKey: hit };
+    // A login during a Redis restart waits for the reconnection rather than fail at once.
+    await this.#r.waitReady(REGISTRY_TIMEOUT_MS);
     const v = await bounded(this.#r.cmd.get(`schied:reg:${k}`), REGISTRY_TIMEOUT_MS, "lookup");
     if (v === null) return undefined;
     if (typeof v !== "string" || !KEY_RE.test(v)) throw new Error(`Registry entry ${k} is damaged`);
@@ -65,6 +67,7 @@ export class RedisRegistry implements RegistryStore {
   /** First wins: `new`, `known` (the same key was there), or `conflict`. */
   async register(id: Uint8Array, publicKey: Uint8Array): Promise<RegisterResult> {
     const k = toHex(id);
+    await this.#r.waitReady(REGISTRY_TIMEOUT_MS);
     const set = await bounded(
       this.#r.cmd.set(`schied:reg:${k}`, toHex(publicKey), { NX: true }),
       REGISTRY_TIMEOUT_MS,

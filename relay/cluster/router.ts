@@ -244,42 +244,54 @@ export class ClusterRouter implements Router {
     key: string,
     envelope: Uint8Array,
   ): Promise<RouteResult> {
-    const owner = this.#remote.elsewhere(key) ?? await this.#remote.lookup(to, key);
-    if (!owner) return "offline";
-    const msg = { t: "deliver", to, from: from.id, envelope } as const;
-    const end = Date.now() + ROUTE_TIMEOUT_MS;
-    for (;;) {
-      if (this.#inflight + envelope.length > MAX_CROSS_NODE_BYTES) {
-        this.#metrics.inc("cluster_frames_refused_total");
-        return "busy";
+    const bytes = envelope.length;
+    if (this.#inflight + bytes > MAX_CROSS_NODE_BYTES) return this.#refused();
+    // The envelope's bytes count from here: while the route waits for Redis, and then until
+    // Redis answered its PUBLISH (a command written to a Redis that stopped answering keeps its
+    // envelope in node-redis however the route ended).
+    this.#inflight += bytes;
+    let reserved = true;
+    const publish = (node: string, msg: InboxMessage) => {
+      if (!reserved) this.#inflight += bytes;
+      reserved = false;
+      const p = sendInbox(this.redis, node, msg);
+      p.finally(() => this.#inflight -= bytes).catch(() => {});
+      return p;
+    };
+    try {
+      const end = Date.now() + ROUTE_TIMEOUT_MS;
+      // Redis reconnecting (it restarted): wait for it within the route's time rather than fail
+      // at once, which the daemon would retry only after RETRY_MS.
+      if (!this.redis.ready && !await this.redis.waitReady(ROUTE_TIMEOUT_MS)) return "busy";
+      const owner = this.#remote.elsewhere(key) ?? await this.#remote.lookup(to, key);
+      if (!owner) return "offline";
+      const msg = { t: "deliver", to, from: from.id, envelope } as const;
+      for (;;) {
+        const left = Math.max(1, end - Date.now());
+        const n = await bounded(publish(owner.node, msg), left, "route");
+        if (n > 0) break;
+        // Nobody reads that inbox. A node that stopped heartbeating is gone (its presence will
+        // expire): offline. A live one is renewing its subscription (right after Redis came
+        // back): tried again shortly, then refused as busy (the daemon retries), never
+        // "offline", which would make the sender wait for a presence change that is not coming.
+        if (!this.#live.alive.has(owner.node)) {
+          this.#remote.forget(key, owner);
+          return "offline";
+        }
+        if (Date.now() + RESUBSCRIBE_RETRY_MS > end) return "busy";
+        await new Promise((r) => setTimeout(r, RESUBSCRIBE_RETRY_MS));
+        if (this.#inflight + bytes > MAX_CROSS_NODE_BYTES) return this.#refused();
       }
-      const n = await bounded(
-        this.#publish(owner.node, msg, envelope.length),
-        ROUTE_TIMEOUT_MS,
-        "route",
-      );
-      if (n > 0) break;
-      // Nobody reads that inbox. A node that stopped heartbeating is gone (its presence will
-      // expire): offline. A live one is renewing its subscription (right after Redis came
-      // back): tried again shortly, then refused as busy (the daemon retries), never "offline",
-      // which would make the sender wait for a presence change that is not coming.
-      if (!this.#live.alive.has(owner.node)) {
-        this.#remote.forget(key, owner);
-        return "offline";
-      }
-      if (Date.now() + RESUBSCRIBE_RETRY_MS > end) return "busy";
-      await new Promise((r) => setTimeout(r, RESUBSCRIBE_RETRY_MS));
+      this.#metrics.inc("cluster_frames_sent_total");
+      return "delivered";
+    } finally {
+      if (reserved) this.#inflight -= bytes;
     }
-    this.#metrics.inc("cluster_frames_sent_total");
-    return "delivered";
   }
 
-  /** Publishes to `node`'s inbox, counting `bytes` in flight until Redis answers (or fails). */
-  #publish(node: string, msg: InboxMessage, bytes: number): Promise<number> {
-    this.#inflight += bytes;
-    const p = sendInbox(this.redis, node, msg);
-    p.finally(() => this.#inflight -= bytes).catch(() => {});
-    return p;
+  #refused(): "busy" {
+    this.#metrics.inc("cluster_frames_refused_total");
+    return "busy";
   }
 
   watch(s: SessionHandle, ids: Uint8Array[], max: number): boolean {

@@ -2,6 +2,7 @@ import { HTTPException } from "hono/http-exception";
 import { assertEquals } from "../_assert.ts";
 import { ServiceError, type ServiceErrorCode } from "../../daemon/service.ts";
 import { ApiFailure, ERRORS, type HttpErrorCode, SseParser, toErrorBody } from "../../api/mod.ts";
+import { rawRequest, startApi } from "./_helpers.ts";
 
 // Exhaustive by type: adding a code to ServiceErrorCode or HttpErrorCode breaks this until it is
 // listed here; the service's codes are the daemon's only (no HTTP among them).
@@ -30,6 +31,7 @@ const HTTP_CODES: Record<HttpErrorCode, true> = {
   invalid_json: true,
   unsupported_media_type: true,
   method_not_allowed: true,
+  head_too_large: true,
 };
 
 Deno.test("the error table has exactly the service's and the HTTP layer's codes, once each", () => {
@@ -96,4 +98,41 @@ Deno.test("README.md's error table has exactly the codes and statuses of ERRORS"
     l.split("|").slice(1, 3).map((c) => c.trim())
   );
   assertEquals(rows, ERRORS.map((e) => [`\`${e.code}\``, String(e.http)]));
+});
+
+Deno.test("what the HTTP layer refuses before any route answers in the API's error format, with its headers", async () => {
+  await using api = startApi();
+  const port = api.server.port;
+  const auth = `Authorization: Bearer ${api.token}`;
+  const cases = [
+    // Over the connection's cap (1 MiB here; max-file-bytes + 1 MiB in the daemon).
+    [
+      `PUT /files?to=bob&name=x.bin HTTP/1.1\nHost: 127.0.0.1:${port}\n${auth}\nContent-Length: 300000000\n`,
+      413,
+      "file_too_large",
+    ],
+    [
+      `POST /send HTTP/1.1\nHost: 127.0.0.1:${port}\n${auth}\nContent-Type: application/json\nContent-Length: 300000000\n`,
+      413,
+      "body_too_large",
+    ],
+    [
+      `GET /health HTTP/1.1\nHost: 127.0.0.1:${port}\nX-Big: ${"a".repeat(20_000)}\n`,
+      431,
+      "head_too_large",
+    ],
+    [
+      `GET /health HTTP/1.1\nHost: 127.0.0.1:${port}\nContent-Length: 1\nContent-Length: 2\n`,
+      400,
+      "bad_request",
+    ],
+  ] as const;
+  for (const [head, status, code] of cases) {
+    const r = await rawRequest(port, head);
+    assertEquals(r.status, status, r.body);
+    assertEquals(r.headers.get("content-type"), "application/json");
+    assertEquals(r.headers.get("x-content-type-options"), "nosniff");
+    const body = JSON.parse(r.body);
+    assertEquals([body.error.code, body.error.http], [code, status], r.body);
+  }
 });

@@ -66,6 +66,11 @@ Deno.test("a file goes whole; progress events are rate-limited by the clock", as
   // The clock stood still: one progress event each side (the first), none after it.
   assertEquals(phases(b, f.id), ["offered", "accepted", "progress", "complete"]);
   assertEquals(phases(a, f.id), ["offered", "accepted", "progress", "complete"]);
+  // A contact's file is taken at once: its offer never reads "held" (a stranger's request).
+  const offered = b.events.find((e) =>
+    e.type === "file" && e.data.file.id === f.id && e.data.phase === "offered"
+  );
+  assertEquals(offered?.type === "file" && offered.data.file.state, "receiving");
   assertEquals(b.files.files.get(f.id)!.done, 21);
   // The sender's copy is gone once the last chunk is acknowledged.
   await waitFor(() => Deno.stat(a.files.files.outPath(f.id)).then(() => false, () => true), "gone");
