@@ -45,6 +45,11 @@ const TABLE = {
   contact_exists: [409, "That contact already exists"],
   name_taken: [409, "Another contact already has that name"],
   key_mismatch: [409, "The peer's identity key differs from the pinned one"],
+  key_changed: [
+    409,
+    "The contact was verified and now uses a new key (it rotated its id): nothing is sent to it " +
+    "until you verify it again (contacts verify) or accept the new key unverified (--no)",
+  ],
   idempotency_conflict: [409, "That idempotency key was used for a different message"],
   already_delivered: [409, "The message was delivered already; it cannot be cancelled"],
   file_not_ready: [409, "The file is not here (yet): not received whole, or not accepted"],

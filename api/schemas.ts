@@ -114,6 +114,10 @@ export const Contact = z.object({
   }),
   identity_key: nullableKey,
   verified: z.boolean().openapi({ description: "The safety number was compared out of band" }),
+  key_changed: z.boolean().openapi({
+    description: "It was verified and has rotated to a new key since: nothing is sent to it " +
+      "until it is verified again (or the new key accepted unverified)",
+  }),
   online: z.boolean().nullable().openapi({
     description: "Per the relay's presence; null: unknown",
   }),
@@ -222,7 +226,8 @@ export const EVENT_DATA = {
     name: z.string().nullable().openapi({ description: "The contact's name, or null" }),
     identity_key: z.string().openapi({ description: "The new identity key (base64url), pinned" }),
     was_verified: z.boolean().openapi({
-      description: "The contact was verified: the mark is cleared until the user confirms again",
+      description: "The contact was verified: the mark is cleared, and nothing is sent to the " +
+        "new key, until the user confirms again (contacts verify, or --no)",
     }),
     text: z.string().openapi({ description: "What to tell the user" }),
     ts: ms,

@@ -86,6 +86,11 @@ const EXIT_OF: Partial<Record<ClientErrorCode, [number, string | undefined]>> = 
   ],
   unauthorized: [EXIT.auth, "the token changed: is --state-dir the daemon's?"],
   name_taken: [EXIT.error, "names ignore case: choose another ('schied contacts ls' lists them)"],
+  key_changed: [
+    EXIT.error,
+    "compare the safety number and run 'schied contacts verify NAME' " +
+    "('--no' sends to the new key unverified)",
+  ],
 };
 
 /** Runs `fn`, turning ApiErrors into CliErrors with an exit code and a hint. */

@@ -25,23 +25,25 @@ export const HELP = `Usage: schied contacts <add|ls|rm|verify|block|unblock|bloc
                                        clear the mark with --no and stop trusting the id
       --qr                             draw the QR code even when stdout is not a terminal
       --no-qr                          do not draw it
-      --no                             clear the mark
+      --no                             clear the mark (for a contact whose key changed:
+                                       send to the new key without verifying it)
   schied contacts block <id|name>      drop everything this id sends, unread
   schied contacts unblock <id>         stop blocking it
   schied contacts blocked [--json]     list blocked ids
 
 An id is the hash of its owner's identity key, so a contact's key never changes: a different key
 is a different id, a new contact, unverified. The verified mark is of one pair of keys: a rotated
-identity (yours or theirs; see 'schied id --help') is a new id with nothing verified.
+identity (yours or theirs; see 'schied id --help') is a new id with nothing verified. When a
+contact you had verified rotates, 'ls' shows it as "key changed" and nothing is sent to its new
+key until you run 'contacts verify' again (or '--no').
 
 ${GLOBAL_HELP}`;
 
 function line(c: Contact): string {
   const online = c.online === null ? "?" : c.online ? "online" : "offline";
   const name = c.name ? escapeText(c.name) : "-";
-  return `${name.padEnd(16)} ${c.id}  ${online.padEnd(7)} ${
-    c.verified ? "verified" : "unverified"
-  }`;
+  const mark = c.key_changed ? "key changed: verify again" : c.verified ? "verified" : "unverified";
+  return `${name.padEnd(16)} ${c.id}  ${online.padEnd(7)} ${mark}`;
 }
 
 /**

@@ -39,7 +39,10 @@ export function pin(
   );
 }
 
-/** Contacts.verify: sets the verified flag. `forget` drops a row from the contacts' cache. */
+/**
+ * Contacts.verify: sets the verified flag; either way the user has decided on a changed key
+ * (`keyChanged` is cleared: sending resumes). `forget` drops a row from the contacts' cache.
+ */
 export function verify(
   contacts: Contacts,
   forget: (id: string) => void,
@@ -58,7 +61,9 @@ export function verify(
       `No key is known for ${id} yet; exchange a message first`,
     );
   }
-  contacts.store.stmt("UPDATE contacts SET verified = ? WHERE me = ? AND id = ?").run(
+  contacts.store.stmt(
+    "UPDATE contacts SET verified = ?, key_changed = 0 WHERE me = ? AND id = ?",
+  ).run(
     verified ? 1 : 0,
     contacts.self.idText,
     id,

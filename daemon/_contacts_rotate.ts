@@ -13,8 +13,9 @@ import type { Contacts } from "./contacts.ts";
 import { ServiceError } from "./service.ts";
 
 /**
- * Contacts.rotate: moves contact `oldId` to `newId` with `newKey` pinned, unverified. A request
- * row of `newId` (its handshake made one) is replaced. `forget` drops a row from the cache.
+ * Contacts.rotate: moves contact `oldId` to `newId` with `newKey` pinned, unverified (and, if it
+ * was verified, with its key change held for the user: `keyChanged`). A request row of `newId`
+ * (its handshake made one) is replaced. `forget` drops a row from the cache.
  */
 export function rotate(
   contacts: Contacts,
@@ -33,8 +34,11 @@ export function rotate(
   if (c?.kind !== "contact") throw new ServiceError("recipient_unknown", `${oldId} is no contact`);
   store.stmt("DELETE FROM contacts WHERE me = ? AND id = ? AND kind = 'request'").run(me, newId);
   // The name is sealed bound to its row (me/id): sealed again for the new id; its index stays.
+  // A verified contact's key change waits for the user (key_changed; a second rotation before
+  // the user decided keeps it waiting).
   store.stmt(
-    "UPDATE contacts SET id = ?, identity_key = ?, verified = 0, name = ? WHERE me = ? AND id = ?",
+    `UPDATE contacts SET id = ?, identity_key = ?, key_changed = (verified = 1 OR key_changed = 1),
+       verified = 0, name = ? WHERE me = ? AND id = ?`,
   ).run(
     newId,
     toBase64Url(newKey),

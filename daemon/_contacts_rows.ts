@@ -21,6 +21,11 @@ export interface ContactRow {
   name: string | null;
   identityKey: Uint8Array | null;
   verified: boolean;
+  /**
+   * The contact was verified and has rotated to a new key since: nothing is sent to it until
+   * the user verifies it again or accepts the new key unverified (`contacts verify --no`).
+   */
+  keyChanged: boolean;
   addedAt: number;
 }
 
@@ -52,6 +57,7 @@ export function contactRow(sealer: Sealer, me: string, r: Record<string, unknown
     name: name === null ? null : sealer.openText(name, SEALED.name, `${me}/${id}`),
     identityKey: r.identity_key ? fromBase64Url(r.identity_key as string) : null,
     verified: Number(r.verified) === 1,
+    keyChanged: Number(r.key_changed) === 1,
     addedAt: Number(r.added_at),
   };
 }

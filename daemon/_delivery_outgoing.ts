@@ -139,6 +139,8 @@ export class Outgoing {
     const d = this.#d;
     const rc = d.relay();
     if (!rc || rc.state !== "online") return;
+    // A verified contact's key change waits for the user: its queue stays (verify kicks it).
+    if (d.contacts.get(peer)?.keyChanged) return;
     const s = this.state(peer);
     if (s.online === false || s.sealing) return;
     const session = d.sessions.current(peer);
@@ -201,6 +203,7 @@ export class Outgoing {
     const d = this.#d;
     const rc = d.relay();
     if (rc?.state !== "online" || rc.room - this.#reserved < 1 || m.file) return undefined;
+    if (d.contacts.get(m.peer)?.keyChanged) return undefined; // held (see pump)
     const s = this.state(m.peer);
     // The next to go: right after what was sent, or after a message sealed by an accepting write
     // of the same batch (one per request of a busy sender; each then leaves as its write commits).

@@ -18,6 +18,7 @@ function contact(p: EngineParts, id: string): Contact {
     name: c.name,
     identity_key: c.identityKey ? toBase64Url(c.identityKey) : null,
     verified: c.verified,
+    key_changed: c.keyChanged,
     online: p.delivery.online(c.id),
     safety_number: Contacts.safety(p.self.identity.signing.publicKey, c),
   };
@@ -64,6 +65,7 @@ export async function verifyContact(
   verified: boolean,
 ): Promise<Contact> {
   const c = await p.store.write(() => p.contacts.verify(idOrName, verified));
+  p.delivery.kick(c.id); // what a held key change kept back goes now
   return contact(p, c.id);
 }
 

@@ -8,7 +8,7 @@
 import { FILE_KEY_LEN, fileNameProblem, MEDIA_TYPE_RE } from "../protocol/file.ts";
 import { parseId } from "../protocol/identity.ts";
 import type { EngineParts } from "./_engine_parts.ts";
-import { lookupKey } from "./_engine_send.ts";
+import { lookupKey, refuseKeyChange } from "./_engine_send.ts";
 import { openedStream, sealUpload } from "./_files_disk.ts";
 import { PART, queuePart } from "./_files_out.ts";
 import { type FileRow, Files } from "./files.ts";
@@ -55,6 +55,7 @@ export async function sendFile(p: EngineParts, u: FileUpload): Promise<FileRecor
   if (peer === p.self.idText) {
     throw new ServiceError("bad_request", "Cannot send a file to yourself");
   }
+  refuseKeyChange(p, peer);
   if (p.outbox.full) {
     throw new ServiceError("busy", `The outbox is full; retry in ${BUSY_RETRY_AFTER_S} s`);
   }

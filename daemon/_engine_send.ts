@@ -66,6 +66,7 @@ async function accept(
   if (peer === p.self.idText) {
     throw new ServiceError("bad_request", "Cannot send a message to yourself");
   }
+  refuseKeyChange(p, peer);
   if (key !== undefined) {
     const prior = p.messages.byIdempotencyKey(key);
     if (prior) return sameMessage(prior, peer, req.text);
@@ -130,6 +131,21 @@ function sameMessage(prior: MessageRecord, peer: string, text: string): MessageR
     );
   }
   return prior;
+}
+
+/**
+ * Refuses a send to a verified contact whose key changed (a rotation) until the user decided:
+ * the statement was signed by the old key, but whoever holds that key could have made it.
+ */
+export function refuseKeyChange(p: EngineParts, peer: string): void {
+  const c = p.contacts.get(peer);
+  if (!c?.keyChanged) return;
+  const label = c.name ?? peer;
+  throw new ServiceError(
+    "key_changed",
+    `${label} was verified and now uses a new key (id ${peer}): nothing is sent to it until ` +
+      `you compare the safety number and run 'schied contacts verify ${label}'`,
+  );
 }
 
 /** Pins a new peer's key from the relay's registry (see lookupPeerKey). */

@@ -31,6 +31,11 @@
  *    like messages but are no part of the history. The files' bytes live under `files/` in the
  *    state dir, sealed chunk by chunk under each file's key. Tables and columns are added; no row
  *    changes.
+ * 7. Groups (protocol/README.md, section 11.11).
+ * 8. A verified contact's key change waits for the user (README "Contact names and safety
+ *    numbers"): `contacts.key_changed` is 1 for a contact that was verified and then rotated to
+ *    a new key; nothing is sent to it until the user verifies it again (or accepts the new key
+ *    unverified). A column is added, 0 for every row.
  *
  * @module
  */
@@ -273,7 +278,7 @@ CREATE INDEX messages_gmsg ON messages(gmsg) WHERE gmsg IS NOT NULL;
 /**
  * The migrations of daemon.db; version 2 seals what version 1 kept in clear, version 3 makes
  * names caseless, version 4 drops `schied/1` sessions, version 5 adds the columns of rotation
- * statements, version 6 the table of files, version 7 groups.
+ * statements, version 6 the table of files, version 7 groups, version 8 held key changes.
  * Contacts renamed by version 3 are pushed onto `renamed` (report them once the migration has
  * committed).
  */
@@ -300,5 +305,10 @@ export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migra
     },
     { version: 6, name: "files sent and received", up: (db) => db.exec(V6) },
     { version: 7, name: "groups", up: (db) => db.exec(V7) },
+    {
+      version: 8,
+      name: "a verified contact's key change held until the user confirms it",
+      up: (db) => db.exec("ALTER TABLE contacts ADD COLUMN key_changed INTEGER NOT NULL DEFAULT 0"),
+    },
   ];
 }

@@ -177,8 +177,9 @@ export function receiveRotation(
   d.sessions.forget(oldId);
   const label = o.name ?? oldId;
   const text = `${label} now uses id ${newId}, signed by their old key` +
-    (o.verified
-      ? `; no longer verified: compare the safety number and run 'schied contacts verify ${label}'`
+    (o.verified || o.keyChanged
+      ? `; you had verified ${label}: nothing is sent to the new key until you compare the ` +
+        `safety number and run 'schied contacts verify ${label}' ('--no' accepts it unverified)`
       : "");
   d.messages.journal.append("rotation", {
     old_id: oldId,

@@ -25,6 +25,7 @@ export type ServiceErrorCode =
   | "contact_exists"
   | "name_taken"
   | "key_mismatch"
+  | "key_changed"
   | "idempotency_conflict"
   | "already_delivered"
   | "busy"

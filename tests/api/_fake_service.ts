@@ -324,5 +324,13 @@ export class FakeService extends FakeGroups implements DaemonService {
 }
 
 function contact(id: string, name: string | null): Contact {
-  return { id, name, identity_key: null, verified: false, online: null, safety_number: null };
+  return {
+    id,
+    name,
+    identity_key: null,
+    verified: false,
+    key_changed: false,
+    online: null,
+    safety_number: null,
+  };
 }

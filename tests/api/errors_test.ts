@@ -15,6 +15,7 @@ const SERVICE_CODES: Record<ServiceErrorCode, true> = {
   contact_exists: true,
   name_taken: true,
   key_mismatch: true,
+  key_changed: true,
   idempotency_conflict: true,
   already_delivered: true,
   busy: true,

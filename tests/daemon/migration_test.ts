@@ -4,7 +4,7 @@
  * bob plain, and the relay) open with this release: ids, contacts and their names, sessions,
  * the outbox and the history survive; the `schied/1` sessions are dropped (version 4: a symmetric
  * session cannot become a ratchet) and the queued message goes out over a new hybrid session
- * after an automatic handshake; both databases are at user_version 7 with the texts sealed, the old plaintext
+ * after an automatic handshake; both databases are at user_version 8 with the texts sealed, the old plaintext
  * gone from the files, and the names found in any case (issue 9.12); identity.json is version
  * 2 (alice's sealed again at N=2^17). A database newer than the code is refused with a clear
  * error and left as it was. And migrate() itself: one transaction for all pending steps, no
@@ -201,7 +201,7 @@ Deno.test("migration: the previous release's state dirs open intact, the queued 
 
   // The files after: version 3, sealed, no v1 plaintext left.
   for (const dir of [aliceDir, bobDir]) {
-    assertEquals(version(`${dir}/daemon.db`), 7, `${dir}: user_version`);
+    assertEquals(version(`${dir}/daemon.db`), 8, `${dir}: user_version`);
     const cols = withReader(
       `${dir}/daemon.db`,
       (db) =>

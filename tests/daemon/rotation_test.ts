@@ -202,7 +202,7 @@ Deno.test("rotation in: a valid statement moves the contact, its history and que
   // Bob's old id had sent seq 1: the new id goes on at 2 (the carrier), then 3.
   assertEquals(await w.a.deliver(w.bobNew, msg(2, "", statement)), true);
   const bob = w.a.contacts.get(w.newId)!;
-  assertEquals([bob.kind, bob.name, bob.verified], ["contact", "bob", false]);
+  assertEquals([bob.kind, bob.name, bob.verified, bob.keyChanged], ["contact", "bob", false, true]);
   assertEquals(toBase64Url(bob.identityKey!), toBase64Url(w.bobNew.signing.publicKey));
   assertEquals(w.a.contacts.get(w.oldId), undefined, "the old id is gone");
   assertEquals(w.a.contacts.resolve("bob"), w.newId, "the name is the new id's");

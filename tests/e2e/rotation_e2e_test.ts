@@ -4,7 +4,8 @@
  * through his running daemon, and queues another: when alice comes back, her daemon shows the
  * rotation ("bob now uses id …, signed by their old key"), moves bob (name, history, unverified)
  * to the new id, and both messages arrive from it, in order; what alice then sends to "bob"
- * reaches the new id. Then the offline path: alice queues a message for bob while he is away,
+ * reaches the new id once she verified it again (a verified contact's key change is held: sends
+ * are refused as `key_changed`, queued messages wait). Then the offline path: alice queues a message for bob while he is away,
  * bob rotates with no daemon running, and his next start tells alice, whose queued message
  * follows him to the newest id.
  *
@@ -99,7 +100,9 @@ Deno.test("id --rotate: contacts are told, move to the new id with history and q
       20_000,
     );
     const ac = await a.api.contacts();
-    assertEquals(ac.map((c) => [c.id, c.name, c.verified]), [[newId, "bob", false]]);
+    assertEquals(ac.map((c) => [c.id, c.name, c.verified, c.key_changed]), [
+      [newId, "bob", false, true],
+    ]);
     assertEquals(ac[0]!.identity_key, (await b.api.me()).identity_key, "the new key is pinned");
     assertEquals(await history(a, "bob"), [
       "out hello bob",
@@ -119,6 +122,17 @@ Deno.test("id --rotate: contacts are told, move to the new id with history and q
       [`message ${newId}`, `message ${newId}`],
     );
 
+    // Alice had verified bob: nothing goes to his new key until she verifies it again.
+    const early = await cli(["send", "bob", "too soon", "--state-dir", a.stateDir]);
+    assertEquals(early.code, 1, early.stderr);
+    assertOk(
+      /^schied: error: bob was verified and now uses a new key/.test(early.stderr),
+      early.stderr,
+    );
+    assertOk(/schied: hint: .*schied contacts verify NAME/.test(early.stderr), early.stderr);
+    const ls = await cli(["contacts", "ls", "--state-dir", a.stateDir]);
+    assertOk(/bob .* key changed: verify again/.test(ls.stdout), ls.stdout);
+    assertEquals((await a.api.verifyContact("bob")).key_changed, false);
     // What alice sends to "bob" now reaches the new id.
     const reply = await a.api.send({ to: "bob", text: "hi new bob" });
     assertEquals((await a.api.message(reply.id)).peer, newId);
@@ -151,6 +165,17 @@ Deno.test("id --rotate: contacts are told, move to the new id with history and q
       20_000,
     );
     assertEquals([second.data.old_id, second.data.was_verified], [newId, true]);
+    // Held: bob's daemon talks to alice's (a message from his newest id arrives), but alice's
+    // queued message waits for her to verify the new key.
+    const ping = await b.api.send({ to: "alice", text: "bob's newest id" });
+    await waitFor(
+      () => delivered(b, ping.id),
+      "bob's message from the newest id delivered",
+      20_000,
+    );
+    assertEquals((await a.api.message(queued.id)).status, "queued", "held for alice");
+    assertOk(!(await history(b, "alice")).includes("in for bob while he is away"), "not sent");
+    assertEquals((await a.api.verifyContact("bob")).verified, true);
     await waitFor(() => delivered(a, queued.id), "alice's queued message follows bob", 20_000);
     assertEquals((await a.api.message(queued.id)).peer, newest);
     assertEquals((await history(b, "alice")).at(-1), "in for bob while he is away");
