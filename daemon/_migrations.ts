@@ -35,7 +35,11 @@
  * 8. A verified contact's key change waits for the user (README "Contact names and safety
  *    numbers"): `contacts.key_changed` is 1 for a contact that was verified and then rotated to
  *    a new key; nothing is sent to it until the user verifies it again (or accepts the new key
- *    unverified). A column is added, 0 for every row.
+ *    unverified). And skipped message keys expire in idle sessions too: `sessions.skipped_until`
+ *    is when a session's oldest skipped key expires (NULL: none), so the daemon finds the
+ *    sessions to sweep without opening every one; stored sessions get it when next saved, or at
+ *    once here (the migration cannot open them: they are sealed), as now — swept at the first
+ *    tick. Columns are added; no row changes but the new column.
  *
  * @module
  */
@@ -278,7 +282,8 @@ CREATE INDEX messages_gmsg ON messages(gmsg) WHERE gmsg IS NOT NULL;
 /**
  * The migrations of daemon.db; version 2 seals what version 1 kept in clear, version 3 makes
  * names caseless, version 4 drops `schied/1` sessions, version 5 adds the columns of rotation
- * statements, version 6 the table of files, version 7 groups, version 8 held key changes.
+ * statements, version 6 the table of files, version 7 groups, version 8 held key changes and
+ * the expiry of skipped keys.
  * Contacts renamed by version 3 are pushed onto `renamed` (report them once the migration has
  * committed).
  */
@@ -307,8 +312,13 @@ export function daemonMigrations(sealer: Sealer, renamed: Renamed[] = []): Migra
     { version: 7, name: "groups", up: (db) => db.exec(V7) },
     {
       version: 8,
-      name: "a verified contact's key change held until the user confirms it",
-      up: (db) => db.exec("ALTER TABLE contacts ADD COLUMN key_changed INTEGER NOT NULL DEFAULT 0"),
+      name: "held key changes; when skipped keys expire",
+      up: (db) =>
+        db.exec(`ALTER TABLE contacts ADD COLUMN key_changed INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE sessions ADD COLUMN skipped_until INTEGER;
+          UPDATE sessions SET skipped_until = 0;
+          CREATE INDEX sessions_skipped ON sessions(me, skipped_until)
+            WHERE skipped_until IS NOT NULL;`),
     },
   ];
 }

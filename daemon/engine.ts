@@ -104,6 +104,8 @@ export class Engine implements DaemonService {
   readonly #messages: Messages;
   readonly #outbox: Outbox;
   readonly #sessions: SessionManager;
+  /** A sweep of expired skipped keys is queued or running. */
+  #sweeping = false;
   readonly #delivery: Delivery;
   readonly #recipients: Recipients;
   /** The key file, which rotateIdentity and removeRetired replace. */
@@ -182,6 +184,20 @@ export class Engine implements DaemonService {
     this.#delivery.tick();
     this.#recipients.run();
     this.#delivery.giveUp(this.#now() - this.#giveUpMs, "not delivered within the give-up time");
+    this.#expireSkipped();
+  }
+
+  /**
+   * Skipped message keys expire RATCHET_SKIPPED_MAX_AGE_MS after they were derived, in a session
+   * that stays quiet too (its next message would drop them): checked every tick with one indexed
+   * query, swept in the serial queue, between the pump's uses of a session.
+   */
+  #expireSkipped(): void {
+    if (this.#sweeping || !this.#sessions.expiryDue(this.#now())) return;
+    this.#sweeping = true;
+    void this.#serial.run(() => this.#store.write(() => this.#sessions.expireSkipped(this.#now())))
+      .catch(() => {}) // a failed write: the next tick tries again
+      .finally(() => (this.#sweeping = false));
   }
 
   /** Disconnects, commits what is queued and stops the timers. */

@@ -158,10 +158,12 @@ export class SessionManager {
     this.#cache.set(peer, list);
     this.store.stmt("DELETE FROM sessions WHERE me = ? AND peer = ?").run(this.#me, peer);
     const ins = this.store.stmt(
-      "INSERT INTO sessions (me, peer, sid, state, created_at) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO sessions (me, peer, sid, state, created_at, skipped_until) VALUES (?, ?, ?, ?, ?, ?)",
     );
     const t = this.now();
-    list.forEach((s, i) => ins.run(this.#me, peer, toBase64Url(s.sid), this.#seal(peer, s), t - i));
+    list.forEach((s, i) =>
+      ins.run(this.#me, peer, toBase64Url(s.sid), this.#seal(peer, s), t - i, s.skippedExpiry)
+    );
   }
 
   /** Forgets every session and handshake with `peer` (a request dropped, an id blocked). */
@@ -201,7 +203,42 @@ export class SessionManager {
 
   /** Stores a session's advanced state (inside the caller's transaction). */
   save(peer: string, session: E2ESession): void {
-    this.store.stmt("UPDATE sessions SET state = ? WHERE me = ? AND peer = ? AND sid = ?")
-      .run(this.#seal(peer, session), this.#me, peer, toBase64Url(session.sid));
+    this.store.stmt(
+      "UPDATE sessions SET state = ?, skipped_until = ? WHERE me = ? AND peer = ? AND sid = ?",
+    ).run(
+      this.#seal(peer, session),
+      session.skippedExpiry,
+      this.#me,
+      peer,
+      toBase64Url(session.sid),
+    );
+  }
+
+  /** True when a session holds a skipped message key that has expired at `now`. */
+  expiryDue(now: number): boolean {
+    return this.store.stmt(
+      "SELECT 1 FROM sessions WHERE me = ? AND skipped_until IS NOT NULL AND skipped_until < ? LIMIT 1",
+    ).get(this.#me, now) !== undefined;
+  }
+
+  /**
+   * Drops the expired skipped keys of every session that holds one and saves it (inside the
+   * caller's transaction): a key skipped in a session that then went quiet would otherwise stay
+   * on disk until its next message. Returns the sessions that dropped keys.
+   */
+  expireSkipped(now: number): number {
+    const rows = this.store.stmt(
+      "SELECT DISTINCT peer FROM sessions WHERE me = ? AND skipped_until IS NOT NULL AND skipped_until < ?",
+    ).all(this.#me, now) as { peer: string }[];
+    let n = 0;
+    for (const { peer } of rows) {
+      // Each of the peer's sessions is saved: its column then holds its next expiry (or NULL),
+      // also for one stored before the column existed (migration 8 set it due).
+      for (const s of this.#load(peer)) {
+        if (s.expireSkipped(now)) n++;
+        this.save(peer, s);
+      }
+    }
+    return n;
   }
 }

@@ -107,6 +107,17 @@ export function pruneSkipped(s: RatchetState, now: number): void {
   s.skipped = s.skipped.filter((c) => c.keys.length > 0);
 }
 
+/**
+ * When the oldest skipped key of `s` expires (RATCHET_SKIPPED_MAX_AGE_MS after it was derived),
+ * or null when it holds none: the daemon drops expired keys of sessions that stay idle (a key is
+ * otherwise only dropped by the session's next message).
+ */
+export function skippedExpiry(s: RatchetState): number | null {
+  let oldest = Infinity;
+  for (const c of s.skipped) for (const k of c.keys) oldest = Math.min(oldest, k.at);
+  return oldest === Infinity ? null : oldest + RATCHET_SKIPPED_MAX_AGE_MS;
+}
+
 /** Total skipped keys held. */
 export function skippedCount(s: RatchetState): number {
   let n = 0;

@@ -41,6 +41,7 @@ import {
   findSkipped,
   pruneSkipped,
   type RatchetState,
+  skippedExpiry,
   takeSkipped,
 } from "./_ratchet_state.ts";
 import {
@@ -58,6 +59,19 @@ import { decodeState, encodeState } from "./_ratchet_codec.ts";
 
 export type { KdfMeter } from "./_ratchet_kdf.ts";
 export type { RatchetState } from "./_ratchet_state.ts";
+export { skippedExpiry } from "./_ratchet_state.ts";
+
+/**
+ * `state` without its skipped keys that expired at `now` (a copy; `state` is left as it was),
+ * or `state` itself when none did.
+ */
+export function expireSkipped(state: RatchetState, now: number): RatchetState {
+  const at = skippedExpiry(state);
+  if (at === null || at >= now) return state;
+  const s = cloneState(state);
+  pruneSkipped(s, now);
+  return s;
+}
 export type { RatchetDeps } from "./_ratchet_steps.ts";
 
 /** What a Noise XX handshake leaves behind, and who we are in it. */

@@ -13,6 +13,7 @@
  */
 import { sha256 } from "./_crypto.ts";
 import {
+  expireSkipped,
   initRatchet,
   parseRatchet,
   ratchetDecrypt,
@@ -23,6 +24,7 @@ import {
   ratchetPrepareSync,
   type RatchetState,
   serializeRatchet,
+  skippedExpiry,
 } from "./ratchet.ts";
 
 /**
@@ -62,6 +64,22 @@ export class E2ESession {
   /** The ratchet's step number (DH steps so far; 0 right after the handshake). */
   get step(): number {
     return this.#state.step;
+  }
+
+  /** When its oldest skipped message key expires, or null when it holds none. */
+  get skippedExpiry(): number | null {
+    return skippedExpiry(this.#state);
+  }
+
+  /**
+   * Drops the skipped message keys that expired at `now` (forward secrecy for a session that
+   * stays idle: its next message would drop them too). True when it dropped any: save it.
+   */
+  expireSkipped(now: number): boolean {
+    const next = expireSkipped(this.#state, now);
+    if (next === this.#state) return false;
+    this.#state = next;
+    return true;
   }
 
   /** A digest of the whole state (tests compare states without reading keys). */
