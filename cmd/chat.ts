@@ -178,6 +178,9 @@ class Chat {
       this.peer = e.data.new_id;
       this.#outbox.to = e.data.new_id;
       this.#say(paint(c, 33, `  (${escapeText(e.data.text)})`));
+    } else if (e.type === "error" && e.data.peer === this.peer && e.data.code === "peer_version") {
+      // "bob runs an older schied …" / "bob tried to reach you with an older schied …"
+      this.#say(paint(c, 31, `  (${escapeText(e.data.message)})`));
     }
   }
 

@@ -99,6 +99,12 @@ export async function run(args: string[], env: (k: string) => string | undefined
       console.error(`schied: ${escapeText(e.data.text)}`);
       return;
     }
+    if (e.type === "error" && e.data.code === "peer_version" && !values.all && !values.json) {
+      // A peer that runs an older schied ("bob tried to reach you with an older schied …"):
+      // nothing of it can be read, so say so where a person listening sees it.
+      console.error(`schied: ${escapeText(e.data.message)}`);
+      return;
+    }
     if (e.type === "file") await onFile(e.data);
     if (e.type !== "message" && !values.all) return;
     if (values.json) console.log(JSON.stringify({ id: e.id, event: e.type, data: e.data }));

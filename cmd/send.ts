@@ -120,10 +120,19 @@ export async function run(args: string[], env: (k: string) => string | undefined
   return await done();
 }
 
+/** What to do about a message that failed, by its reason. */
+const FAILED_HINTS: Record<string, string> = {
+  peer_version: "the recipient runs an older schied (end-to-end version 1), which this release " +
+    "does not speak: ask them to upgrade",
+  recipient_unknown: "the relay does not know that id: check it ('schied contacts ls')",
+};
+
 /** --wait: the exit code once the sent messages settled (0 all delivered, 1 failed, 5 late). */
 async function awaitDelivery(waiter: DeliveryWaiter, timeoutMs: number): Promise<number> {
   const r = await withApi(() => waiter.settle(timeoutMs));
-  for (const f of r.failed) printError(`message ${f.id} failed: ${f.reason || "unknown reason"}`);
+  for (const f of r.failed) {
+    printError(`message ${f.id} failed: ${f.reason || "unknown reason"}`, FAILED_HINTS[f.reason]);
+  }
   if (r.failed.length > 0) return EXIT.error;
   if (r.pending.length > 0) {
     throw new CliError(

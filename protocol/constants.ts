@@ -163,12 +163,12 @@ export const PAD_BUCKETS: readonly number[] = [
   65536 - 2 - 12 - 40 - 2272 - 32,
 ];
 
-// ---- Double Ratchet (protocol/ratchet.ts; specified, not yet used by the daemon) ----
+// ---- Double Ratchet (protocol/ratchet.ts; every end-to-end session of version 2) ----
 
 /**
- * First byte of a ratchet message. Why 2: the message is meant to become the whole MSG envelope
- * of the next end-to-end version, and a parser of `schied/1` envelopes refuses it
- * (`version 2 is not 1`) instead of misreading it.
+ * First byte of a ratchet message. Why 2: the message is the whole MSG envelope of end-to-end
+ * version 2, and a parser of `schied/1` envelopes refuses it (`version 2 is not 1`) instead of
+ * misreading it.
  */
 export const RATCHET_ENVELOPE_VERSION = 2;
 

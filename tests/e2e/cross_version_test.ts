@@ -16,8 +16,10 @@ import { assertEquals, assertOk } from "../_assert.ts";
 import type { JournalEvent } from "../../daemon/service.ts";
 import { type RelayProcess, startRelayProcess, waitFor } from "../harness.ts";
 import {
+  cli,
   collectEvents,
   type DaemonProcess,
+  spawnCli,
   startDaemonProcess,
   waitOnline,
 } from "../daemon_harness.ts";
@@ -144,6 +146,14 @@ Deno.test("cross-version: new → old: the message fails with peer_version, jour
       TELL_MS,
     );
     assertOk(m2.reason?.includes("peer_version"), `why: ${m2.reason}`);
+    // The CLI says why, and what to do.
+    const w = await cli(["send", "bob", "once more", "--wait", "--state-dir", a.stateDir]);
+    assertEquals(w.code, 1, w.stderr);
+    assertOk(/^schied: error: message .* failed: peer_version$/m.test(w.stderr), w.stderr);
+    assertOk(
+      /^schied: hint: the recipient runs an older schied .*upgrade$/m.test(w.stderr),
+      w.stderr,
+    );
     // (The outbox lets go of a failed message just after its status changed.)
     await waitFor(async () => (await aa.api.status()).outbox.size === 0, "an empty outbox", 5_000);
     assertEquals((await a.api.status()).sessions, 0, "no session with an old daemon");
@@ -171,6 +181,19 @@ Deno.test("cross-version: old → new: A journals peer_version naming the peer, 
 
     const e = await peerVersionError(ev, b.id, "tried to reach you with an older schied");
     assertOk(e.data.message.includes("bob"), `names bob: ${e.data.message}`);
+    // `schied listen` shows it where a person looks (stderr; stdout carries only messages).
+    const listen = spawnCli(["listen", "--since", "0", "--state-dir", a.stateDir], {
+      stdin: "null",
+    });
+    try {
+      await waitFor(
+        () => listen.err.find((l) => l === `schied: ${e.data.message}`),
+        "listen's notice of the older peer",
+      );
+      assertEquals(listen.out, [], "nothing of it on stdout");
+    } finally {
+      await listen.stop();
+    }
     const check = async (when: string) => {
       assertEquals(await a!.api.messages({ with: b!.id }), [], `nothing in A's history ${when}`);
       assertEquals((await a!.api.status()).sessions, 0, `no session at A ${when}`);
