@@ -55,12 +55,30 @@ function typeOf(given: string | undefined, header: string | undefined, name: str
   return BY_EXT[name.slice(name.lastIndexOf(".") + 1).toLowerCase()] ?? "application/octet-stream";
 }
 
+/**
+ * The name of a raw upload sent without `?name=` (`curl -T FILE '…/files?to=bob'` sends none):
+ * `upload-YYYYMMDD-HHMMSS` in UTC, with the extension of its media type when there is one.
+ */
+export function defaultName(type: string | undefined, now = new Date()): string {
+  const h = type?.split(";")[0]?.trim().toLowerCase();
+  const ext = Object.entries(BY_EXT).find(([, t]) => t === h)?.[0] ?? "bin";
+  const t = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `upload-${t}.${ext}`;
+}
+
 /** PUT or POST /files: the body is the file, raw or in a multipart form. */
 export async function uploadFile(c: Context, service: DaemonService): Promise<FileRecord> {
   const q = { to: c.req.query("to"), name: c.req.query("name"), type: c.req.query("type") };
   if (!q.to) throw new ApiFailure("bad_request", "to is required: ?to=ID-OR-NAME");
   const header = c.req.header("content-type");
-  const declared = c.req.header("content-length") ?? c.req.query("size");
+  const contentLength = c.req.header("content-length"), size = c.req.query("size");
+  if (contentLength !== undefined && size !== undefined && Number(size) !== Number(contentLength)) {
+    throw new ApiFailure(
+      "bad_request",
+      `size=${size} disagrees with the body's Content-Length ${contentLength}`,
+    );
+  }
+  const declared = contentLength ?? size;
   const length = declared === undefined ? undefined : Number(declared);
   const max = service.fileLimits().maxFileBytes;
   if (header?.toLowerCase().startsWith("multipart/form-data")) {
@@ -76,7 +94,14 @@ export async function uploadFile(c: Context, service: DaemonService): Promise<Fi
     const form = await c.req.raw.formData().catch(() => {
       throw new ApiFailure("bad_request", "The multipart body cannot be read");
     });
-    const file = [...form.values()].find((v): v is File => v instanceof File);
+    const files = [...form.values()].filter((v): v is File => v instanceof File);
+    if (files.length > 1) {
+      throw new ApiFailure(
+        "bad_request",
+        `The form has ${files.length} file parts: one per request`,
+      );
+    }
+    const file = files[0];
     if (!file) throw new ApiFailure("bad_request", "The form has no file part (-F file=@PATH)");
     const name = q.name ?? file.name;
     return await service.sendFile({
@@ -87,11 +112,11 @@ export async function uploadFile(c: Context, service: DaemonService): Promise<Fi
       body: file.stream(),
     });
   }
-  if (!q.name) throw new ApiFailure("bad_request", "name is required for a raw body: ?name=");
+  const name = q.name ?? defaultName(typeOf(q.type, header, ""));
   return await service.sendFile({
     to: q.to,
-    name: q.name,
-    type: typeOf(q.type, header, q.name),
+    name,
+    type: typeOf(q.type, header, name),
     ...(length === undefined || !Number.isSafeInteger(length) ? {} : { size: length }),
     body: live(c.req.raw, c.req.raw.body ?? new Response(new Uint8Array(0)).body!),
   });
@@ -118,10 +143,15 @@ export function parseRange(
   return { start, end };
 }
 
-/** `attachment` with the name, ASCII-safe and in RFC 5987 form. */
-function disposition(name: string): string {
+/** `attachment` with the name, ASCII-safe and in RFC 8187 form. */
+export function disposition(name: string): string {
   const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, "_");
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+  // encodeURIComponent leaves ' ( ) * ! unencoded; RFC 8187's attr-char does not allow them.
+  const ext = encodeURIComponent(name).replace(
+    /['()*!]/g,
+    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${ext}`;
 }
 
 /** GET /files/{id}: the bytes (200 or 206), or the record with ?info=1. */

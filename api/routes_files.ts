@@ -14,7 +14,8 @@ const binary = { schema: z.string().openapi({ type: "string", format: "binary" }
 const uploadQuery = z.object({
   to: S.SendRequest.shape.to.openapi({ description: "Recipient: a client id or a contact name" }),
   name: z.string().optional().openapi({
-    description: "The file's name (required for a raw body; multipart: the part's file name)",
+    description: "The file's name (multipart: default the part's file name; a raw body " +
+      "without it is named upload-YYYYMMDD-HHMMSS.EXT, UTC, the extension from its type)",
   }),
   type: z.string().optional().openapi({
     description: "Media type (default: the body's Content-Type, else by the name's extension)",
@@ -47,7 +48,14 @@ const upload = (method: "put" | "post") =>
     },
     responses: {
       202: ok("Accepted: the file, `offered`", S.FileRecord),
-      ...errors("bad_request", "recipient_unknown", "file_too_large", "key_mismatch", "busy"),
+      ...errors(
+        "bad_request",
+        "recipient_unknown",
+        "file_too_large",
+        "key_mismatch",
+        "key_changed",
+        "busy",
+      ),
     },
   });
 

@@ -1,13 +1,13 @@
 /**
  * The file routes over a fake service: a raw upload (its name, type and size passed on, the
  * type guessed from the name when curl sends none), a multipart one (the part's name and type),
- * 413 by Content-Length before the service reads a byte, the missing-name and no-file-part
- * errors, the list, and downloads: headers, one Range, a suffix range, 416 outside the file.
+ * 413 by Content-Length before the service reads a byte, a raw upload's default name, the
+ * errors of a ?size= against the body's length and of a form with no or two file parts, the list, and downloads: headers, one Range, a suffix range, 416 outside the file.
  *
  * @module
  */
-import { assertEquals } from "../_assert.ts";
-import { parseRange } from "../../api/_files_http.ts";
+import { assertEquals, assertOk } from "../_assert.ts";
+import { defaultName, disposition, parseRange } from "../../api/_files_http.ts";
 import { fakeFile } from "./_fake_files.ts";
 import { startApi } from "./_helpers.ts";
 
@@ -33,8 +33,29 @@ Deno.test("files API: raw and multipart uploads, 413 by length, the errors of a 
     body: new Uint8Array(51),
   });
   assertEquals([big.status, (await big.json()).error.code], [413, "file_too_large"]);
-  const noName = await api.fetch(`/files?to=${TO}`, { method: "PUT", body: "x" });
-  assertEquals([noName.status, (await noName.json()).error.code], [400, "bad_request"]);
+  // `curl -T FILE '…/files?to=bob'` names none: a dated default, the extension from the type.
+  const noName = await api.fetch(`/files?to=${TO}`, { method: "PUT", body: Uint8Array.of(1) });
+  const nn = await noName.json();
+  assertEquals(noName.status, 202);
+  assertOk(/^upload-\d{8}-\d{6}\.bin$/.test(nn.name), nn.name);
+  const typed = await api.fetch(`/files?to=${TO}&type=application/pdf`, {
+    method: "PUT",
+    body: "x",
+  });
+  assertOk(/^upload-\d{8}-\d{6}\.pdf$/.test((await typed.json()).name));
+  // A ?size= that disagrees with the body's length; a form with two files.
+  const lying = await api.fetch(`/files?to=${TO}&name=x&size=5`, {
+    method: "PUT",
+    body: "23 bytes of a real body",
+  });
+  assertEquals([lying.status, (await lying.json()).error.code], [400, "bad_request"]);
+  const two = new FormData();
+  two.append("file", new File(["a"], "a.txt"));
+  two.append("other", new File(["b"], "b.txt"));
+  const twice = await api.fetch(`/files?to=${TO}`, { method: "POST", body: two });
+  const tw = await twice.json();
+  assertEquals([twice.status, tw.error.code], [400, "bad_request"]);
+  assertOk(/2 file parts/.test(tw.error.message), tw.error.message);
   const noTo = await api.fetch(`/files?name=x`, { method: "PUT", body: "x" });
   assertEquals(noTo.status, 400);
   await noTo.body?.cancel();
@@ -46,7 +67,10 @@ Deno.test("files API: raw and multipart uploads, 413 by length, the errors of a 
     "The form has no file part (-F file=@PATH)",
   ]);
   const list = await (await api.fetch("/files")).json();
-  assertEquals(list.files.map((f: { name: string }) => f.name), ["notes.txt", "a b.csv"]);
+  const names: string[] = list.files.map((f: { name: string }) => f.name);
+  assertEquals(names.slice(0, 3), ["notes.txt", "a b.csv", nn.name]);
+  assertOk(/^upload-\d{8}-\d{6}\.pdf$/.test(names[3]!), names.join());
+  assertEquals(names.length, 4, "the refused uploads are not listed");
 });
 
 Deno.test("files API: a download's headers, one Range, a suffix, 416 outside", async () => {
@@ -88,4 +112,19 @@ Deno.test("Range: one range, a suffix, open-ended; several or malformed ranges m
   assertEquals(parseRange(undefined, 10), undefined);
   assertEquals(parseRange("bytes=0-1,3-4", 10), undefined);
   assertEquals(parseRange("items=0-1", 10), undefined);
+});
+
+Deno.test("Content-Disposition: an ASCII fallback and an RFC 8187 filename* (attr-chars only)", () => {
+  assertEquals(
+    disposition(`it's (1)*!.txt`),
+    `attachment; filename="it's (1)*!.txt"; filename*=UTF-8''it%27s%20%281%29%2A%21.txt`,
+  );
+  assertEquals(
+    disposition('Grüße "x"\\.txt'),
+    `attachment; filename="Gr__e _x__.txt"; filename*=UTF-8''Gr%C3%BC%C3%9Fe%20%22x%22%5C.txt`,
+  );
+  assertEquals(
+    defaultName("text/plain; charset=utf-8", new Date(Date.UTC(2026, 11, 2, 3, 4, 5))),
+    "upload-20261202-030405.txt",
+  );
 });
