@@ -10,11 +10,38 @@ import type { ApiClient } from "../api/client.ts";
 import { downloadFile, type FileRecord } from "../api/client_files.ts";
 import { escapeText, printError } from "./_output.ts";
 
-/** A name safe to create in DIR: its last path part, control characters and slashes replaced. */
+/**
+ * Longest saved name, in UTF-8 bytes. Why 200: file systems allow 255 bytes per name, and
+ * ` (9999)` (7 bytes) may be added to make it free, with room to spare.
+ */
+export const MAX_SAVED_NAME_BYTES = 200;
+
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f/\\\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A name safe to create in DIR: no path separator, no control character, no bidirectional
+ * control (which could make `txt.exe` show as `exe.txt`), no leading dot, and at most
+ * MAX_SAVED_NAME_BYTES bytes (the stem is shortened, never in the middle of a character; the
+ * extension is kept).
+ */
 export function safeName(name: string): string {
-  // deno-lint-ignore no-control-regex
-  const s = name.replace(/[\u0000-\u001f\u007f/\\]/g, "_").replace(/^\.+/, "_").slice(0, 200);
-  return s === "" ? "file" : s;
+  const s = name.replace(UNSAFE, "_").replace(/^\.+/, "_");
+  if (s === "") return "file";
+  const enc = new TextEncoder();
+  if (enc.encode(s).length <= MAX_SAVED_NAME_BYTES) return s;
+  const dot = s.lastIndexOf(".");
+  let ext = dot > 0 && s.length - dot <= 16 ? s.slice(dot) : "";
+  if (enc.encode(ext).length > 16) ext = "";
+  let stem = "";
+  let room = MAX_SAVED_NAME_BYTES - enc.encode(ext).length;
+  for (const ch of s.slice(0, s.length - ext.length)) {
+    const n = enc.encode(ch).length;
+    if (n > room) break;
+    stem += ch;
+    room -= n;
+  }
+  return stem + ext;
 }
 
 /** `name`, else `stem (2).ext`, `stem (3).ext`, … : the first that does not exist in `dir`. */
@@ -35,13 +62,32 @@ export async function saveInto(api: ApiClient, dir: string, f: FileRecord): Prom
   try {
     const res = await downloadFile(api, f.id);
     const out = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-    await res.body!.pipeTo(out.writable);
+    try {
+      await res.body!.pipeTo(out.writable, { preventClose: true });
+      await out.sync(); // the bytes are on disk before the name is
+    } finally {
+      out.close();
+    }
     const path = await freePath(dir, safeName(f.name));
     await Deno.rename(tmp, path);
+    await syncDir(dir);
     const who = f.peer_name ?? f.peer.slice(0, 8);
     console.error(`schied: saved ${escapeText(path)} (${f.size} bytes from ${escapeText(who)})`);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     printError(`could not save file ${f.id} into ${dir}: ${(e as Error).message}`);
+  }
+}
+
+/** Makes a rename in `dir` durable (the directory's entry synced); best effort elsewhere. */
+async function syncDir(dir: string): Promise<void> {
+  const d = await Deno.open(dir, { read: true }).catch(() => undefined);
+  if (!d) return;
+  try {
+    await d.sync();
+  } catch {
+    /* a file system that cannot sync a directory */
+  } finally {
+    d.close();
   }
 }
