@@ -13,17 +13,23 @@ import { extendRequest, streamed } from "../lib/net/mod.ts";
 /** A live upload gets this long again after every piece of its body (see extendRequest). */
 const UPLOAD_IDLE_MS = 30_000;
 
-/** `body`, each piece extending its request's deadline: a slow upload lives while it moves. */
+/**
+ * `body`, each piece extending its request's deadline: a slow upload lives while it moves. Read
+ * only when pulled (no pipe, which would read at once): nothing of the body is asked for — and
+ * no `100 Continue` sent — before the service has checked the upload and starts storing it.
+ */
 function live(req: Request, body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   extendRequest(req, UPLOAD_IDLE_MS);
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(piece, ctl) {
-        extendRequest(req, UPLOAD_IDLE_MS);
-        ctl.enqueue(piece);
-      },
-    }),
-  );
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      const { done, value } = await reader.read();
+      if (done) return ctl.close();
+      extendRequest(req, UPLOAD_IDLE_MS);
+      ctl.enqueue(value);
+    },
+    cancel: (why) => reader.cancel(why),
+  }, { highWaterMark: 0 });
 }
 
 /** Media types by file extension, for an upload that names none. */

@@ -128,3 +128,22 @@ Deno.test("Content-Disposition: an ASCII fallback and an RFC 8187 filename* (att
     "upload-20261202-030405.txt",
   );
 });
+
+Deno.test("files API: an upload refused before its body (too large) answers without 100 Continue", async () => {
+  await using api = startApi();
+  api.fake.maxFileBytes = 50;
+  const port = api.server.port;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(
+      `PUT /files?to=${TO}&name=x HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+        `Authorization: Bearer ${api.token}\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`,
+    ));
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    const first = new TextDecoder().decode(buf.subarray(0, n ?? 0)).split("\r\n")[0];
+    assertEquals(first, "HTTP/1.1 413 Content Too Large", "curl sends no byte of the body");
+  } finally {
+    conn.close();
+  }
+});
