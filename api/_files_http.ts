@@ -5,7 +5,7 @@
  * @module
  */
 import type { Context } from "hono";
-import type { DaemonService, FileRecord } from "../daemon/service.ts";
+import type { DaemonService, FileRecord, GroupFiles } from "../daemon/service.ts";
 import { ApiFailure } from "./errors.ts";
 import { errorResponse } from "./guard.ts";
 import { extendRequest, streamed } from "../lib/net/mod.ts";
@@ -73,7 +73,10 @@ export function defaultName(type: string | undefined, now = new Date()): string 
 }
 
 /** PUT or POST /files: the body is the file, raw or in a multipart form. */
-export async function uploadFile(c: Context, service: DaemonService): Promise<FileRecord> {
+export async function uploadFile(
+  c: Context,
+  service: DaemonService,
+): Promise<FileRecord | GroupFiles> {
   const q = { to: c.req.query("to"), name: c.req.query("name"), type: c.req.query("type") };
   if (!q.to) throw new ApiFailure("bad_request", "to is required: ?to=ID-OR-NAME");
   const header = c.req.header("content-type");

@@ -5,18 +5,18 @@
  * @module
  */
 import type { ApiClient } from "./client.ts";
-import type { FileRecord } from "../daemon/service.ts";
+import type { FileRecord, GroupFiles } from "../daemon/service.ts";
 
-export type { FileRecord };
+export type { FileRecord, GroupFiles };
 
 /** `PUT /files`: sends `body` (streamed) to `to` as `name`; `size` lets a too-large file be refused before any byte. */
 export async function uploadFile(
   api: ApiClient,
   req: { to: string; name: string; type?: string; size?: number; body: BodyInit },
-): Promise<FileRecord> {
+): Promise<FileRecord | GroupFiles> {
   const query = { to: req.to, name: req.name, type: req.type, size: req.size };
   const res = await api.request("PUT", "/files", { query, body: req.body });
-  return await res.json() as FileRecord;
+  return await res.json() as FileRecord | GroupFiles;
 }
 
 /** `GET /files`: files, newest first. */

@@ -12,7 +12,9 @@ import * as S from "./schemas.ts";
 const fileId = z.object({ id: z.string().openapi({ description: "The file id (32 hex digits)" }) });
 const binary = { schema: z.string().openapi({ type: "string", format: "binary" }) };
 const uploadQuery = z.object({
-  to: S.SendRequest.shape.to.openapi({ description: "Recipient: a client id or a contact name" }),
+  to: S.SendRequest.shape.to.openapi({
+    description: "Recipient: a client id, a contact name, or a group's name or id",
+  }),
   name: z.string().optional().openapi({
     description: "The file's name (multipart: default the part's file name; a raw body " +
       "without it is named upload-YYYYMMDD-HHMMSS.EXT, UTC, the extension from its type)",
@@ -47,7 +49,10 @@ const upload = (method: "put" | "post") =>
       },
     },
     responses: {
-      202: ok("Accepted: the file, `offered`", S.FileRecord),
+      202: ok(
+        "Accepted: the file, `offered`; to a group, its transfers (one per other member)",
+        S.FileRecord.or(S.GroupFiles),
+      ),
       ...errors(
         "bad_request",
         "recipient_unknown",

@@ -100,6 +100,15 @@ export const FileRecord = z.object({
   created_at: ms,
 }).openapi("FileRecord");
 
+/** A file sent to a group: one transfer per other member, each a file of its pair. */
+export const GroupFiles = z.object({
+  group: z.string().openapi({ description: "The group's id" }),
+  group_name: z.string().nullable().openapi({ description: "The group's local name, if any" }),
+  files: z.array(FileRecord).openapi({
+    description: "One file per other member (its own id and key), all of the same bytes",
+  }),
+}).openapi("GroupFiles");
+
 /** One safety number per pair: contacts and requests show it, /me has none (a fingerprint). */
 const pairSafetyNumber = z.string().nullable().openapi({
   description: "The safety number of this pair (your key and theirs): the same 40 digits on " +

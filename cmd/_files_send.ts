@@ -6,7 +6,7 @@
  * @module
  */
 import type { ApiClient } from "../api/client.ts";
-import { type FileRecord, uploadFile } from "../api/client_files.ts";
+import { type FileRecord, type GroupFiles, uploadFile } from "../api/client_files.ts";
 import { withApi } from "./_context.ts";
 import { CliError, EXIT } from "./_output.ts";
 
@@ -66,14 +66,17 @@ export async function openFile(path: string): Promise<{ file: Deno.FsFile; size:
   return { file, size: st.size };
 }
 
-/** Sends the file at `path` (opened by openFile) to `to`; returns its record as accepted. */
+/**
+ * Uploads the file at `path` (opened by openFile) to `to`, a peer or a group; returns what the
+ * daemon accepted: the file, or a group's transfers (one per other member).
+ */
 export async function sendFileAt(
   api: ApiClient,
   to: string,
   path: string,
   opened: { file: Deno.FsFile; size: number },
   progress: boolean,
-): Promise<FileRecord> {
+): Promise<FileRecord | GroupFiles> {
   const { file } = opened, st = { size: opened.size };
   const name = path.slice(path.lastIndexOf("/") + 1);
   const bar = new ProgressBar(`${name}: upload`, st.size, progress);

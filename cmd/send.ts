@@ -11,8 +11,7 @@ import { intFlag } from "./_flags.ts";
 import { CliError, EXIT, printError, usage } from "./_output.ts";
 import { DeliveryWaiter } from "./_wait.ts";
 import { followFile, openFile, sendFileAt } from "./_files_send.ts";
-import { sendFileToGroup } from "./_files_group.ts";
-import { getGroup } from "./_group_api.ts";
+import { followGroupFile } from "./_files_group.ts";
 
 /** Help of the verb. */
 export const HELP = `Usage: schied send <id|name> [text…] [--wait [--timeout S]]
@@ -67,12 +66,11 @@ export async function run(args: string[], env: (k: string) => string | undefined
     const api = await connectApi(values, env);
     const since = values.wait ? (await withApi(() => api.status())).last_event_id : 0;
     const bar = Deno.stderr.isTerminal();
-    const group = await withApi(() => getGroup(api, to)); // a group: one transfer per member
-    if (group) {
-      const o = { wait: values.wait === true, since, timeoutMs, bar };
-      return await sendFileToGroup(api, group, values.file, opened, o);
-    }
+    // One upload; to a group, the daemon makes one transfer per other member.
     const f = await sendFileAt(api, to, values.file, opened, bar);
+    if ("files" in f) {
+      return await followGroupFile(api, f, { wait: values.wait === true, since, timeoutMs, bar });
+    }
     console.log(f.id);
     return values.wait ? await followFile(api, f, since, timeoutMs, bar) : EXIT.ok;
   }

@@ -9,11 +9,13 @@ import { FILE_KEY_LEN, fileNameProblem, MEDIA_TYPE_RE } from "../protocol/file.t
 import { parseId } from "../protocol/identity.ts";
 import type { EngineParts } from "./_engine_parts.ts";
 import { lookupKey, refuseKeyChange } from "./_engine_send.ts";
+import { groupTo } from "./_engine_group_send.ts";
+import type { GroupRow } from "./groups.ts";
 import { openedStream, sealUpload } from "./_files_disk.ts";
 import { PART, queuePart } from "./_files_out.ts";
 import { type FileRow, Files } from "./files.ts";
 import { acceptIncoming, failFile, noEffects } from "./files_flow.ts";
-import { BUSY_RETRY_AFTER_S, type FileRecord, ServiceError } from "./service.ts";
+import { BUSY_RETRY_AFTER_S, type FileRecord, type GroupFiles, ServiceError } from "./service.ts";
 
 /** What an upload is. */
 export interface FileUpload {
@@ -31,10 +33,8 @@ function flow(p: EngineParts) {
   return p.files;
 }
 
-/** Seals an upload into the store and offers it to its recipient (Engine.sendFile). */
-export async function sendFile(p: EngineParts, u: FileUpload): Promise<FileRecord> {
-  const f = flow(p);
-  const max = f.files.opts.maxFileBytes;
+/** Checks an upload's name, media type and declared size; its media type, normalized. */
+async function checkUpload(u: FileUpload, max: number): Promise<string> {
   const bad = fileNameProblem(u.name);
   if (bad) throw new ServiceError("bad_request", `Cannot send the file: its ${bad}`);
   const type = (u.type ?? "application/octet-stream").split(";")[0]!.trim().toLowerCase();
@@ -51,6 +51,18 @@ export async function sendFile(p: EngineParts, u: FileUpload): Promise<FileRecor
       `The file has ${u.size} bytes; at most ${max} (max-file-bytes)`,
     );
   }
+  return type;
+}
+
+/**
+ * Seals an upload into the store and offers it to its recipient (Engine.sendFile); to a group
+ * (its name or id), one transfer per other member, all of the same bytes, offered together.
+ */
+export async function sendFile(p: EngineParts, u: FileUpload): Promise<FileRecord | GroupFiles> {
+  const f = flow(p);
+  const type = await checkUpload(u, f.files.opts.maxFileBytes);
+  const g = groupTo(p, u.to);
+  if (g) return await sendGroupFile(p, g, u, type);
   const peer = p.contacts.resolve(u.to);
   if (peer === p.self.idText) {
     throw new ServiceError("bad_request", "Cannot send a file to yourself");
@@ -59,16 +71,83 @@ export async function sendFile(p: EngineParts, u: FileUpload): Promise<FileRecor
   if (p.outbox.full) {
     throw new ServiceError("busy", `The outbox is full; retry in ${BUSY_RETRY_AFTER_S} s`);
   }
+  const row = await sealFor(p, peer, u.name, type, u.body);
+  return (await offer(p, [row]))[0]!;
+}
+
+/**
+ * A file to every other member of `g`: the upload is sealed once for the first, then read back
+ * from that sealed copy for each of the others (each transfer is a file of its pair, with its
+ * own id and key, sections 11.10 and 11.11), so every member gets the same bytes; all are
+ * offered in one write, before which no transfer can finish and take the first copy away.
+ * A member whose key change is held gets its transfer held like its group messages.
+ */
+async function sendGroupFile(
+  p: EngineParts,
+  g: GroupRow,
+  u: FileUpload,
+  type: string,
+): Promise<GroupFiles> {
+  const label = g.name ?? g.group;
+  if (g.state !== "member") {
+    await u.body.cancel().catch(() => {});
+    throw new ServiceError("bad_request", `You are no member of group ${label} (${g.state})`);
+  }
+  const to = g.members.filter((m) => m !== p.self.idText);
+  if (to.length === 0) {
+    await u.body.cancel().catch(() => {});
+    throw new ServiceError("bad_request", `Group ${label} has no other member`);
+  }
+  if (p.outbox.full) {
+    await u.body.cancel().catch(() => {});
+    throw new ServiceError("busy", `The outbox is full; retry in ${BUSY_RETRY_AFTER_S} s`);
+  }
+  const f = flow(p);
+  const rows = [await sealFor(p, to[0]!, u.name, type, u.body)];
+  const first = rows[0]!;
+  try {
+    for (const member of to.slice(1)) {
+      const body = first.size === 0 ? new Response(new Uint8Array(0)).body! : openedStream(
+        f.files.outPath(first.id),
+        first.id,
+        first.key,
+        first.size,
+        0,
+        first.size - 1,
+      );
+      rows.push(await sealFor(p, member, u.name, type, body));
+    }
+  } catch (e) {
+    for (const r of rows) await Deno.remove(f.files.outPath(r.id)).catch(() => {});
+    throw e;
+  }
+  return { group: g.group, group_name: g.name, files: await offer(p, rows) };
+}
+
+/** Seals `body` into the store for `peer`: the row of a new outgoing file, not yet stored. */
+async function sealFor(
+  p: EngineParts,
+  peer: string,
+  name: string,
+  type: string,
+  body: ReadableStream<Uint8Array>,
+): Promise<FileRow> {
+  const f = flow(p);
   const id = Files.newId();
   const key = crypto.getRandomValues(new Uint8Array(FILE_KEY_LEN));
-  const sealed = await sealUpload(u.body, f.files.outPath(id), id, key, max);
-  if (!p.contacts.get(peer)?.identityKey) await lookupKey(p, peer);
+  const sealed = await sealUpload(body, f.files.outPath(id), id, key, f.files.opts.maxFileBytes);
+  try {
+    if (!p.contacts.get(peer)?.identityKey) await lookupKey(p, peer);
+  } catch (e) {
+    await Deno.remove(f.files.outPath(id)).catch(() => {});
+    throw e;
+  }
   const now = p.now();
-  const row: FileRow = {
+  return {
     id,
     direction: "out",
     peer,
-    name: u.name,
+    name,
     type,
     key,
     size: sealed.size,
@@ -78,21 +157,28 @@ export async function sendFile(p: EngineParts, u: FileUpload): Promise<FileRecor
     createdAt: now,
     updatedAt: now,
   };
+}
+
+/** Stores and offers sealed files in one write (their copies deleted if it fails). */
+async function offer(p: EngineParts, rows: FileRow[]): Promise<FileRecord[]> {
+  const f = flow(p);
   const e = await p.store.write(() => {
     const e = noEffects();
-    p.contacts.ensure(peer);
-    f.files.insert(row);
-    f.files.event(row, "offered");
-    e.add.push(queuePart(f.ctx, peer, id, PART.offer));
-    e.kick.add(peer);
+    for (const row of rows) {
+      p.contacts.ensure(row.peer);
+      f.files.insert(row);
+      f.files.event(row, "offered");
+      e.add.push(queuePart(f.ctx, row.peer, row.id, PART.offer));
+      e.kick.add(row.peer);
+    }
     return e;
   }).catch(async (err) => {
-    await Deno.remove(f.files.outPath(id)).catch(() => {});
+    for (const row of rows) await Deno.remove(f.files.outPath(row.id)).catch(() => {});
     throw err;
   });
-  p.relay()?.watch([parseId(peer)]);
+  p.relay()?.watch(rows.map((r) => parseId(r.peer)));
   f.apply(e);
-  return f.files.record(row);
+  return rows.map((r) => f.files.record(r));
 }
 
 /** A file by id; not_found. */

@@ -52,6 +52,7 @@ import {
   type DaemonService,
   type DaemonStatus,
   type FileRecord,
+  type GroupFiles,
   type JournalEvent,
   type Me,
   type MessageRecord,
@@ -288,7 +289,7 @@ export class Engine implements DaemonService {
   }
 
   // Files (_engine_files.ts).
-  sendFile = (req: F.FileUpload): Promise<FileRecord> => F.sendFile(this.#parts, req);
+  sendFile = (req: F.FileUpload): Promise<FileRecord | GroupFiles> => F.sendFile(this.#parts, req);
   fileLimits = () => ({ maxFileBytes: this.#parts.files?.files.opts.maxFileBytes ?? 0 });
   files = (q: { with?: string; limit?: number }): FileRecord[] => F.listFiles(this.#parts, q);
   file = (id: string): FileRecord => this.#parts.files!.files.record(F.fileRow(this.#parts, id));

@@ -74,6 +74,9 @@ export type MessageRecord = z.infer<typeof S.MessageRecord>;
 /** One file, sent or received (api/schemas.ts describes it). */
 export type FileRecord = z.infer<typeof S.FileRecord>;
 
+/** A file sent to a group: its transfers, one per other member. */
+export type GroupFiles = z.infer<typeof S.GroupFiles>;
+
 /** A group (api/schemas.ts describes it). */
 export type GroupRecord = z.infer<typeof S.Group>;
 
@@ -166,7 +169,7 @@ export interface DaemonService {
     type?: string;
     size?: number;
     body: ReadableStream<Uint8Array>;
-  }): Promise<FileRecord>;
+  }): Promise<FileRecord | GroupFiles>;
   /** The largest file this daemon sends or takes. */
   fileLimits(): { maxFileBytes: number };
   /** Files, newest first, optionally with one peer. */

@@ -41,7 +41,7 @@ function offer(
     to: to.idText,
     name: "f.bin",
     body: new Response(bytes).body!,
-  });
+  }) as Promise<FileRecord>; // to a peer: one file
 }
 
 const state = (s: Side, id: string) => s.files.files.get(id)?.state;

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { FileRecord } from "../../daemon/service.ts";
 import { assertEquals, assertOk } from "../_assert.ts";
 import { PAD_BUCKETS } from "../../protocol/constants.ts";
 import { waitFor } from "../harness.ts";
@@ -54,7 +55,7 @@ Deno.test("relay flips a byte in a file's chunk envelopes: refused, sent again, 
       to: b.id,
       name: "t.bin",
       body: new Response(bytes).body!,
-    });
+    }) as FileRecord; // to a peer: one file
     const stateAt = (p: Peer) => p.d.engine.files({}).find((x) => x.id === f.id)?.state;
     await waitFor(() => stateAt(b) === "complete", "B has the file", 30_000);
     await waitFor(() => stateAt(a) === "complete", "A is told", 30_000);

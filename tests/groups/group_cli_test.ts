@@ -1,7 +1,7 @@
 /**
  * `schied group …`, `schied send GROUP` and `schied chat GROUP` (issue 12, item 6) against real
  * daemons: create, name, ls, add, rm, leave, the errors with their hints, a file to every member
- * (`send GROUP --file`), and a chat from a pipe.
+ * (`send GROUP --file`, and `PUT /files?to=GROUP` as curl -T sends it), and a chat from a pipe.
  *
  * @module
  */
@@ -9,7 +9,7 @@ import { assertEquals, assertOk } from "../_assert.ts";
 import { cli, type DaemonProcess, spawnCli } from "../daemon_harness.ts";
 import { waitFor } from "../harness.ts";
 import { getGroup } from "../../cmd/_group_api.ts";
-import { listFiles } from "../../api/client_files.ts";
+import { listFiles, uploadFile } from "../../api/client_files.ts";
 import { toHex } from "../../protocol/bytes.ts";
 import { groupTexts, party, waitEpoch } from "./_groups.ts";
 
@@ -99,6 +99,21 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
       assertEquals(fs.map((f) => [f.state, f.sha256, f.peer]), [["complete", sha, a.id]]);
     }
     await Deno.remove(path);
+    // The same over the API, as curl -T does: one upload, a transfer per member, same bytes.
+    const other = crypto.getRandomValues(new Uint8Array(5_000));
+    const put = await uploadFile(a.api, { to: "team", name: "notes.bin", body: other });
+    assertOk("files" in put, JSON.stringify(put));
+    assertEquals([put.group, put.files.map((f) => f.peer).sort()], [id, [b.id, c.id, d.id].sort()]);
+    const sha2 = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", other)));
+    assertEquals(new Set(put.files.map((f) => f.sha256)), new Set([sha2]));
+    for (const x of [b, c, d]) {
+      await waitFor(
+        async () =>
+          (await listFiles(x.api)).some((f) => f.sha256 === sha2 && f.state === "complete"),
+        `${x.id} has notes.bin`,
+        20_000,
+      );
+    }
     assertEquals((await run(a, ["group", "rm", "team", "c"])).code, 0);
     for (const x of [b, c, d]) await waitEpoch(x, id, 3);
     const left = await run(d, ["group", "leave", id]);
