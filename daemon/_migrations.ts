@@ -37,9 +37,9 @@
  *    a new key; nothing is sent to it until the user verifies it again (or accepts the new key
  *    unverified). And skipped message keys expire in idle sessions too: `sessions.skipped_until`
  *    is when a session's oldest skipped key expires (NULL: none), so the daemon finds the
- *    sessions to sweep without opening every one; stored sessions get it when next saved, or at
- *    once here (the migration cannot open them: they are sealed), as now — swept at the first
- *    tick. Columns are added; no row changes but the new column.
+ *    sessions to sweep without opening every one. The migration cannot open the stored
+ *    sessions (they are sealed), so it sets their column to 0: the first tick sweeps each once
+ *    and stores its real expiry. Columns and an index are added; no other value changes.
  *
  * @module
  */
