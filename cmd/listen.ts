@@ -23,8 +23,10 @@ itself and resumes where it left off. To see what you missed and exit: 'schied h
 
   --json        JSON Lines: {"id": EVENT_ID, "event": "message", "data": {...}} per message
   --all         every event (request, status, presence, relay, rotation, error), not only
-                messages; without it, a message request and a contact's move to a new id
-                ("bob now uses id ...") are one-line notices on stderr
+                messages; without it, a message request, a contact's move to a new id ("bob
+                now uses id ..."), a peer with an older schied and a stranger's file offer
+                are one-line notices on stderr (with --json, but for a request: their
+                events, on stdout)
   --since ID    start after event ID (0: from the oldest kept event), or a duration back
                 from now (90s, 10m, 2h, 1d, 1w, 1h30m); default: from now
   --exec CMD    run CMD (with sh -c) for each message, one at a time, with the message in
@@ -38,6 +40,19 @@ itself and resumes where it left off. To see what you missed and exit: 'schied h
                 file offered by a non-contact is a notice too ('schied files accept ID')
 
 ${GLOBAL_HELP}`;
+
+/** The notice an event of this kind is (see `handle`), or undefined for none. */
+function noticeOf(e: JournalEvent): string | undefined {
+  if (e.type === "request") return `message request from ${e.data.from} (see 'schied requests')`;
+  if (e.type === "rotation") return e.data.text;
+  if (e.type === "error" && e.data.code === "peer_version") return e.data.message;
+  if (e.type === "file" && e.data.phase === "offered" && e.data.file.state === "held") {
+    const f = e.data.file;
+    return `${f.peer} (not a contact) offers ${f.name}, ${f.size} bytes: ` +
+      `'schied files accept ${f.id}' to receive it`;
+  }
+  return undefined;
+}
 
 /** Runs the verb. */
 export async function run(args: string[], env: (k: string) => string | undefined): Promise<number> {
@@ -89,21 +104,16 @@ export async function run(args: string[], env: (k: string) => string | undefined
         e = { id: e.id, type: "message", data: { ...e.data, from_name: name } };
       }
     }
-    if (e.type === "request" && !values.all && !values.json) {
-      // Not a contact: a notice on stderr, never the text on stdout (a script reads stdout).
-      console.error(`schied: message request from ${e.data.from} (see 'schied requests')`);
-      return;
-    }
-    if (e.type === "rotation" && !values.all && !values.json) {
-      // A contact moved to a new id: a notice on stderr ("bob now uses id …").
-      console.error(`schied: ${escapeText(e.data.text)}`);
-      return;
-    }
-    if (e.type === "error" && e.data.code === "peer_version" && !values.all && !values.json) {
-      // A peer that runs an older schied ("bob tried to reach you with an older schied …"):
-      // nothing of it can be read, so say so where a person listening sees it.
-      console.error(`schied: ${escapeText(e.data.message)}`);
-      return;
+    // What a person must be told besides messages: a message request, a contact's move to a
+    // new id, a peer that runs an older schied, a stranger's file. Without --all: a one-line
+    // notice on stderr, or with --json the event itself as a JSON line, so that a script learns
+    // of it too — but a request's: a stranger's text never reaches stdout (a script reads it).
+    const notice = noticeOf(e);
+    if (notice !== undefined && !values.all) {
+      if (values.json && e.type !== "request") {
+        console.log(JSON.stringify({ id: e.id, event: e.type, data: e.data }));
+      } else console.error(`schied: ${escapeText(notice)}`);
+      if (e.type !== "file") return;
     }
     if (e.type === "file") await onFile(e.data);
     if (e.type !== "message" && !values.all) return;
@@ -120,12 +130,6 @@ export async function run(args: string[], env: (k: string) => string | undefined
   const onFile = async (d: EventData<"file">) => {
     const f = d.file;
     if (f.direction !== "in") return;
-    if (d.phase === "offered" && f.state === "held" && !values.json) {
-      console.error(
-        `schied: ${f.peer} (not a contact) offers ${escapeText(f.name)}, ${f.size} bytes: ` +
-          `'schied files accept ${f.id}' to receive it`,
-      );
-    }
     if (d.phase === "complete" && saveDir !== undefined) await saveInto(link.api, saveDir, f);
   };
   const backoff = new Backoff(RECONNECT);

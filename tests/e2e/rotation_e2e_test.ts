@@ -94,6 +94,15 @@ Deno.test("id --rotate: contacts are told, move to the new id with history and q
       "listen's notice of the rotation",
     );
     assertOk(!listen.out.some((l) => l.includes("now uses id")), listen.out.join("\n"));
+    // With --json, a script learns of it too: the rotation event as a JSON line on stdout.
+    const json = spawnCli(["listen", "--json", "--since", "0", "--state-dir", a.stateDir], {
+      stdin: "null",
+    });
+    stops.push(() => json.stop());
+    await waitFor(
+      () => json.out.map((l) => JSON.parse(l)).find((l) => l.event === "rotation"),
+      "listen --json's rotation line",
+    );
     await waitFor(
       () => delivered(b, before.id).then(async (x) => x && await delivered(b, after.id)),
       "bob's queued messages delivered to alice",
