@@ -7,6 +7,7 @@
  * @module
  */
 import { HTTPException } from "hono/http-exception";
+import { HttpError } from "../lib/net/mod.ts";
 import { ServiceError, type ServiceErrorCode } from "../daemon/service.ts";
 
 /** The HTTP layer's own codes: refusals before any route, and requests malformed as HTTP. */
@@ -156,9 +157,15 @@ const BY_STATUS: Record<number, ApiErrorCode> = {
  * httpLayerError(413, "Body exceeds 269484032 bytes", "/files?to=bob").error.code; // "file_too_large"
  * ```
  */
-export function httpLayerError(status: number, message: string, target?: string): ErrorBody {
+export function httpLayerError(
+  status: number,
+  message: string,
+  target?: string,
+  maxFileBytes?: number,
+): ErrorBody {
   if (status === 413 && target !== undefined && /^\/files(\?|\/|$)/.test(target)) {
-    return errorBody("file_too_large", `${TABLE.file_too_large[1]}: ${message}`);
+    const max = maxFileBytes === undefined ? "" : ` (${maxFileBytes} bytes)`;
+    return errorBody("file_too_large", `The file is larger than max-file-bytes${max}`);
   }
   const code = BY_STATUS[status] ?? "bad_request";
   return errorBody(code, message);
@@ -183,6 +190,10 @@ export function toErrorBody(err: unknown, onInternal?: (err: unknown) => void): 
   } else if (err instanceof HTTPException) {
     const code = BY_STATUS[err.status];
     if (code) return errorBody(code, err.message || undefined);
+  } else if (err instanceof HttpError) {
+    // lib/net refusing a body while a route reads it: the client closed in the middle of its
+    // upload, or sent a malformed chunk. The client's doing, not an internal error.
+    return httpLayerError(err.status, err.message);
   }
   onInternal?.(err);
   return errorBody("internal");

@@ -18,12 +18,17 @@ import { type ApiEnv, SECURITY_HEADERS } from "./guard.ts";
 
 const encoder = new TextEncoder();
 
-/** lib/net's own refusals (413, 400, 431) in the API's error format and security headers. */
-function httpErrorAnswer(status: number, message: string, target?: string): ErrorAnswer {
-  return {
+/**
+ * lib/net's own refusals (413, 400, 431) in the API's error format and security headers; a body
+ * over the cap on /files names the limit its sender can act on, max-file-bytes.
+ */
+function httpErrorAnswer(maxFileBytes: () => number) {
+  return (status: number, message: string, target?: string): ErrorAnswer => ({
     headers: [["content-type", "application/json"], ...Object.entries(SECURITY_HEADERS)],
-    body: encoder.encode(JSON.stringify(httpLayerError(status, message, target))),
-  };
+    body: encoder.encode(
+      JSON.stringify(httpLayerError(status, message, target, maxFileBytes())),
+    ),
+  });
 }
 
 /**
@@ -117,7 +122,7 @@ export function serveApi(opts: ServeApiOptions): ApiServer {
     onEvent: opts.onServerEvent,
     // What the HTTP layer refuses itself (a body over the connection's cap, a malformed
     // request) answers in the API's one error format, with its security headers.
-    errorAnswer: httpErrorAnswer,
+    errorAnswer: httpErrorAnswer(() => opts.service.fileLimits().maxFileBytes),
   });
   // serve() has bound the port synchronously; no request is handled before this line runs.
   const port = server.addr.port;

@@ -3,6 +3,7 @@ import { assertEquals } from "../_assert.ts";
 import { ServiceError, type ServiceErrorCode } from "../../daemon/service.ts";
 import { ApiFailure, ERRORS, type HttpErrorCode, SseParser, toErrorBody } from "../../api/mod.ts";
 import { rawRequest, startApi } from "./_helpers.ts";
+import { HttpError } from "../../lib/net/mod.ts";
 
 // Exhaustive by type: adding a code to ServiceErrorCode or HttpErrorCode breaks this until it is
 // listed here; the service's codes are the daemon's only (no HTTP among them).
@@ -54,6 +55,12 @@ Deno.test("the error table has exactly the service's and the HTTP layer's codes,
 Deno.test("toErrorBody maps every kind of error in one place", () => {
   const seen: unknown[] = [];
   const log = (e: unknown) => seen.push(e);
+  // lib/net refusing a body while a route reads it (a client that stopped mid-upload): its own.
+  assertEquals(
+    toErrorBody(new HttpError(400, "Connection closed in the middle of a body"), log).error,
+    { code: "bad_request", message: "Connection closed in the middle of a body", http: 400 },
+  );
+  assertEquals(seen, [], "not an internal error");
   assertEquals(toErrorBody(new ServiceError("name_taken", "two bobs"), log), {
     error: { code: "name_taken", message: "two bobs", http: 409 },
   });
@@ -136,4 +143,9 @@ Deno.test("what the HTTP layer refuses before any route answers in the API's err
     const body = JSON.parse(r.body);
     assertEquals([body.error.code, body.error.http], [code, status], r.body);
   }
+  const big = await rawRequest(port, cases[0][0]);
+  assertEquals(
+    JSON.parse(big.body).error.message,
+    `The file is larger than max-file-bytes (${api.fake.fileLimits().maxFileBytes} bytes)`,
+  );
 });
