@@ -43,13 +43,14 @@ export async function lastMessages(
   peer: string,
   n: number,
   until: number,
+  keep: (m: MessageRecord) => boolean = () => true,
 ): Promise<MessageRecord[]> {
   if (n === 0) return [];
   const last: MessageRecord[] = [];
   let since = 0;
   for (let pages = 0; pages < 1000; pages++) {
     const page = await withApi(() => api.messages({ with: peer, since, limit: PAGE }));
-    for (const m of page) if (m.event_id <= until) last.push(m);
+    for (const m of page) if (m.event_id <= until && keep(m)) last.push(m);
     if (last.length > n) last.splice(0, last.length - n);
     const end = page[page.length - 1];
     if (page.length < PAGE || !end || end.event_id >= until) break;

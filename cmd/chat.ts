@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ApiError, type JournalEvent } from "../api/client.ts";
+import { ApiError, type JournalEvent, type MessageRecord } from "../api/client.ts";
 import { MAX_TEXT_BYTES } from "../protocol/constants.ts";
 import { type ChatIo, openChatIo } from "./_chat_io.ts";
 import { Outbox } from "./_chat_outbox.ts";
@@ -66,14 +66,19 @@ export async function run(args: string[], env: (k: string) => string | undefined
   const color = useColor(env);
   const since = (await withApi(() => api.status())).last_event_id;
   const label = peerLabel(peer, contact?.name);
-  const history = group ? [] : await lastMessages(api, peer, historyN, since).catch((e) => {
+  // A group's history is its messages, each with its sender; a peer's, the pair's own (its
+  // group messages belong to their groups' chats).
+  const keep = (m: MessageRecord) => group !== null || m.group === undefined;
+  const history = await lastMessages(api, peer, historyN, since, keep).catch((e) => {
     if (e instanceof CliError && e.exit === EXIT.recipient_unknown) return [];
     throw e;
   });
   console.log(
     `chat with ${paint(color, 1, label)} (${peer})${contact?.verified ? " — verified" : ""}`,
   );
-  for (const m of history) console.log(historyLine(m, label, color));
+  for (const m of history) {
+    console.log(historyLine(m, group ? peerLabel(m.peer, m.peer_name) : label, color));
+  }
   const io = openChatIo(MAX_TEXT_BYTES);
   try {
     const chat = new Chat(io, new DaemonLink(api, values, env, (l) => io.note(l)), peer, color);

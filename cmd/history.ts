@@ -10,6 +10,7 @@ import { intFlag } from "./_flags.ts";
 import { paint, peerLabel, stamp, useColor } from "./_format.ts";
 import { escapeText, EXIT, usage } from "./_output.ts";
 import { parseSince } from "./_since.ts";
+import { getGroup, listGroups } from "./_group_api.ts";
 
 /** Messages shown when --limit is not given. */
 export const DEFAULT_LIMIT = 20;
@@ -57,8 +58,20 @@ export async function run(args: string[], env: (k: string) => string | undefined
     })
   )).reverse();
   const color = useColor(env);
+  // With a peer, its group messages are tagged with their group: they are not the pair's own.
+  const view = values.json ? null : await withApi(() => getGroup(api, peer)).catch(() => null);
+  const names = !values.json && !view && messages.some((m) => m.group !== undefined)
+    ? new Map((await withApi(() => listGroups(api))).map((g) => [g.id, g.name]))
+    : new Map<string, string | null>();
   for (const m of messages) {
-    console.log(values.json ? JSON.stringify(m) : historyLine(m, color));
+    if (values.json) {
+      console.log(JSON.stringify(m));
+      continue;
+    }
+    const tag = !view && m.group !== undefined
+      ? `[${names.get(m.group) ?? m.group.slice(0, 8)}]`
+      : "";
+    console.log(historyLine(m, color, Date.now(), tag));
   }
   return EXIT.ok;
 }
@@ -71,8 +84,14 @@ const MARK: Record<MessageRecord["status"], string> = {
 };
 
 /** One message as a line of history. */
-export function historyLine(m: MessageRecord, color: boolean, now = Date.now()): string {
-  const when = paint(color, 2, stamp(m.ts, now));
+export function historyLine(
+  m: MessageRecord,
+  color: boolean,
+  now = Date.now(),
+  tag = "",
+): string {
+  const when = paint(color, 2, stamp(m.ts, now)) +
+    (tag ? " " + paint(color, 2, escapeText(tag)) : "");
   if (m.direction === "in") {
     return `${when} ${paint(color, 36, peerLabel(m.peer, m.peer_name))}: ${escapeText(m.text)}`;
   }

@@ -46,6 +46,9 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
       "hello team",
       id,
     ]]);
+    // With the sender alone, the group's message is tagged with the group (b named it crew).
+    const pair = await run(b, ["history", a.id]);
+    assertOk(/ \[crew\] .*: hello team$/m.test(pair.stdout), pair.stdout);
     // listen shows the group; --exec gets it in SCHIED_GROUP and SCHIED_GROUP_NAME.
     const listen = spawnCli([
       "listen",
@@ -126,6 +129,8 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
     const chat = await run(b, ["chat", "crew", "--wait", "20"], "from the chat\n");
     assertEquals(chat.code, 0, chat.stderr);
     assertOk(chat.stdout.includes("chat with crew"), chat.stdout);
+    // It opened with the group's history, each line with its sender.
+    assertOk(/: hello team$/m.test(chat.stdout), chat.stdout);
     await waitFor(
       async () => (await groupTexts(a, id)).includes("from the chat"),
       "a has it",
