@@ -56,10 +56,26 @@ async function freePath(dir: string, name: string): Promise<string> {
   throw new Error(`no free name for ${name} in ${dir}`);
 }
 
+/**
+ * The ids of the files saved into a dir, one per line in `.schied-saved` there, so that
+ * `listen --since` replaying a file's `complete` event does not save it a second time (another
+ * file of the same name and bytes is saved: it is another transfer).
+ */
+const SAVED_INDEX = ".schied-saved";
+
+async function savedBefore(dir: string, id: string): Promise<boolean> {
+  const text = await Deno.readTextFile(`${dir}/${SAVED_INDEX}`).catch(() => "");
+  return text.split("\n").includes(id);
+}
+
 /** Saves received file `f` into `dir`; reports on stderr (a failure too, without stopping). */
 export async function saveInto(api: ApiClient, dir: string, f: FileRecord): Promise<void> {
   const tmp = `${dir}/.schied-${f.id}.part`;
   try {
+    if (await savedBefore(dir, f.id)) {
+      console.error(`schied: ${escapeText(f.name)} (file ${f.id}) was saved in ${dir} already`);
+      return;
+    }
     const res = await downloadFile(api, f.id);
     const out = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
     try {
@@ -70,6 +86,7 @@ export async function saveInto(api: ApiClient, dir: string, f: FileRecord): Prom
     }
     const path = await freePath(dir, safeName(f.name));
     await Deno.rename(tmp, path);
+    await Deno.writeTextFile(`${dir}/${SAVED_INDEX}`, `${f.id}\n`, { append: true, mode: 0o600 });
     await syncDir(dir);
     const who = f.peer_name ?? f.peer.slice(0, 8);
     console.error(`schied: saved ${escapeText(path)} (${f.size} bytes from ${escapeText(who)})`);

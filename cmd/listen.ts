@@ -37,7 +37,8 @@ itself and resumes where it left off. To see what you missed and exit: 'schied h
                 output (stdout too) goes to stderr, so stdout carries only messages
   --save-dir DIR  write each file received whole into DIR (its sender's name for it, made
                 safe, never over an existing file: "name (2).ext"); a notice on stderr; a
-                file offered by a non-contact is a notice too ('schied files accept ID')
+                file offered by a non-contact is a notice too ('schied files accept ID');
+                DIR/.schied-saved lists the ids saved, so --since never saves one twice
 
 ${GLOBAL_HELP}`;
 

@@ -43,6 +43,32 @@ Deno.test("files by CLI and curl: send --file, listen --save-dir, files ls|get, 
     // listen wrote it into the save dir, under its name.
     await waitFor(() => Deno.stat(`${saved}/report.pdf`).then(() => true, () => false), "saved");
     assertEquals(sha256Hex(await Deno.readFile(`${saved}/report.pdf`)), sha256Hex(bytes));
+    // A second listen replaying from the start saves nothing twice: the file is there already.
+    await waitFor(
+      () => Deno.readTextFile(`${saved}/.schied-saved`).then((t) => t.includes(id), () => false),
+      "the save dir's index",
+    );
+    const again = spawnCli([
+      "listen",
+      "--since",
+      "0",
+      "--save-dir",
+      saved,
+      "--state-dir",
+      b.stateDir,
+    ], {
+      stdin: "null",
+    });
+    try {
+      await waitFor(
+        () => again.err.some((l) => l.includes("saved in") && l.includes("already")),
+        "the replayed file seen as saved",
+      );
+      const names = (await Array.fromAsync(Deno.readDir(saved))).map((e) => e.name).sort();
+      assertEquals(names, [".schied-saved", "report.pdf"]);
+    } finally {
+      await again.stop();
+    }
     const ls = await cli(["files", "ls", "--json", "--state-dir", b.stateDir]);
     const files = JSON.parse(ls.stdout) as FileRecord[];
     assertEquals(files.map((f) => [f.id, f.state, f.name, f.type]), [
