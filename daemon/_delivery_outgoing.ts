@@ -26,6 +26,15 @@ export const FILE_WINDOW = 64;
 export const RETRY_MS = 3000;
 /** A peer reported offline is tried again after this long even without a presence event. */
 export const OFFLINE_RETRY_MS = 30_000;
+/**
+ * After a SEND refused as busy (the recipient's queue at the relay is full, or a cluster node's
+ * Redis is away), nothing more goes to that peer for this long; the next tick after it resends
+ * the window. Why: a refusal rewinds the window, and every message accepted meanwhile kicked
+ * the pump, which sent the whole window again — 13× the traffic during a Redis outage (about
+ * 1,300 envelopes for 100 messages). Why 500 ms: with the 1 s tick, sending resumes within
+ * ~1.5 s of the relay taking envelopes again.
+ */
+export const BUSY_HOLD_MS = 500;
 
 /** One peer's send progress (memory; every field changes after its write committed). */
 export interface PeerState {
@@ -51,6 +60,8 @@ export interface PeerState {
   acceptedTo: number;
   lastProgress: number;
   offlineSince: number;
+  /** Nothing is sent before this time (a refusal as busy: BUSY_HOLD_MS); 0: no hold. */
+  heldUntil: number;
 }
 
 /** The outgoing side of the delivery engine, and every peer's progress. */
@@ -87,6 +98,7 @@ export class Outgoing {
         acceptedTo: 0,
         lastProgress: this.#d.now(),
         offlineSince: 0,
+        heldUntil: 0,
       };
       this.peers.set(peer, s);
     }
@@ -142,7 +154,7 @@ export class Outgoing {
     // A verified contact's key change waits for the user: its queue stays (verify kicks it).
     if (d.contacts.get(peer)?.keyChanged) return;
     const s = this.state(peer);
-    if (s.online === false || s.sealing) return;
+    if (s.online === false || s.sealing || d.now() < s.heldUntil) return;
     const session = d.sessions.current(peer);
     if (!session) {
       if (!d.sessions.handshakePending(peer) && d.outbox.first(peer)) {
@@ -209,6 +221,7 @@ export class Outgoing {
     // of the same batch (one per request of a busy sender; each then leaves as its write commits).
     const last = s.accepting > 0 ? s.acceptedTo : s.sent;
     if (s.online === false || s.probe || s.sealing || last !== m.seq - 1) return undefined;
+    if (d.now() < s.heldUntil) return undefined;
     if (m.seq - s.acked > WINDOW) return undefined;
     const session = d.sessions.current(m.peer);
     if (!session) return undefined;
@@ -273,7 +286,7 @@ export class Outgoing {
       if (r.status === "offline") {
         if (s.online !== false) s.offlineSince = this.#d.now();
         s.online = false;
-      }
+      } else s.heldUntil = this.#d.now() + BUSY_HOLD_MS; // refused: a pause, not a storm
       this.rewind(s); // offline, or rejected (recipient_busy, …): retried later
     });
   }

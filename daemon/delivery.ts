@@ -30,7 +30,13 @@ import { Incoming } from "./_delivery_incoming.ts";
 import { settleGroups } from "./_groups_status.ts";
 import { OFFLINE_RETRY_MS, Outgoing, RETRY_MS } from "./_delivery_outgoing.ts";
 
-export { FILE_WINDOW, OFFLINE_RETRY_MS, RETRY_MS, WINDOW } from "./_delivery_outgoing.ts";
+export {
+  BUSY_HOLD_MS,
+  FILE_WINDOW,
+  OFFLINE_RETRY_MS,
+  RETRY_MS,
+  WINDOW,
+} from "./_delivery_outgoing.ts";
 
 /** The relay's answer to one SEND, as delivery reads it. */
 export interface SendOutcome {
@@ -106,7 +112,10 @@ export class Delivery {
 
   /** After (re)connecting to the relay: everything unacknowledged goes again. */
   onRelayOnline(): void {
-    for (const s of this.#out.peers.values()) this.#out.rewind(s);
+    for (const s of this.#out.peers.values()) {
+      s.heldUntil = 0; // a new link: what refused before may take it now
+      this.#out.rewind(s);
+    }
     for (const peer of this.#d.outbox.peers()) this.kick(peer);
   }
 
@@ -135,6 +144,9 @@ export class Delivery {
       }
       if (now - s.lastProgress >= RETRY_MS) {
         this.#out.rewind(s);
+        this.kick(peer);
+      } else if (s.heldUntil !== 0 && now >= s.heldUntil) {
+        s.heldUntil = 0; // a refusal's pause is over: the window goes again
         this.kick(peer);
       }
     }

@@ -60,6 +60,8 @@ export interface Side {
    * once (Delivery.sealAccepted), else kicked. Resolves with its id and whether it was sealed so.
    */
   sendAccepting(peer: Side, text: string): Promise<{ id: string; sealed: boolean }>;
+  /** The delivery engine's serial queue (a barrier: what was kicked before has run). */
+  serial: Serial;
 }
 
 async function identity(): Promise<Identity> {
@@ -185,7 +187,7 @@ export async function makeSide(
     sessions,
     requests,
     budget: new WorkBudget(clock.now),
-    serial: new Serial(),
+    serial: side.serial = new Serial(),
     relay: () => relay.port(side),
     now: clock.now,
     files,

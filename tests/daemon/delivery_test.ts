@@ -5,7 +5,7 @@
  */
 import { isRatchetMessage } from "../../protocol/envelope.ts";
 import { assertEquals, assertOk } from "../_assert.ts";
-import { OFFLINE_RETRY_MS, RETRY_MS, WINDOW } from "../../daemon/delivery.ts";
+import { BUSY_HOLD_MS, OFFLINE_RETRY_MS, RETRY_MS, WINDOW } from "../../daemon/delivery.ts";
 import { waitFor } from "../harness.ts";
 import { delivered, pair, received } from "./_delivery_world.ts";
 
@@ -113,6 +113,29 @@ Deno.test("delivery: a SEND refused as recipient_busy is an ordinary retry", asy
   }
   await delivered(a, [id]);
   assertEquals(received(b, a), ["warm up", "eventually"]);
+});
+
+Deno.test("delivery: after a refusal as busy the peer pauses: messages accepted meanwhile do not each resend the window", async () => {
+  const { a, b, relay, clock } = await pair();
+  await delivered(a, [await a.send(b, "warm up")]);
+  let busy = true;
+  relay.rule = (from, _to, env) => (from === a && isMsg(env) && busy ? "rejected" : "route");
+  const msgsFromA = () => relay.seen.filter((x) => x.from === a.idText && isMsg(x.envelope)).length;
+  const before = msgsFromA();
+  const first = await a.send(b, "m0");
+  await waitFor(() => msgsFromA() > before, "the first refusal");
+  // 30 more while the relay still refuses, the clock standing still (within BUSY_HOLD_MS).
+  const ids = [first];
+  for (let i = 1; i <= 30; i++) ids.push(await a.send(b, `m${i}`));
+  await a.serial.run(() => {}); // every pump those sends kicked has run (and sent what it did)
+  const during = msgsFromA() - before;
+  assertOk(during <= 2, `${during} SENDs for 31 messages while held (was a window per message)`);
+  busy = false;
+  clock.advance(BUSY_HOLD_MS);
+  a.delivery.tick(); // the pause is over: the window goes once
+  await delivered(a, ids);
+  assertEquals(received(b, a).length, 32);
+  assertOk(msgsFromA() - before <= during + 31 + 2, "one window after the pause");
 });
 
 Deno.test("delivery: no more is sealed than the link has room for; the rest goes as room frees", async () => {
