@@ -16,7 +16,7 @@ import { SchemaTooNewError } from "../lib/sqlite_schema.ts";
 import { boolFlagOrEnv, flagOrEnv, intFlag } from "./_flags.ts";
 import { untilSignal } from "./_signals.ts";
 import { CliError, usage } from "./_output.ts";
-import { parseRedisUrl } from "../relay/cluster/url.ts";
+import { parseRedisUrl, redactRedisUrl } from "../relay/cluster/url.ts";
 import { TOKEN_RE } from "../relay/cluster/_codec.ts";
 
 /** Limit flags: flag name → limits key, with bounds. */
@@ -254,7 +254,9 @@ export async function run(args: string[], env: (k: string) => string | undefined
       clusterUrl && /Redis at .* did not answer|ECONNREFUSED|Connection refused/.test(String(e))
     ) {
       throw new CliError(
-        `cannot reach the cluster's Redis at ${clusterUrl}: ${(e as Error).message}`,
+        `cannot reach the cluster's Redis at ${redactRedisUrl(clusterUrl)}: ${
+          (e as Error).message
+        }`,
         1,
         `start redis-server there (README "Running several relays"), or check ${clusterFrom}`,
       );

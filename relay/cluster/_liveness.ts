@@ -34,6 +34,11 @@ export interface LivenessHooks {
   sessions(): (readonly [SessionHandle, string])[];
   /** Redis answers again: the presence claims that failed are tried again. */
   reclaim(): void;
+  /**
+   * A presence key of ours was gone (it expired while Redis was away, or Redis lost it) and is
+   * ours again: the others are told the id is online (their lookups meanwhile found nothing).
+   */
+  restored(s: SessionHandle, value: string): void;
   log: Logger;
   metrics: Metrics;
 }
@@ -78,6 +83,9 @@ export class Liveness {
     // After a reconnection events may have been missed: what other nodes have is asked again.
     this.#o.redis.cmd.on("ready", () => {
       if (first) return void (first = false);
+      // Our presence keys first (they may have expired during the outage: a key lives
+      // PRESENCE_TTL_MS), then what other nodes have is asked again.
+      void this.#refresh();
       void this.#h.resync().catch((e) => this.redisError("resync", e));
     });
   }
@@ -86,6 +94,11 @@ export class Liveness {
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+  }
+
+  /** False since a heartbeat failed, until one goes through (a Redis down, or stopped). */
+  get healthy(): boolean {
+    return this.#healthySince !== null;
   }
 
   /** Time since the inbox ping last came back. */
@@ -187,7 +200,11 @@ export class Liveness {
             PRESENCE_REFRESH_MS,
             "refresh",
           );
-          if (r === 0) s.terminate("replaced", "Another session logged in with this id");
+          if (r === 0) {
+            this.#h.metrics.inc("sessions_replaced_total");
+            s.terminate("replaced", "Another session logged in with this id");
+          }
+          if (r === 2) this.#h.restored(s, value);
         } catch (e) {
           this.redisError("refresh", e);
         }

@@ -19,6 +19,17 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')
 `;
 
 /**
+ * How long ago (ms, Redis's clock) node ARGV[1] last heartbeat, or -1 if never (within the
+ * minute the set keeps). KEYS[1] = schied:nodes.
+ */
+export const LAST_HEARTBEAT = `
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not s then return -1 end
+local t = redis.call('TIME')
+return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(s)
+`;
+
+/**
  * Keeps a presence key that is still ours: 1 refreshed; 2 it was gone (expired, or Redis lost
  * it) and is ours again; 0 another session owns it (this one was replaced). KEYS[1] = key;
  * ARGV = our value, ttl ms.

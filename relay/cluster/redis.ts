@@ -20,6 +20,7 @@ import { createClient } from "redis";
 import type { Logger } from "../log.ts";
 
 export { parseRedisUrl } from "./url.ts";
+import { redactRedisUrl } from "./url.ts";
 
 /** Longest wait between reconnection attempts: a restarted Redis is found within ~0.5 s. */
 export const RECONNECT_MAX_MS = 500;
@@ -74,6 +75,10 @@ function client(url: string, log: Logger, role: "commands" | "subscriber") {
 export async function openRedis(url: string, log: Logger): Promise<RedisPair> {
   const cmd = client(url, log, "commands");
   const sub = client(url, log, "subscriber");
+  // The last connection error, to say why Redis did not answer (refused, unknown host, …).
+  let why = "";
+  const note = (e: Error) => void (why = e.message);
+  cmd.on("error", note);
   const start = Promise.all([cmd.connect(), sub.connect()]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -81,7 +86,13 @@ export async function openRedis(url: string, log: Logger): Promise<RedisPair> {
       start,
       new Promise((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`Redis at ${url} did not answer within ${CONNECT_TIMEOUT_MS} ms`)),
+          () =>
+            reject(
+              new Error(
+                `Redis at ${redactRedisUrl(url)} did not answer within ${CONNECT_TIMEOUT_MS} ms` +
+                  (why ? ` (${why})` : ""),
+              ),
+            ),
           CONNECT_TIMEOUT_MS,
         );
       }),
@@ -92,6 +103,7 @@ export async function openRedis(url: string, log: Logger): Promise<RedisPair> {
     throw e;
   } finally {
     clearTimeout(timer);
+    cmd.off("error", note);
   }
   // One promise per outage that every waiter shares (a listener each would be thousands).
   let back: { promise: Promise<void>; resolve: () => void } | undefined;

@@ -20,7 +20,8 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Router, RouteResult } from "../router.ts";
 import { type InboxMessage, ownerValue, parseInbox, parsePresence } from "./_codec.ts";
-import { Liveness } from "./_liveness.ts";
+import { Liveness, NODE_TTL_MS } from "./_liveness.ts";
+import { LAST_HEARTBEAT } from "./_scripts.ts";
 import {
   claimPresence,
   inboxChannel,
@@ -105,6 +106,9 @@ export class ClusterRouter implements Router {
           [s, this.#value(s)] as const
         ),
       reclaim: () => this.#reclaim(),
+      restored: (s, value) =>
+        void publishPresence(this.redis, true, s.id, this.node, value.split(" ")[1]!)
+          .catch((e) => this.#live.redisError("restore", e)),
       log: o.log,
       metrics: o.metrics,
     });
@@ -115,6 +119,7 @@ export class ClusterRouter implements Router {
     const redis = await openRedis(o.url, o.log);
     const r = new ClusterRouter(redis, o);
     try {
+      await r.#warnIfNameInUse();
       await r.#subscribe();
       await r.#live.start();
     } catch (e) {
@@ -122,6 +127,28 @@ export class ClusterRouter implements Router {
       throw e;
     }
     return r;
+  }
+
+  /**
+   * Two live nodes with one name would share an inbox and each drop the other's frames: a name
+   * with a heartbeat younger than NODE_TTL_MS is reported (not refused: a node restarted at once
+   * after a crash sees its own last heartbeat).
+   */
+  async #warnIfNameInUse(): Promise<void> {
+    const ago = Number(
+      await bounded(
+        this.redis.cmd.eval(LAST_HEARTBEAT, { keys: ["schied:nodes"], arguments: [this.node] }),
+        ROUTE_TIMEOUT_MS,
+        "node name",
+      ),
+    );
+    if (ago >= 0 && ago < NODE_TTL_MS) {
+      this.#log.warn("cluster_node_name_in_use", {
+        node: this.node,
+        last_heartbeat_ms_ago: ago,
+        hint: "each node needs its own --node-name; another live node may use this one",
+      });
+    }
   }
 
   async #subscribe(): Promise<void> {
@@ -147,7 +174,11 @@ export class ClusterRouter implements Router {
   /** Gauges for /metrics. */
   gauges(): Record<string, [string, number]> {
     return {
-      cluster_up: ["1 while this node's Redis connection is up", this.redis.ready ? 1 : 0],
+      // Up: connected, and the last heartbeat went through (a stopped Redis keeps the socket).
+      cluster_up: [
+        "1 while this node's Redis answers (connected, the last heartbeat through)",
+        this.redis.ready && this.#live.healthy ? 1 : 0,
+      ],
       cluster_nodes_alive: ["Relay nodes with a recent heartbeat", this.#live.alive.size],
       cluster_redis_rtt_ms: ["Round trip of the last heartbeat to Redis", this.#live.rttMs],
       cluster_inbox_ping_age_ms: [
@@ -309,6 +340,7 @@ export class ClusterRouter implements Router {
     if (m.t === "kick") {
       const s = this.#hub.get(idKey(m.id));
       if (s && this.#value(s).endsWith(` ${m.session}`)) {
+        this.#metrics.inc("sessions_replaced_total"); // by a login on another node
         s.terminate("replaced", "Another session logged in with this id");
       }
       return;

@@ -10,7 +10,15 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { freePort, waitFor } from "../harness.ts";
 import { ClusterRouter, MAX_CROSS_NODE_BYTES } from "../../relay/cluster/router.ts";
-import { HEARTBEAT_MS, PING_DEAD_MS } from "../../relay/cluster/_liveness.ts";
+import {
+  HEARTBEAT_MS,
+  NODE_TTL_MS,
+  PING_DEAD_MS,
+  PRESENCE_REFRESH_MS,
+} from "../../relay/cluster/_liveness.ts";
+import { PRESENCE_CHANNEL } from "../../relay/cluster/_presence.ts";
+import { presenceKey } from "../../relay/cluster/_remote.ts";
+import { createClient } from "redis";
 import { idKey, type SessionHandle } from "../../relay/hub.ts";
 import { makeLogger } from "../../relay/log.ts";
 import { Metrics } from "../../relay/metrics.ts";
@@ -79,6 +87,8 @@ Deno.test("cluster: a Redis that stops answering (SIGSTOP): bytes waiting for it
     assertOk(peak <= MAX_CROSS_NODE_BYTES, `peak ${peak} within ${MAX_CROSS_NODE_BYTES}`);
     assertEquals(count("delivered"), 0, "nothing answered delivered by a stopped Redis");
     assertOk(count("busy") >= offered - MAX_CROSS_NODE_BYTES / envelope.length, "past it: busy");
+    // The socket is open but Redis does not answer: the gauge says so once a heartbeat failed.
+    await waitFor(() => gauge(r1, "cluster_up") === 0, "cluster_up 0", 3 * NODE_TTL_MS);
   } finally {
     Deno.kill(redis.pid(), "SIGCONT");
   }
@@ -119,6 +129,53 @@ Deno.test("cluster: Redis gone: a cross-node SEND fails at once and keeps nothin
       15_000,
     );
     await waitFor(() => c.got.length > 0, "C got it");
+  } finally {
+    await Promise.allSettled([r1.close(), r2.close()]);
+    await redis.stop();
+  }
+});
+
+Deno.test("cluster: a Redis back without the presence keys (expired during a long outage, or lost) — watchers on other nodes hear the ids online again", async () => {
+  const redis = await startRedis();
+  const { r1, r2, a, b } = await pair(redis);
+  const heard: boolean[] = [];
+  const watcher: SessionHandle = { ...a, presence: (_id, on) => void heard.push(on) };
+  try {
+    assertOk(r1.watch(watcher, [b.id], 10));
+    await waitFor(() => heard.at(-1) === true, "A's watch: B online");
+    // Redis dies and comes back empty: as after an outage longer than PRESENCE_TTL_MS, no
+    // presence key is left (a restart with its AOF would have let them expire by now).
+    await redis.kill();
+    await Deno.remove(redis.dir, { recursive: true });
+    await Deno.mkdir(redis.dir);
+    await redis.restart();
+    await waitFor(() => r1.redis.ready && r2.redis.ready, "both nodes back");
+    // n1 asks again (it may hear "offline" first: the key is not there yet); n2 restores its
+    // key at once and says so.
+    await waitFor(() => heard.at(-1) === true && heard.length >= 1, "B online again for A", 10_000);
+    await waitFor(
+      async () => await r1.route(a, b.id, Uint8Array.of(7)) === "delivered",
+      "and routed to",
+      10_000,
+    );
+    console.log(`A's watch of B after Redis came back empty: ${heard.join(", ")}`);
+    // The same, deterministically: B's key vanishes with Redis up (as if it expired); n2's
+    // next refresh restores it and publishes B online, which corrects whatever n1 heard.
+    const sub = createClient({ url: redis.url });
+    await sub.connect();
+    const events: string[] = [];
+    await sub.subscribe(PRESENCE_CHANNEL, (m: string) => void events.push(m));
+    try {
+      await r1.redis.cmd.del(presenceKey(b.key));
+      await waitFor(
+        () => events.some((m) => m.startsWith(`1 ${b.key} n2 `)),
+        "B published online again by n2's refresh",
+        3 * PRESENCE_REFRESH_MS,
+      );
+      assertEquals(await r1.redis.cmd.exists(presenceKey(b.key)), 1, "B's key is back");
+    } finally {
+      await sub.quit().catch(() => {});
+    }
   } finally {
     await Promise.allSettled([r1.close(), r2.close()]);
     await redis.stop();
@@ -206,6 +263,25 @@ Deno.test("cluster: a subscription that goes silent is noticed by the inbox ping
   } finally {
     await Promise.allSettled([r1.close(), r2.close()]);
     proxy.close();
+    await redis.stop();
+  }
+});
+
+Deno.test("cluster: a second live node with the same name is reported in the log", async () => {
+  const redis = await startRedis();
+  const r1 = await router(redis.url, "n1");
+  const warned: string[] = [];
+  const capture = { ...log, warn: (event: string) => void warned.push(event) };
+  const twin = await ClusterRouter.start({
+    url: redis.url,
+    node: "n1",
+    log: capture,
+    metrics: new Metrics(),
+  });
+  try {
+    assertEquals(warned.filter((w) => w === "cluster_node_name_in_use").length, 1, warned.join());
+  } finally {
+    await Promise.allSettled([r1.close(), twin.close()]);
     await redis.stop();
   }
 });

@@ -252,6 +252,10 @@ Deno.test("launcher: a relay node may reach its Redis by address or by host name
     assertEquals(await net("redis://redis.internal:6380"), [
       "--allow-net=127.0.0.1:8765,127.0.0.1:8766,redis.internal:6380,redis.internal",
     ]);
+    // Credentials are no part of the address Deno grants.
+    assertEquals(await net("redis://app:s3cret@10.0.0.5:6380"), [
+      "--allow-net=127.0.0.1:8765,127.0.0.1:8766,10.0.0.5:6380",
+    ]);
   });
 });
 
