@@ -98,6 +98,9 @@ export const FileRecord = z.object({
   bytes: z.number().int().openapi({ description: "Bytes acknowledged (out) or stored (in)" }),
   reason: z.string().optional().openapi({ description: "Why it failed (failed files)" }),
   created_at: ms,
+  group: z.string().optional().openapi({
+    description: "A file sent to a group (one transfer per member): the group's id",
+  }),
 }).openapi("FileRecord");
 
 /** A file sent to a group: one transfer per other member, each a file of its pair. */

@@ -103,7 +103,7 @@ async function sendGroupFile(
     throw new ServiceError("busy", `The outbox is full; retry in ${BUSY_RETRY_AFTER_S} s`);
   }
   const f = flow(p);
-  const rows = [await sealFor(p, to[0]!, u.name, type, u.body)];
+  const rows = [await sealFor(p, to[0]!, u.name, type, u.body, g.group)];
   const first = rows[0]!;
   try {
     for (const member of to.slice(1)) {
@@ -115,7 +115,7 @@ async function sendGroupFile(
         0,
         first.size - 1,
       );
-      rows.push(await sealFor(p, member, u.name, type, body));
+      rows.push(await sealFor(p, member, u.name, type, body, g.group));
     }
   } catch (e) {
     for (const r of rows) await Deno.remove(f.files.outPath(r.id)).catch(() => {});
@@ -131,6 +131,7 @@ async function sealFor(
   name: string,
   type: string,
   body: ReadableStream<Uint8Array>,
+  group?: string,
 ): Promise<FileRow> {
   const f = flow(p);
   const id = Files.newId();
@@ -156,6 +157,7 @@ async function sealFor(
     done: 0,
     createdAt: now,
     updatedAt: now,
+    ...(group === undefined ? {} : { group }),
   };
 }
 
@@ -188,11 +190,18 @@ export function fileRow(p: EngineParts, id: string): FileRow {
   return row;
 }
 
-/** Files, newest first, optionally with one peer (Engine.files). */
+/** Files, newest first, optionally with one peer or of one group (Engine.files). */
 export function listFiles(p: EngineParts, q: { with?: string; limit?: number }): FileRecord[] {
-  const peer = q.with === undefined ? undefined : p.contacts.resolve(q.with);
   const f = flow(p);
-  return f.files.list(peer, q.limit ?? 100).map((r) => f.files.record(r));
+  const limit = q.limit ?? 100;
+  const g = q.with === undefined ? undefined : groupTo(p, q.with);
+  if (g) {
+    // The group is in each file's sealed metadata: the newest files are read and filtered.
+    return f.files.list(undefined, 10_000).filter((r) => r.group === g.group).slice(0, limit)
+      .map((r) => f.files.record(r));
+  }
+  const peer = q.with === undefined ? undefined : p.contacts.resolve(q.with);
+  return f.files.list(peer, limit).map((r) => f.files.record(r));
 }
 
 /** Accepts a held file: it is received like a contact's (Engine.acceptFile). */

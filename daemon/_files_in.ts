@@ -11,6 +11,7 @@ import { fromBase64Url, fromHex } from "../protocol/bytes.ts";
 import { chunkCount, openChunk } from "../protocol/file.ts";
 import type { FilePayload } from "../protocol/payload.ts";
 import type { FileRow } from "./files.ts";
+import { Groups } from "./groups.ts";
 import type { BlockWriter } from "./_files_disk.ts";
 import { type Effects, failFile, type FileCtx, PART, queuePart } from "./_files_out.ts";
 
@@ -53,6 +54,11 @@ export function onOffer(c: FileCtx, e: Effects, peer: string, p: Offer, stranger
     createdAt: now,
     updatedAt: now,
   };
+  // A group's file keeps its group only if the sender is a member of it here: no one can file
+  // something under a group it is not in.
+  if (p.g && new Groups(c.files.store, c.files.self).get(p.g)?.members.includes(peer)) {
+    row.group = p.g;
+  }
   c.files.insert(row);
   // A stranger's file is offered as held; a contact's is taken at once, so its offer shows the
   // state it is in (receiving), never "held", which would read as a stranger's request.

@@ -47,6 +47,8 @@ export interface FileRow {
   /** Chunks acknowledged (sending) or stored (receiving). */
   done: number;
   reason?: string;
+  /** A file sent to a group (one transfer of it per member): the group's id. */
+  group?: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -92,7 +94,7 @@ export class Files {
     const id = r.id as string;
     const meta = JSON.parse(
       this.store.sealer.openText(r.meta as Uint8Array, SEALED.file, `${r.me}/${id}`),
-    ) as { name: string; type: string; key: string };
+    ) as { name: string; type: string; key: string; group?: string };
     const row: FileRow = {
       id,
       direction: r.direction as "in" | "out",
@@ -108,6 +110,7 @@ export class Files {
       updatedAt: Number(r.updated_at),
     };
     if (r.reason) row.reason = r.reason as string;
+    if (meta.group) row.group = meta.group;
     return row;
   }
 
@@ -137,10 +140,12 @@ export class Files {
 
   /** Inserts a new file (inside a write). */
   insert(row: FileRow): void {
+    // The group a file was sent to is in the sealed metadata, as its name is.
     const meta = JSON.stringify({
       name: row.name,
       type: row.type,
       key: toBase64Url(row.key),
+      ...(row.group ? { group: row.group } : {}),
     });
     this.store.stmt(
       `INSERT INTO files (id, me, direction, peer, meta, size, sha256, state, done, reason,
@@ -197,6 +202,7 @@ export class Files {
       state: row.state,
       bytes: row.state === "complete" ? row.size : bytes,
       ...(row.reason === undefined ? {} : { reason: row.reason }),
+      ...(row.group === undefined ? {} : { group: row.group }),
       created_at: row.createdAt,
     };
   }

@@ -65,7 +65,8 @@ export class FileFlow {
     if (!row) throw new Error(`No file ${m.file} for its queued payload`);
     if (part === PART.offer) {
       const { name, size, type, sha256 } = row;
-      return { t: "fo", ...base, name, size, type, sha256, key: toBase64Url(row.key) };
+      const g = row.group === undefined ? {} : { g: row.group };
+      return { t: "fo", ...base, name, size, type, sha256, key: toBase64Url(row.key), ...g };
     }
     const data = toBase64Url(readBlockSync(this.files.outPath(row.id), part, row.size));
     return { t: "fc", ...base, i: part, data };

@@ -34,6 +34,8 @@ export type FilePayload =
     type: string;
     sha256: string;
     key: string;
+    /** A file sent to a group: its id (the receiver keeps it if the sender is a member). */
+    g?: string;
   }
   | Sequenced & { t: "fc"; file: string; i: number; data: string }
   | Sequenced & { t: "fa"; file: string }
@@ -88,6 +90,9 @@ export function parseFilePayload(
         fail("sha256 is not 64 lowercase hex digits");
       }
       if (b64Len(j.key) !== FILE_KEY_LEN) fail(`key is not ${FILE_KEY_LEN} bytes in base64url`);
+      if (j.g !== undefined && (typeof j.g !== "string" || !FILE_ID_RE.test(j.g))) {
+        fail("g is not a group id");
+      }
       return {
         t: "fo",
         ...base,
@@ -97,6 +102,7 @@ export function parseFilePayload(
         type: j.type.toLowerCase(),
         sha256: j.sha256,
         key: j.key as string,
+        ...(j.g === undefined ? {} : { g: j.g as string }),
       };
     }
     case "fc": {

@@ -117,6 +117,16 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
         20_000,
       );
     }
+    // Each member's copy says which group it came in; b lists the group's files by its name.
+    for (const x of [a, b, c, d]) {
+      const fs = (await listFiles(x.api)).filter((f) => f.sha256 === sha2);
+      assertEquals(fs.map((f) => f.group), fs.map(() => id), `${x.id}: tagged with the group`);
+    }
+    assertEquals(
+      (await listFiles(b.api, { with: "crew" })).map((f) => f.sha256),
+      [sha2, sha],
+      "GET /files?with=GROUP: both files sent to it (send --file too), newest first",
+    );
     assertEquals((await run(a, ["group", "rm", "team", "c"])).code, 0);
     for (const x of [b, c, d]) await waitEpoch(x, id, 3);
     const left = await run(d, ["group", "leave", id]);

@@ -111,6 +111,9 @@ Deno.test("an offer, an acceptance, an end and a chunk parse; each bad field has
   bad(offer({ type: "text" }), "type is not a media type");
   bad(offer({ sha256: "AB".repeat(32) }), "sha256 is not 64 lowercase hex digits");
   bad(offer({ key: "abc" }), "key is not 32 bytes in base64url");
+  // A group's file names its group (the receiver keeps it only from a member).
+  assertEquals(parse(offer({ g: "ab".repeat(16) })), offer({ g: "ab".repeat(16) }));
+  bad(offer({ g: "team" }), "g is not a group id");
   bad(offer({ seq: 0 }), "seq is not a positive integer");
   bad(offer({ floor: 9 }), "floor is not a sequence number at most seq");
   const chunk = { t: "fc", id: "1", seq: 2, ts: 3, file: fileHex, i: 0, data: toBase64Url(key) };
