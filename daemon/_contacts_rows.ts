@@ -34,12 +34,12 @@ export const MAX_NAME_LEN = 64;
 const NAME_RE = /^[\p{L}\p{N}][\p{L}\p{N}._-]*$/u;
 
 /** Checks a contact name: letters, digits, `.`, `_`, `-`; not an id. */
-export function checkName(name: string): string {
+export function checkName(name: string, what: "contact" | "group" = "contact"): string {
   const n = name.normalize("NFC");
   if (n.length === 0 || n.length > MAX_NAME_LEN || !NAME_RE.test(n) || isIdText(n)) {
     throw new ServiceError(
       "bad_request",
-      `Invalid contact name "${
+      `Invalid ${what} name "${
         n.slice(0, 80)
       }": use 1–${MAX_NAME_LEN} letters, digits, ".", "_" or "-", starting with a letter or digit`,
     );

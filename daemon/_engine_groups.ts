@@ -16,6 +16,7 @@ import { applyChange, diff } from "./_groups_state.ts";
 import { groupMessage } from "./_groups_status.ts";
 import { go } from "./_engine_group_send.ts";
 import { type GroupRow, Groups, MAX_GROUPS } from "./groups.ts";
+import { checkName } from "./contacts.ts";
 import { BUSY_RETRY_AFTER_S, type GroupRecord, ServiceError } from "./service.ts";
 
 export { groupMessage };
@@ -104,7 +105,11 @@ export async function createGroup(
   if (groupsOf(p).byName(req.name)) {
     throw new ServiceError("name_taken", `A group is named "${req.name}" already`);
   }
+  checkName(req.name, "group");
   const ids = await members(p, req.members);
+  if (ids.length === 0) {
+    throw new ServiceError("bad_request", "A group needs at least one member besides you");
+  }
   if (ids.length > 99) throw new ServiceError("bad_request", "A group has at most 100 members");
   if (groupsOf(p).count() >= MAX_GROUPS) {
     throw new ServiceError("bad_request", `You hold ${MAX_GROUPS} groups, the most there can be`);

@@ -98,7 +98,7 @@ export class Groups {
   /** Names a group (null: unnamed); a name another group holds is refused with name_taken. */
   setName(id: string, name: string | null): void {
     if (name !== null) {
-      name = checkName(name);
+      name = checkName(name, "group");
       const other = this.byName(name);
       if (other && other.group !== id) {
         throw new ServiceError("name_taken", `A group is named "${other.name}" already`);

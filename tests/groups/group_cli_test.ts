@@ -8,7 +8,7 @@
 import { assertEquals, assertOk } from "../_assert.ts";
 import { cli, type DaemonProcess, spawnCli } from "../daemon_harness.ts";
 import { waitFor } from "../harness.ts";
-import { getGroup } from "../../cmd/_group_api.ts";
+import { createGroup, getGroup } from "../../cmd/_group_api.ts";
 import { listFiles, uploadFile } from "../../api/client_files.ts";
 import { toHex } from "../../protocol/bytes.ts";
 import { groupTexts, party, waitEpoch } from "./_groups.ts";
@@ -83,6 +83,17 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
     const taken = await run(a, ["group", "create", "b", "c"]);
     assertEquals(taken.code, 1, taken.stderr);
     assertOk(taken.stderr.includes('is named "b"; give the group another name'), taken.stderr);
+    const badName = await run(a, ["group", "create", "no/slash", "c"]);
+    assertOk(
+      badName.stderr.includes('schied: error: Invalid group name "no/slash"'),
+      badName.stderr,
+    );
+    // Over the API as well as the CLI: a group has someone besides its creator.
+    const solo = await createGroup(a.api, "solo", []).catch((e) => e);
+    assertEquals([solo.code, solo.message], [
+      "bad_request",
+      "A group needs at least one member besides you",
+    ]);
     const bad = await run(a, ["group", "frob"]);
     assertEquals(bad.code, 2);
     assertOk(bad.stderr.includes('unknown group command "frob"'), bad.stderr);
