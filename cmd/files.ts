@@ -37,7 +37,8 @@ function line(f: FileRecord): string {
   const state = f.state === "failed" ? `failed (${f.reason ?? "?"})` : f.state;
   const pct = f.size === 0 ? 100 : Math.floor(f.bytes * 100 / f.size);
   const arrow = f.direction === "in" ? "from" : "to";
-  return `${f.id}  ${state.padEnd(9)} ${String(pct).padStart(3)}%  ${size(f.size).padStart(9)}  ` +
+  // Wide enough for every state and the usual failures ("failed (too_large)"): columns line up.
+  return `${f.id}  ${state.padEnd(18)} ${String(pct).padStart(3)}%  ${size(f.size).padStart(9)}  ` +
     `${arrow} ${escapeText(who)}  ${escapeText(f.name)}`;
 }
 
