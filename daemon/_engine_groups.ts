@@ -170,10 +170,12 @@ export async function leaveGroup(p: EngineParts, idOrName: string): Promise<Grou
     throw new ServiceError("bad_request", `You are no member of ${idOrName}`);
   }
   const me = p.self.idText;
-  return await change(p, g.group, g, {
-    members: g.members.filter((m) => m !== me),
-    admins: g.admins.filter((m) => m !== me),
-  });
+  const members = g.members.filter((m) => m !== me);
+  const admins = g.admins.filter((m) => m !== me);
+  // The last admin leaving names the first remaining member admin (its statement is still an
+  // admin's): a group without one could never change again.
+  if (admins.length === 0 && members.length > 0) admins.push(members[0]!);
+  return await change(p, g.group, g, { members, admins });
 }
 
 /** Names a group for this identity (Engine.nameGroup). */

@@ -159,6 +159,15 @@ Deno.test("cli: group create/name/ls/add/rm/leave, send, a file and chat to a gr
     );
     assertEquals(await groupTexts(c, id), ["hello team"]);
     assertEquals(await groupTexts(d, id), []);
+
+    // The last admin leaves: the first remaining member becomes admin, and can change the group.
+    const gone = await run(a, ["group", "leave", id]);
+    assertEquals(gone.code, 0, gone.stderr);
+    await waitEpoch(b, id, 5);
+    const kept = (await getGroup(b.api, id))!;
+    assertEquals([kept.members, kept.admins], [[b.id], [b.id]]);
+    assertEquals((await run(b, ["group", "add", "crew", "c"])).code, 0, "b adds c back");
+    await waitEpoch(c, id, 6);
   } finally {
     await p.done();
   }
