@@ -83,8 +83,10 @@ export class Liveness {
     // After a reconnection events may have been missed: what other nodes have is asked again.
     this.#o.redis.cmd.on("ready", () => {
       if (first) return void (first = false);
-      // Our presence keys first (they may have expired during the outage: a key lives
-      // PRESENCE_TTL_MS), then what other nodes have is asked again.
+      // A heartbeat at once (the node is alive again for the others, and up in its gauge), our
+      // presence keys (they may have expired during the outage: a key lives PRESENCE_TTL_MS),
+      // then what other nodes have is asked again.
+      void this.#tick();
       void this.#refresh();
       void this.#h.resync().catch((e) => this.redisError("resync", e));
     });
